@@ -1,0 +1,49 @@
+"""SQLAlchemy models of the latency database; ``Base.metadata`` is what Alembic migrates."""
+
+from __future__ import annotations
+
+from latency_db.models.accounts import ApiToken, User
+from latency_db.models.artifacts import Artifact, ArtifactKind
+from latency_db.models.base import Base, new_id
+from latency_db.models.devices import (
+    Agent,
+    AgentState,
+    Device,
+    DeviceKind,
+    DeviceState,
+    EnrollmentToken,
+)
+from latency_db.models.jobs import JobKind, JobLease, JobState, LeaseState, ProfilingJob
+from latency_db.models.measurements import Measurement, MeasurementSource, SubjectKind
+from latency_db.models.predictors import Predictor, PredictorKind
+from latency_db.models.runtime import RuntimeConfig
+from latency_db.models.searches import Search, SearchEvent, SearchState
+
+__all__ = [
+    "Agent",
+    "AgentState",
+    "ApiToken",
+    "Artifact",
+    "ArtifactKind",
+    "Base",
+    "Device",
+    "DeviceKind",
+    "DeviceState",
+    "EnrollmentToken",
+    "JobKind",
+    "JobLease",
+    "JobState",
+    "LeaseState",
+    "Measurement",
+    "MeasurementSource",
+    "Predictor",
+    "PredictorKind",
+    "ProfilingJob",
+    "RuntimeConfig",
+    "Search",
+    "SearchEvent",
+    "SearchState",
+    "SubjectKind",
+    "User",
+    "new_id",
+]

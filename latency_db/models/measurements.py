@@ -1,0 +1,99 @@
+"""Measurements: immutable raw per-run times, server-derived statistics and the environment.
+
+A lookup table is the latest accepted ``op`` measurement per op key (design section 3).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+
+from latency_db.models.base import (
+    ID_LENGTH,
+    Base,
+    check_in,
+    created_column,
+    enum_type,
+    id_column,
+)
+from latency_db.models.devices import Agent, Device
+from latency_db.models.jobs import ProfilingJob
+from latency_db.models.runtime import RuntimeConfig
+
+
+class SubjectKind(str, Enum):
+    OP = "op"
+    NETWORK = "network"
+    MODEL = "model"
+
+
+class MeasurementSource(str, Enum):
+    AGENT = "agent"
+    IMPORT = "import"
+    LOCAL = "local"
+
+
+class Measurement(Base):
+    __tablename__ = "measurements"
+    __table_args__ = (
+        CheckConstraint(check_in("subject_kind", SubjectKind), name="subject_kind"),
+        CheckConstraint(check_in("source", MeasurementSource), name="source"),
+        CheckConstraint("batch_size > 0", name="batch_size_positive"),
+        Index(
+            "ix_measurements_lookup",
+            "device_id",
+            "runtime_config_id",
+            "subject_kind",
+            "subject",
+            "batch_size",
+            "created_at",
+        ),
+    )
+
+    id: Mapped[str] = id_column()
+    device_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("devices.id", ondelete="CASCADE")
+    )
+    runtime_config_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("runtime_configs.id"), index=True
+    )
+    job_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("profiling_jobs.id", ondelete="SET NULL"), unique=True
+    )
+    agent_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("agents.id", ondelete="SET NULL"), index=True
+    )
+    subject_kind: Mapped[SubjectKind] = mapped_column(enum_type(SubjectKind))
+    subject: Mapped[str] = mapped_column(Text)
+    space_ref: Mapped[str | None] = mapped_column(String(128))
+    batch_size: Mapped[int]
+    input_shape: Mapped[list[int]] = mapped_column(JSON)
+    times_ms: Mapped[list[float]] = mapped_column(JSON)
+    min_ms: Mapped[float]
+    median_ms: Mapped[float]
+    mean_ms: Mapped[float]
+    p90_ms: Mapped[float]
+    p99_ms: Mapped[float]
+    std_ms: Mapped[float]
+    cv: Mapped[float]
+    unstable: Mapped[bool]
+    environment: Mapped[dict[str, Any]] = mapped_column(JSON)
+    layer_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    source: Mapped[MeasurementSource] = mapped_column(enum_type(MeasurementSource))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    accepted: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = created_column()
+
+    device: Mapped[Device] = relationship()
+    runtime_config: Mapped[RuntimeConfig] = relationship()
+    job: Mapped[ProfilingJob | None] = relationship(back_populates="measurement")
+    agent: Mapped[Agent | None] = relationship()
+
+
+@event.listens_for(Measurement, "before_update")
+def _measurements_are_immutable(_mapper: Mapper[Any], _connection: Any, target: Any) -> None:
+    raise ValueError(f"measurement {target.id} is immutable; record a new one instead")

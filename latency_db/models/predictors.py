@@ -1,0 +1,66 @@
+"""Fitted latency predictors: versioned rows with their training set and holdout metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from latency_db.models.base import (
+    ID_LENGTH,
+    Base,
+    check_in,
+    created_column,
+    enum_type,
+    id_column,
+)
+from latency_db.models.devices import Device
+from latency_db.models.runtime import RuntimeConfig
+
+
+class PredictorKind(str, Enum):
+    LUT = "lut"
+    LINEAR = "linear"
+    MLP = "mlp"
+
+
+class Predictor(Base):
+    __tablename__ = "predictors"
+    __table_args__ = (
+        CheckConstraint(check_in("kind", PredictorKind), name="kind"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(
+            "holdout_fraction >= 0 AND holdout_fraction < 1", name="holdout_fraction_range"
+        ),
+        UniqueConstraint(
+            "device_id",
+            "runtime_config_id",
+            "space_ref",
+            "kind",
+            "version",
+            name="uq_predictors_version",
+        ),
+    )
+
+    id: Mapped[str] = id_column()
+    device_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("devices.id", ondelete="CASCADE")
+    )
+    runtime_config_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("runtime_configs.id"), index=True
+    )
+    space_ref: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[PredictorKind] = mapped_column(enum_type(PredictorKind))
+    version: Mapped[int]
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training_measurement_ids: Mapped[list[str]] = mapped_column(JSON)
+    seed: Mapped[int]
+    holdout_fraction: Mapped[float]
+    created_at: Mapped[datetime] = created_column()
+
+    device: Mapped[Device] = relationship()
+    runtime_config: Mapped[RuntimeConfig] = relationship()

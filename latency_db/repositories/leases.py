@@ -1,0 +1,333 @@
+"""Leasing (design sections 7 and 8): claim, renew, complete, fail, release, expire.
+
+Every deadline is judged on the database clock. At most one live lease per job holds under
+concurrent claims: PostgreSQL picks the job with ``FOR UPDATE SKIP LOCKED``, both backends
+move it with a conditional ``UPDATE ... WHERE state = 'queued'`` checked by its row count,
+and a partial unique index backs it up. A result under a lease that is no longer live is
+refused with ``StaleLeaseError`` and written nowhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from latency_db.db import db_now
+from latency_db.errors import Conflict, NotFound, PermissionDenied, StaleLeaseError, ValidationError
+from latency_db.models import (
+    Agent,
+    AgentState,
+    DeviceState,
+    JobKind,
+    JobLease,
+    JobState,
+    LeaseState,
+    Measurement,
+    MeasurementSource,
+    ProfilingJob,
+    RuntimeConfig,
+    SubjectKind,
+)
+from latency_db.repositories.common import check_name, check_positive_int, parse_enum
+from latency_db.repositories.measurements import (
+    add_measurement,
+    get_measurement_by_idempotency_key,
+)
+from latency_db.security import LEASE_TOKEN, generate_token, hash_token
+
+_CLAIM_TRIES = 5
+LEASE_EXPIRED = "lease_expired"
+
+
+class FailureCode(str, Enum):
+    """Why an agent gave up a job. The first four are worth another attempt."""
+
+    RUNTIME_ERROR = "runtime_error"
+    TIMEOUT = "timeout"
+    UNSTABLE = "unstable"
+    DEVICE_LOST = "device_lost"
+    EXPORT_ERROR = "export_error"
+    INVALID_ARTIFACT = "invalid_artifact"
+
+
+RETRYABLE = frozenset(
+    {FailureCode.RUNTIME_ERROR, FailureCode.TIMEOUT, FailureCode.UNSTABLE, FailureCode.DEVICE_LOST}
+)
+
+_SUBJECT_KIND = {
+    JobKind.OP: SubjectKind.OP,
+    JobKind.NETWORK: SubjectKind.NETWORK,
+    JobKind.LAYERS: SubjectKind.NETWORK,
+    JobKind.MODEL: SubjectKind.MODEL,
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A new lease and its token (plaintext, handed to the agent once)."""
+
+    lease: JobLease
+    token: str
+
+    @property
+    def job(self) -> ProfilingJob:
+        return self.lease.job
+
+
+def _next_queued_job_id(session: Session, agent: Agent) -> str | None:
+    stmt = (
+        select(ProfilingJob.id)
+        .join(RuntimeConfig, RuntimeConfig.id == ProfilingJob.runtime_config_id)
+        .where(
+            ProfilingJob.device_id == agent.device_id,
+            ProfilingJob.state == JobState.QUEUED,
+            ProfilingJob.artifact_sha256.is_not(None),
+            ProfilingJob.cancel_requested.is_(False),
+            RuntimeConfig.backend == agent.backend,
+        )
+        .order_by(ProfilingJob.priority.desc(), ProfilingJob.created_at, ProfilingJob.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=ProfilingJob)
+    return session.scalars(stmt).first()
+
+
+def claim_job(*, session: Session, agent: Agent, lease_seconds: int) -> Claim | None:
+    """Lease the next queued job of the agent's device for its backend (highest priority,
+    then oldest), or None when there is none or the agent/device takes no new work.
+    Expired leases of the device are returned to the queue first."""
+    check_positive_int(lease_seconds, "lease_seconds")
+    if agent.state in (AgentState.DRAINING, AgentState.DISABLED):
+        return None
+    if agent.device.state is not DeviceState.ACTIVE:
+        return None
+    expire_leases(session=session, device_id=agent.device_id)
+    now = db_now(session)
+    for _ in range(_CLAIM_TRIES):
+        job_id = _next_queued_job_id(session, agent)
+        if job_id is None:
+            return None
+        moved = session.execute(
+            update(ProfilingJob)
+            .where(ProfilingJob.id == job_id, ProfilingJob.state == JobState.QUEUED)
+            .values(state=JobState.LEASED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            break
+    else:
+        return None
+    job = session.get_one(ProfilingJob, job_id, populate_existing=True)
+    token = generate_token(LEASE_TOKEN)
+    lease = JobLease(
+        job_id=job.id,
+        agent_id=agent.id,
+        token_hash=hash_token(token),
+        attempt=job.attempt,
+        state=LeaseState.LIVE,
+        leased_at=now,
+        expires_at=now + timedelta(seconds=lease_seconds),
+    )
+    session.add(lease)
+    session.flush()
+    return Claim(lease=lease, token=token)
+
+
+def _lease_of_agent(session: Session, agent: Agent, token: str) -> JobLease:
+    lease = session.scalars(
+        select(JobLease).where(JobLease.token_hash == hash_token(token)).with_for_update()
+    ).first()
+    if lease is None:
+        raise NotFound("lease not found")
+    if lease.agent_id != agent.id:
+        raise PermissionDenied("the lease belongs to another agent")
+    return lease
+
+
+def _require_live(lease: JobLease, now: datetime) -> None:
+    if lease.state is not LeaseState.LIVE:
+        raise StaleLeaseError(f"lease is {lease.state.value}, no longer live")
+    if lease.expires_at <= now:
+        raise StaleLeaseError("lease has expired")
+
+
+def _end_lease(session: Session, lease: JobLease, state: LeaseState, now: datetime) -> None:
+    """Move a live lease to ``state``; losing a race to another writer is a stale lease."""
+    moved = session.execute(
+        update(JobLease)
+        .where(JobLease.id == lease.id, JobLease.state == LeaseState.LIVE)
+        .values(state=state, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise StaleLeaseError("lease is no longer live")
+    session.refresh(lease)
+
+
+def _after_attempt(
+    job: ProfilingJob,
+    *,
+    now: datetime,
+    error_code: str | None,
+    message: str | None,
+    penalty: bool,
+    retry: bool = True,
+) -> None:
+    """Where a job goes when its lease ends without a result: canceled if asked, else back
+    to QUEUED (with ``attempt + 1`` when the attempt counts) or FAILED when none are left."""
+    job.updated_at = now
+    job.error_code, job.error_message = error_code, message
+    if job.cancel_requested:
+        job.state = JobState.CANCELED
+    elif not retry or (penalty and job.attempt >= job.max_attempts):
+        job.state = JobState.FAILED
+    else:
+        job.state = JobState.QUEUED
+        job.attempt += 1 if penalty else 0
+
+
+def renew_lease(
+    *, session: Session, agent: Agent, lease_token: str, lease_seconds: int
+) -> JobLease:
+    """Extend a live lease to ``now + lease_seconds``; ``lease.job.cancel_requested`` tells
+    the agent to stop."""
+    check_positive_int(lease_seconds, "lease_seconds")
+    lease = _lease_of_agent(session, agent, lease_token)
+    now = db_now(session)
+    _require_live(lease, now)
+    lease.expires_at = now + timedelta(seconds=lease_seconds)
+    session.flush()
+    return lease
+
+
+def complete_lease(
+    *,
+    session: Session,
+    agent: Agent,
+    lease_token: str,
+    idempotency_key: str,
+    times_ms: Sequence[float],
+    environment: dict[str, Any],
+    layer_profile: dict[str, Any] | None = None,
+) -> Measurement:
+    """Store the result of a lease as one measurement and finish the job.
+
+    Idempotent: the same ``idempotency_key`` again returns the measurement already written.
+    A lease that is not live (expired, superseded, finished) raises ``StaleLeaseError``;
+    bad timings raise ``ValidationError``; either way nothing is written.
+    """
+    idempotency_key = check_name(idempotency_key, "idempotency_key", 128)
+    lease = _lease_of_agent(session, agent, lease_token)
+    earlier = get_measurement_by_idempotency_key(session=session, key=idempotency_key)
+    if earlier is not None:
+        if earlier.job_id != lease.job_id:
+            raise Conflict(
+                "idempotency key was used for another job", code="idempotency_key_reused"
+            )
+        return earlier
+    now = db_now(session)
+    _require_live(lease, now)
+    job = lease.job
+    if job.kind is JobKind.LAYERS and layer_profile is None:
+        raise ValidationError("a layers job needs layer_profile")
+    with session.begin_nested():  # a lost race below undoes the measurement too
+        measurement = add_measurement(  # validates everything before it writes
+            session=session,
+            device=job.device,
+            runtime_config=job.runtime_config,
+            subject_kind=_SUBJECT_KIND[job.kind],
+            subject=job.subject,
+            batch_size=job.batch_size,
+            input_shape=job.input_shape,
+            times_ms=times_ms,
+            environment=environment,
+            source=MeasurementSource.AGENT,
+            space_ref=job.space_ref,
+            job=job,
+            agent=agent,
+            layer_profile=layer_profile,
+            idempotency_key=idempotency_key,
+        )
+        _end_lease(session, lease, LeaseState.COMPLETED, now)
+        job.state = JobState.SUCCEEDED
+        job.error_code = job.error_message = None
+        job.updated_at = now
+        session.flush()
+    return measurement
+
+
+def fail_lease(
+    *,
+    session: Session,
+    agent: Agent,
+    lease_token: str,
+    error_code: FailureCode | str,
+    message: str = "",
+) -> ProfilingJob:
+    """The agent gave up: retryable codes requeue the job (attempt + 1) while attempts
+    remain, the others fail it now."""
+    code = parse_enum(FailureCode, error_code, "error_code")
+    lease = _lease_of_agent(session, agent, lease_token)
+    now = db_now(session)
+    _require_live(lease, now)
+    _end_lease(session, lease, LeaseState.FAILED, now)
+    job = lease.job
+    _after_attempt(
+        job,
+        now=now,
+        error_code=code.value,
+        message=message[:4000],
+        penalty=True,
+        retry=code in RETRYABLE,
+    )
+    session.flush()
+    return job
+
+
+def release_lease(*, session: Session, agent: Agent, lease_token: str) -> ProfilingJob:
+    """Give a job back unfinished (agent shutting down): requeued without using an attempt."""
+    lease = _lease_of_agent(session, agent, lease_token)
+    now = db_now(session)
+    _require_live(lease, now)
+    _end_lease(session, lease, LeaseState.RELEASED, now)
+    job = lease.job
+    _after_attempt(job, now=now, error_code=None, message=None, penalty=False)
+    session.flush()
+    return job
+
+
+def expire_leases(*, session: Session, device_id: str | None = None) -> list[ProfilingJob]:
+    """Expire live leases past their deadline on the database clock: each job goes back to
+    QUEUED with ``attempt + 1``, or to FAILED(``lease_expired``) after ``max_attempts``."""
+    now = db_now(session)
+    stmt = select(JobLease).where(JobLease.state == LeaseState.LIVE, JobLease.expires_at <= now)
+    if device_id is not None:
+        stmt = stmt.join(ProfilingJob, ProfilingJob.id == JobLease.job_id).where(
+            ProfilingJob.device_id == device_id
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=JobLease)
+    jobs: list[ProfilingJob] = []
+    for lease in session.scalars(stmt).all():
+        try:
+            _end_lease(session, lease, LeaseState.EXPIRED, now)
+        except StaleLeaseError:  # finished by its agent meanwhile
+            continue
+        job = lease.job
+        _after_attempt(
+            job,
+            now=now,
+            error_code=LEASE_EXPIRED,
+            message="lease was not renewed in time",
+            penalty=True,
+        )
+        jobs.append(job)
+    session.flush()
+    return jobs

@@ -1,0 +1,190 @@
+"""Measurements (immutable, statistics derived here) and lookup tables built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from latency_db.db import db_now
+from latency_db.errors import ValidationError
+from latency_db.models import (
+    Agent,
+    Device,
+    Measurement,
+    MeasurementSource,
+    ProfilingJob,
+    RuntimeConfig,
+    SubjectKind,
+)
+from latency_db.repositories.common import (
+    check_json,
+    check_name,
+    check_positive_int,
+    check_shape,
+    get_or_not_found,
+    parse_enum,
+)
+from latency_db.timing_stats import compute_stats
+
+
+def add_measurement(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    subject_kind: SubjectKind | str,
+    subject: str,
+    batch_size: int,
+    input_shape: Sequence[int],
+    times_ms: Sequence[float],
+    environment: dict[str, Any],
+    source: MeasurementSource | str,
+    space_ref: str | None = None,
+    job: ProfilingJob | None = None,
+    agent: Agent | None = None,
+    layer_profile: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    accepted: bool = True,
+) -> Measurement:
+    """Validate everything, derive the statistics from the raw times, then write one row."""
+    stats = compute_stats(times_ms)
+    kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
+    check_positive_int(batch_size, "batch_size")
+    shape = check_shape(input_shape)
+    check_json(environment, "environment")
+    if not isinstance(environment, dict):
+        raise ValidationError("environment must be a JSON object")
+    if layer_profile is not None:
+        check_json(layer_profile, "layer_profile")
+    if idempotency_key is not None:
+        idempotency_key = check_name(idempotency_key, "idempotency_key", 128)
+    measurement = Measurement(
+        device_id=device.id,
+        runtime_config_id=runtime_config.id,
+        job_id=None if job is None else job.id,
+        agent_id=None if agent is None else agent.id,
+        subject_kind=kind,
+        subject=check_name(subject, "subject", 100_000),
+        space_ref=space_ref,
+        batch_size=batch_size,
+        input_shape=shape,
+        times_ms=[float(t) for t in times_ms],
+        min_ms=stats.min_ms,
+        median_ms=stats.median_ms,
+        mean_ms=stats.mean_ms,
+        p90_ms=stats.p90_ms,
+        p99_ms=stats.p99_ms,
+        std_ms=stats.std_ms,
+        cv=stats.cv,
+        unstable=stats.unstable,
+        environment=environment,
+        layer_profile=layer_profile,
+        source=parse_enum(MeasurementSource, source, "source"),
+        idempotency_key=idempotency_key,
+        accepted=accepted,
+        created_at=db_now(session),
+    )
+    session.add(measurement)
+    session.flush()
+    return measurement
+
+
+def get_measurement(*, session: Session, measurement_id: str) -> Measurement:
+    return get_or_not_found(session, Measurement, measurement_id, "measurement")
+
+
+def get_measurement_by_idempotency_key(*, session: Session, key: str) -> Measurement | None:
+    return session.scalars(select(Measurement).where(Measurement.idempotency_key == key)).first()
+
+
+def list_measurements(
+    *,
+    session: Session,
+    device: Device | None = None,
+    runtime_config: RuntimeConfig | None = None,
+    subject_kind: SubjectKind | str | None = None,
+    subject: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Measurement]:
+    """Newest first, optionally filtered."""
+    stmt = select(Measurement).order_by(Measurement.created_at.desc(), Measurement.id.desc())
+    if device is not None:
+        stmt = stmt.where(Measurement.device_id == device.id)
+    if runtime_config is not None:
+        stmt = stmt.where(Measurement.runtime_config_id == runtime_config.id)
+    if subject_kind is not None:
+        stmt = stmt.where(
+            Measurement.subject_kind == parse_enum(SubjectKind, subject_kind, "subject_kind")
+        )
+    if subject is not None:
+        stmt = stmt.where(Measurement.subject == subject)
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def latest_measurements(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    subject_kind: SubjectKind | str,
+    batch_size: int,
+    subjects: Sequence[str] | None = None,
+    space_ref: str | None = None,
+) -> dict[str, Measurement]:
+    """The latest accepted measurement per subject, optionally restricted to ``subjects``
+    and/or one space instance."""
+    kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
+    filters = [
+        Measurement.device_id == device.id,
+        Measurement.runtime_config_id == runtime_config.id,
+        Measurement.subject_kind == kind,
+        Measurement.batch_size == batch_size,
+        Measurement.accepted.is_(True),
+    ]
+    if subjects is not None:
+        if not subjects:
+            return {}
+        filters.append(Measurement.subject.in_(list(subjects)))
+    if space_ref is not None:
+        filters.append(Measurement.space_ref == space_ref)
+    ranked = (
+        select(
+            Measurement.id,
+            func.row_number()
+            .over(
+                partition_by=Measurement.subject,
+                order_by=(Measurement.created_at.desc(), Measurement.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(*filters)
+        .subquery()
+    )
+    stmt = select(Measurement).join(ranked, Measurement.id == ranked.c.id).where(ranked.c.rank == 1)
+    return {m.subject: m for m in session.scalars(stmt)}
+
+
+def lookup_table(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    batch_size: int,
+    op_keys: Sequence[str] | None = None,
+    space_ref: str | None = None,
+) -> dict[str, Measurement]:
+    """The LUT of a device under a runtime config: latest accepted ``op`` measurement per key
+    (design section 3). Op keys are shared between space instances with the same block."""
+    return latest_measurements(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        subject_kind=SubjectKind.OP,
+        batch_size=batch_size,
+        subjects=op_keys,
+        space_ref=space_ref,
+    )

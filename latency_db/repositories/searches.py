@@ -1,0 +1,170 @@
+"""Searches (PENDING -> RUNNING -> SUCCEEDED | FAILED | CANCELED, RESUMING after a crash)
+and their event streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from latency_db.db import db_now
+from latency_db.errors import Conflict, ValidationError
+from latency_db.models import Device, RuntimeConfig, Search, SearchEvent, SearchState, User
+from latency_db.repositories.common import (
+    check_finite,
+    check_json,
+    check_name,
+    get_or_not_found,
+    parse_enum,
+)
+
+TERMINAL = frozenset({SearchState.SUCCEEDED, SearchState.FAILED, SearchState.CANCELED})
+_TRANSITIONS: dict[SearchState, frozenset[SearchState]] = {
+    SearchState.PENDING: frozenset({SearchState.RUNNING, SearchState.FAILED, SearchState.CANCELED}),
+    SearchState.RUNNING: TERMINAL | {SearchState.RESUMING},
+    SearchState.RESUMING: frozenset(
+        {SearchState.RUNNING, SearchState.FAILED, SearchState.CANCELED}
+    ),
+}
+
+
+def create_search(
+    *,
+    session: Session,
+    owner: User,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space_ref: str,
+    config: dict[str, Any],
+    budget_ms: float,
+    estimator: str,
+) -> Search:
+    budget = check_finite(budget_ms, "budget_ms")
+    if budget <= 0:
+        raise ValidationError(f"budget_ms must be positive, not {budget}")
+    check_json(config, "config")
+    now = db_now(session)
+    search = Search(
+        owner_id=owner.id,
+        device_id=device.id,
+        runtime_config_id=runtime_config.id,
+        space_ref=check_name(space_ref, "space_ref", 128),
+        config=config,
+        state=SearchState.PENDING,
+        budget_ms=budget,
+        estimator=check_name(estimator, "estimator", 32),
+        progress={},
+        cancel_requested=False,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(search)
+    session.flush()
+    return search
+
+
+def get_search(*, session: Session, search_id: str) -> Search:
+    return get_or_not_found(session, Search, search_id, "search")
+
+
+def list_searches(
+    *,
+    session: Session,
+    owner: User | None = None,
+    state: SearchState | str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Search]:
+    """Newest first, optionally one owner's and/or in one state."""
+    stmt = select(Search).order_by(Search.created_at.desc(), Search.id.desc())
+    if owner is not None:
+        stmt = stmt.where(Search.owner_id == owner.id)
+    if state is not None:
+        stmt = stmt.where(Search.state == parse_enum(SearchState, state, "state"))
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def transition_search(
+    *,
+    session: Session,
+    search: Search,
+    state: SearchState | str,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> Search:
+    """Move a search along its state machine; an impossible move is a ``Conflict``."""
+    target = parse_enum(SearchState, state, "state")
+    if target not in _TRANSITIONS.get(search.state, frozenset()):
+        raise Conflict(f"search {search.id} cannot go from {search.state.value} to {target.value}")
+    if result is not None:
+        check_json(result, "result")
+        search.result = result
+    now = db_now(session)
+    search.state = target
+    search.updated_at = now
+    if error is not None:
+        search.error = error
+    if target is SearchState.RUNNING and search.started_at is None:
+        search.started_at = now
+    if target in TERMINAL:
+        search.finished_at = now
+    session.flush()
+    return search
+
+
+def request_search_cancel(*, session: Session, search: Search) -> Search:
+    """Cancel a pending search now; a running one is flagged for its worker to stop."""
+    if search.state in TERMINAL:
+        if search.state is SearchState.CANCELED:
+            return search
+        raise Conflict(f"search {search.id} already {search.state.value}")
+    search.cancel_requested = True
+    if search.state is SearchState.PENDING:
+        return transition_search(session=session, search=search, state=SearchState.CANCELED)
+    search.updated_at = db_now(session)
+    session.flush()
+    return search
+
+
+def update_search_progress(
+    *,
+    session: Session,
+    search: Search,
+    progress: dict[str, Any],
+    checkpoint_path: str | None = None,
+) -> Search:
+    """Record the worker's progress (and where its latest checkpoint is)."""
+    check_json(progress, "progress")
+    search.progress = progress
+    if checkpoint_path is not None:
+        search.checkpoint_path = checkpoint_path
+    search.updated_at = db_now(session)
+    session.flush()
+    return search
+
+
+def add_search_event(
+    *, session: Session, search: Search, step: int, kind: str, payload: dict[str, Any]
+) -> SearchEvent:
+    check_json(payload, "payload")
+    event = SearchEvent(
+        search_id=search.id,
+        step=step,
+        kind=check_name(kind, "kind", 32),
+        payload=payload,
+        created_at=db_now(session),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_search_events(
+    *, session: Session, search: Search, after_id: str | None = None, limit: int = 1000
+) -> list[SearchEvent]:
+    """Events in the order they were written; ``after_id`` continues a previous page."""
+    stmt = select(SearchEvent).where(SearchEvent.search_id == search.id)
+    if after_id is not None:
+        stmt = stmt.where(SearchEvent.id > after_id)
+    return list(session.scalars(stmt.order_by(SearchEvent.id).limit(limit)))

@@ -1,0 +1,70 @@
+"""Process settings (prefix ``HWNAS_``), built by ``get_settings()`` and injected.
+
+Nothing is read at import time. With no URLs set everything is embedded: a SQLite file and a
+filesystem broker under the data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of the server, the workers and the embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="HWNAS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path("~/.hwnas"))
+    database_url: str | None = None
+    broker_url: str | None = None
+    result_backend_url: str | None = None
+    server_url: str | None = None
+    artifact_dir: Path = Field(default=None, validate_default=True)
+    max_upload_bytes: PositiveInt = 256 * MIB
+    lease_seconds: PositiveInt = 60
+    heartbeat_seconds: PositiveInt = 10
+    agent_stale_seconds: PositiveInt = 30
+    agent_offline_seconds: PositiveInt = 120
+    max_attempts: PositiveInt = 3
+    admin_token: str | None = None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("artifact_dir", mode="before")
+    @classmethod
+    def _artifacts_under_data_dir(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return info.data.get("data_dir", Path("~/.hwnas").expanduser()) / "artifacts"
+        return Path(str(value)).expanduser()
+
+    @field_validator("agent_offline_seconds")
+    @classmethod
+    def _offline_after_stale(cls, value: int, info: ValidationInfo) -> int:
+        stale = info.data.get("agent_stale_seconds")
+        if stale is not None and value <= stale:
+            raise ValueError("agent_offline_seconds must exceed agent_stale_seconds")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url``, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'hwnas.sqlite3'}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+def get_settings() -> Settings:
+    """Read the environment now; call once per process and pass the result along."""
+    return Settings()

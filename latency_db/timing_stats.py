@@ -1,0 +1,77 @@
+"""Statistics of raw per-run times, derived on the server (an agent's own figures are not trusted).
+
+The median is the reported latency (design section 4); the coefficient of variation flags an
+unstable measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from latency_db.errors import ValidationError
+
+UNSTABLE_CV = 0.05
+MAX_SAMPLES = 100_000
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Summary of the per-run times of one measurement, all in milliseconds except ``cv``."""
+
+    n: int
+    min_ms: float
+    median_ms: float
+    mean_ms: float
+    p90_ms: float
+    p99_ms: float
+    std_ms: float
+    cv: float
+
+    @property
+    def unstable(self) -> bool:
+        return self.cv > UNSTABLE_CV
+
+
+def validate_times(times_ms: Sequence[object]) -> list[float]:
+    """The samples as floats, or ``ValidationError`` naming the first bad one."""
+    if isinstance(times_ms, (str, bytes)) or not isinstance(times_ms, Sequence):
+        raise ValidationError("times_ms must be a list of numbers")
+    if not times_ms:
+        raise ValidationError("times_ms is empty: at least one timed run is needed")
+    if len(times_ms) > MAX_SAMPLES:
+        raise ValidationError(f"times_ms has {len(times_ms)} samples, at most {MAX_SAMPLES}")
+    values: list[float] = []
+    for i, item in enumerate(times_ms):
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise ValidationError(f"times_ms[{i}] is not a number: {item!r}")
+        value = float(item)
+        if math.isnan(value):
+            raise ValidationError(f"times_ms[{i}] is NaN")
+        if math.isinf(value):
+            raise ValidationError(f"times_ms[{i}] is infinite")
+        if value <= 0.0:
+            raise ValidationError(f"times_ms[{i}] is {value}: run times must be positive")
+        values.append(value)
+    return values
+
+
+def compute_stats(times_ms: Sequence[object]) -> TimingStats:
+    """min/median/mean/p90/p99/std/CV of validated samples (sample std, ddof=1 when n > 1)."""
+    values = np.asarray(validate_times(times_ms), dtype=np.float64)
+    mean = float(values.mean())
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    p50, p90, p99 = (float(v) for v in np.percentile(values, [50.0, 90.0, 99.0]))
+    return TimingStats(
+        n=int(values.size),
+        min_ms=float(values.min()),
+        median_ms=p50,
+        mean_ms=mean,
+        p90_ms=p90,
+        p99_ms=p99,
+        std_ms=std,
+        cv=std / mean,
+    )

@@ -1,0 +1,69 @@
+"""Summary statistics of per-run latencies (milliseconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+class InvalidTimings(ValueError):
+    """A backend produced a time that cannot be a latency (NaN, inf, zero or negative)."""
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Derived statistics of one timed phase; ``std_ms`` is the sample std (ddof=1).
+
+    Percentiles are None only where a tool reported aggregate statistics without them.
+    """
+
+    runs: int
+    total_ms: float
+    median_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    p90_ms: float | None
+    p99_ms: float | None
+    std_ms: float
+    cv: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def validate_times(times_ms: Sequence[float], source: str = "backend") -> np.ndarray:
+    """The times as a float64 array; raises :class:`InvalidTimings` naming the first bad run."""
+    values = np.asarray(times_ms, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise InvalidTimings(f"{source} returned no run times")
+    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0.0))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidTimings(
+            f"{source} returned an invalid time on run {i}: {float(values[i])} ms "
+            "(times must be finite and positive)"
+        )
+    return values
+
+
+def summarize(times_ms: Sequence[float], source: str = "backend") -> LatencyStats:
+    """Median, mean, min, max, p90, p99, std and CV (std / mean) of valid run times."""
+    values = validate_times(times_ms, source)
+    mean = float(values.mean())
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    p90, p99 = np.percentile(values, [90.0, 99.0])
+    return LatencyStats(
+        runs=int(values.size),
+        total_ms=float(values.sum()),
+        median_ms=float(np.median(values)),
+        mean_ms=mean,
+        min_ms=float(values.min()),
+        max_ms=float(values.max()),
+        p90_ms=float(p90),
+        p99_ms=float(p99),
+        std_ms=std,
+        cv=std / mean,
+    )

@@ -1,0 +1,34 @@
+"""Per-process resources of a worker: settings, database sessions, the artifact store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from latency_db.artifact_store import ArtifactStore
+from latency_db.db import ensure_schema, make_engine, make_session_factory
+from latency_db.settings import Settings
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    store: ArtifactStore
+
+
+_CONTEXTS: dict[int, WorkerContext] = {}
+
+
+def worker_context(settings: Settings) -> WorkerContext:
+    """Built once per worker process and settings object, on first use (never at import)."""
+    context = _CONTEXTS.get(id(settings))
+    if context is None:
+        engine = make_engine(settings)
+        ensure_schema(engine)
+        context = WorkerContext(
+            settings, make_session_factory(engine), ArtifactStore(settings.artifact_dir)
+        )
+        _CONTEXTS[id(settings)] = context
+    return context

@@ -1,0 +1,36 @@
+"""Model export: static-shape ONNX (verified in ONNX Runtime) and TorchScript artifacts."""
+
+from __future__ import annotations
+
+from search_worker.export.artifacts import (
+    ArtifactKind,
+    ExportedArtifact,
+    export_architecture,
+    export_module,
+    export_op_block,
+)
+from search_worker.export.onnx_export import OPSET, export_onnx
+from search_worker.export.torchscript_export import export_torchscript
+from search_worker.export.verify import (
+    ExportMismatchError,
+    rebuild_module,
+    verify_artifact,
+    verify_onnx,
+    verify_torchscript,
+)
+
+__all__ = [
+    "OPSET",
+    "ArtifactKind",
+    "ExportMismatchError",
+    "ExportedArtifact",
+    "export_architecture",
+    "export_module",
+    "export_onnx",
+    "export_op_block",
+    "export_torchscript",
+    "rebuild_module",
+    "verify_artifact",
+    "verify_onnx",
+    "verify_torchscript",
+]

@@ -1,0 +1,116 @@
+"""A weight-sharing supernet: every searchable layer is a mixed op over all its candidates.
+
+One forward serves the estimators of the search (design section 6) through a per-layer
+:class:`PathSelection`:
+
+- ``PathSelection.mixture(w)``: weighted sum of all paths, ``sum_j w_j op_j(x)`` (DARTS, Liu
+  et al., ICLR 2019; SNAS, Xie et al., ICLR 2019; FBNet, Wu et al., CVPR 2019);
+- ``PathSelection.single(j)``: one path, ``op_j(x)``, only that path computed (ProxylessNAS,
+  Cai et al., ICLR 2019; SPOS, Guo et al., ECCV 2020);
+- ``PathSelection.subset((i, j), g)``: ``g_0 op_i(x) + g_1 op_j(x)``, only those paths
+  computed and kept for backward (ProxylessNAS' BinaryConnect two-path update, where ``g`` is a
+  one-hot gate carrying straight-through gradients to the architecture weights).
+
+Candidates ``zero`` and shape-keeping ``skip`` are identities. Stem, fixed blocks and head are
+shared by all paths; :meth:`Supernet.extract` copies one architecture into a :class:`Network`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from latency_db.spaces import SearchableLayer, SearchSpace
+from search_worker.nn.network import Network, SpaceModule, build_optional
+
+
+@dataclass(frozen=True)
+class PathSelection:
+    """Which candidates of a layer run, and the weight of each (``None``: one unweighted path)."""
+
+    indices: tuple[int, ...]
+    weights: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if not self.indices or len(set(self.indices)) != len(self.indices):
+            raise ValueError(f"path indices must be distinct and non-empty, got {self.indices}")
+        if self.weights is None:
+            if len(self.indices) != 1:
+                raise ValueError("several paths need weights")
+        elif tuple(self.weights.shape) != (len(self.indices),):
+            raise ValueError(
+                f"expected {len(self.indices)} path weights, got shape {tuple(self.weights.shape)}"
+            )
+
+    @classmethod
+    def single(cls, index: int) -> PathSelection:
+        return cls((index,))
+
+    @classmethod
+    def mixture(cls, weights: torch.Tensor) -> PathSelection:
+        """All candidates, weighted by a vector with one entry per candidate."""
+        return cls(tuple(range(weights.shape[0])), weights)
+
+    @classmethod
+    def subset(cls, indices: Sequence[int], weights: torch.Tensor) -> PathSelection:
+        return cls(tuple(indices), weights)
+
+
+class MixedOp(nn.Module):
+    """The candidates of one searchable layer, ``candidates.<j>`` in the layer's token order."""
+
+    def __init__(self, layer: SearchableLayer) -> None:
+        super().__init__()
+        self.tokens = layer.candidates
+        self.candidates = nn.ModuleList(build_optional(layer.block(t)) for t in layer.candidates)
+
+    def forward(self, x: torch.Tensor, selection: PathSelection) -> torch.Tensor:
+        for index in selection.indices:
+            if not 0 <= index < len(self.candidates):
+                raise IndexError(f"path {index} out of range 0..{len(self.candidates) - 1}")
+        if selection.weights is None:
+            return self.candidates[selection.indices[0]](x)
+        paths = zip(selection.indices, selection.weights.unbind(), strict=True)
+        out: torch.Tensor = sum(w * self.candidates[i](x) for i, w in paths)
+        return out
+
+
+class Supernet(SpaceModule):
+    """Shared stem/fixed/head around one :class:`MixedOp` per searchable layer."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__(space, (MixedOp(layer) for layer in space.layers))
+
+    def forward(self, x: torch.Tensor, selections: Sequence[PathSelection]) -> torch.Tensor:
+        """Run with one :class:`PathSelection` per searchable layer."""
+        if len(selections) != len(self.layers):
+            raise ValueError(f"expected {len(self.layers)} selections, got {len(selections)}")
+        x = self.stem_forward(x)
+        for layer, selection in zip(self.layers, selections, strict=True):
+            x = layer(x, selection)
+        return self.head_forward(x)
+
+    def select(self, arch: Sequence[str] | Sequence[int]) -> list[PathSelection]:
+        """Single-path selections of an architecture (tokens or op indices)."""
+        tokens = self.space.parse(arch)
+        return [PathSelection.single(j) for j in self.space.indices(tokens)]
+
+    def extract(self, arch: Sequence[str] | Sequence[int]) -> Network:
+        """A standalone network of ``arch`` holding copies of the chosen candidates' weights
+        and buffers, in the supernet's train/eval mode."""
+        tokens = self.space.parse(arch)
+        chosen = self.space.indices(tokens)
+        state: dict[str, torch.Tensor] = {}
+        for key, value in self.state_dict().items():
+            if key.startswith("layers."):
+                _, layer, _, candidate, rest = key.split(".", 4)
+                if int(candidate) != chosen[int(layer)]:
+                    continue
+                key = f"layers.{layer}.{rest}"
+            state[key] = value
+        network = Network(self.space, tokens)
+        network.load_state_dict(state)
+        return network.train(self.training)

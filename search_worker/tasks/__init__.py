@@ -1,0 +1,7 @@
+"""Celery tasks of the worker, registered under the names in ``latency_db.broker``."""
+
+from __future__ import annotations
+
+from search_worker.tasks import export_tasks
+
+__all__ = ["export_tasks"]

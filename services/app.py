@@ -1,0 +1,55 @@
+"""The FastAPI application, built by a factory from injected settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from latency_db.artifact_store import ArtifactStore
+from latency_db.db import ensure_schema, make_engine, make_session_factory, session_scope
+from latency_db.settings import Settings, get_settings
+from services.bootstrap import ensure_admin
+from services.errors import install_error_handlers
+from services.limits import BodySizeLimit
+from services.maintenance import Sweeper
+from services.routers import ROUTERS
+from services.task_queue import TaskQueue
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app bound to one database; an embedded SQLite database is migrated on start."""
+    settings = settings or get_settings()
+    engine = make_engine(settings)
+    ensure_schema(engine)
+    factory = make_session_factory(engine)
+    if settings.admin_token:
+        with session_scope(factory) as session:
+            ensure_admin(session, settings.admin_token)
+    sweeper = Sweeper(factory, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper.start()
+        yield
+        sweeper.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title="hwnas",
+        version="0.1.0",
+        summary="Hardware-aware neural architecture search: devices, agents, lookup tables.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = factory
+    app.state.task_queue = TaskQueue(settings)
+    app.state.artifact_store = ArtifactStore(settings.artifact_dir)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    return app

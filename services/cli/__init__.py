@@ -1,0 +1,1 @@
+"""The ``hwnas`` command line."""

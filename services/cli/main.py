@@ -1,0 +1,51 @@
+"""Entry point of the ``hwnas`` command: one sub-app per resource."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from latency_db import migrate
+from latency_db.settings import get_settings
+from services.cli import space_commands, stack_commands
+from services.cli.demo import DemoOptions, run_demo
+
+app = typer.Typer(
+    help="hwnas: hardware-aware neural architecture search.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(space_commands.app, name="space")
+app.command("server")(stack_commands.server)
+app.command("worker")(stack_commands.worker)
+
+db_app = typer.Typer(help="The latency database: migrations.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate HWNAS_DATABASE_URL (or the embedded SQLite file) to ``revision``."""
+    settings = get_settings()
+    migrate.upgrade(settings.effective_database_url, revision)
+    typer.echo(
+        f"{settings.effective_database_url}: at {migrate.current(settings.effective_database_url)}"
+    )
+
+
+@app.command("demo")
+def demo(
+    quick: Annotated[bool, typer.Option(help="smaller lookup table (CI)")] = False,
+    threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads")] = 2,
+    seed: Annotated[int, typer.Option(help="seed of the random architecture")] = 0,
+    lut: Annotated[bool, typer.Option(help="build the device's lookup table")] = True,
+) -> None:
+    """Run the main job end to end on embedded defaults (SQLite, local broker, CPU agent)."""
+    lut_resolution = (64 if quick else 224) if lut else None
+    options = DemoOptions(threads=threads, seed=seed, lut_resolution=lut_resolution)
+    run_demo(get_settings(), options)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,75 @@
+"""The embedded stack as child processes: API (SQLite), worker (local broker), CPU agent.
+
+Used by ``hwnas demo`` and the benchmarks; each process is stopped with SIGTERM at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from latency_db.settings import Settings
+from services import processes
+from services.cli.api_client import ApiClient, ApiRefused
+from services.cli.output import console
+
+DEVICE_NAME = "local-cpu"
+
+
+@contextmanager
+def running_stack(settings: Settings, token: str, threads: int) -> Iterator[tuple[ApiClient, str]]:
+    """API, worker and agent processes, stopped (SIGTERM) when the block ends."""
+    port = processes.free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_ADMIN_TOKEN": token}
+    logs = settings.data_dir / "logs"
+    with ExitStack() as stack:
+        server = processes.start(
+            "api", ["-m", "services.cli.main", "server", "--port", str(port)], log_dir=logs, env=env
+        )
+        stack.callback(server.stop)
+        processes.wait_until(
+            processes.http_ok(f"{url}/v1/health"), child=server, timeout_s=120, what="API up"
+        )
+        worker = processes.start("worker", ["-m", "search_worker"], log_dir=logs, env=env)
+        stack.callback(worker.stop)
+        api = ApiClient(url, token)
+        stack.callback(api.close)
+        device_id, enroll_token = _enroll_device(api)
+        agent = processes.start(
+            "agent",
+            [
+                "-m",
+                "profiler_agent.cli",
+                "run",
+                "--server",
+                url,
+                "--enroll-token",
+                enroll_token,
+                "--backend",
+                "ort-cpu",
+                "--threads",
+                str(threads),
+                "--data-dir",
+                str(settings.data_dir / "agent"),
+            ],
+            log_dir=logs,
+            env=env,
+        )
+        stack.callback(agent.stop)
+        console.print(f"[bold]stack up[/]: API {url}, worker and ort-cpu agent (logs in {logs})")
+        yield api, device_id
+        for child in (server, worker, agent):
+            if not child.alive():
+                raise RuntimeError(f"{child.name} died:\n{child.log_tail()}")
+
+
+def _enroll_device(api: ApiClient) -> tuple[str, str]:
+    try:
+        created = api.post("/devices", {"name": DEVICE_NAME, "kind": "cpu", "attributes": {}})
+        return created["device"]["id"], created["enrollment"]["token"]
+    except ApiRefused as err:
+        if err.status != 409:
+            raise
+    device = next(d for d in api.get("/devices") if d["name"] == DEVICE_NAME)
+    return device["id"], api.post(f"/devices/{device['id']}/enrollment-tokens")["token"]

@@ -1,0 +1,129 @@
+"""Multi-step user flows over the API, shared by ``hwnas demo`` and the benchmarks:
+measure architectures on a device, build its lookup table, ask LUT latencies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from latency_db.spaces import SearchSpace
+from services.cli.api_client import ApiClient
+from services.cli.output import console
+
+FINISHED = ("succeeded", "failed", "canceled")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where latency is measured: a device, a runtime configuration and a batch size."""
+
+    device_id: str
+    runtime: dict[str, Any]
+    batch_size: int = 32
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def measure_architectures(
+    api: ApiClient, target: Target, space: SearchSpace, archs: Sequence[str], timeout_s: float
+) -> list[dict[str, Any]]:
+    """Queue a ``network`` job per architecture and wait: their measurements, in order."""
+    jobs = [
+        api.post(
+            "/jobs",
+            {
+                "device_id": target.device_id,
+                "runtime": target.runtime,
+                "kind": "network",
+                "space_ref": space.ref,
+                "architecture": arch,
+                "batch_size": target.batch_size,
+            },
+        )
+        for arch in archs
+    ]
+    deadline = time.monotonic() + timeout_s
+    with progress_bar() as progress:
+        bar = progress.add_task("networks (export + measure)", total=len(jobs))
+        while True:
+            states = [api.get(f"/jobs/{job['id']}") for job in jobs]
+            progress.update(bar, completed=sum(s["state"] in FINISHED for s in states))
+            if all(s["state"] in FINISHED for s in states):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"network jobs unfinished after {timeout_s:.0f}s")
+            time.sleep(1.0)
+    return [job_measurement(api, job) for job in states]
+
+
+def job_measurement(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
+    """The measurement a finished job wrote (with its raw times)."""
+    if job["state"] != "succeeded":
+        raise RuntimeError(
+            f"job {job['id']} {job['state']}: {job['error_code']} {job['error_message']}"
+        )
+    rows = api.get("/measurements", device_id=job["device_id"], subject=job["subject"])
+    row = next(r for r in rows if r["job_id"] == job["id"])
+    return dict(api.get(f"/measurements/{row['id']}"))
+
+
+def build_lookup_table(
+    api: ApiClient, target: Target, space: SearchSpace, timeout_s: float
+) -> dict[str, Any]:
+    """Queue the missing op jobs of ``space`` and wait until every key is measured or failed.
+
+    Returns the table (``entries``, ``progress``) and the query that reads it again.
+    """
+    status = api.post(
+        "/lookup-tables/build",
+        {
+            "device_id": target.device_id,
+            "runtime": target.runtime,
+            "space": space.name,
+            "resolution": space.resolution,
+            "width_mult": space.width_mult,
+            "num_classes": space.num_classes,
+            "batch_size": target.batch_size,
+        },
+    )
+    query = {
+        "device_id": target.device_id,
+        "runtime_config_id": status["runtime_config_id"],
+        "space_ref": status["space_ref"],
+        "batch_size": target.batch_size,
+    }
+    deadline = time.monotonic() + timeout_s
+    with progress_bar() as progress:
+        bar = progress.add_task(f"lookup table {space.ref}", total=status["progress"]["total"])
+        while True:
+            table = dict(api.get("/lookup-tables", **query))
+            state = table["progress"]
+            progress.update(bar, completed=state["measured"])
+            if state["measured"] + state["failed"] >= state["total"]:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"lookup table unfinished after {timeout_s:.0f}s: {state}")
+            time.sleep(1.0)
+    if state["failed"]:
+        console.print(f"[yellow]{state['failed']} op job(s) failed; see the agent log[/]")
+    return {**table, "query": query}
+
+
+def lut_latencies(
+    api: ApiClient, table: dict[str, Any], archs: Sequence[str]
+) -> dict[str, float | None]:
+    """LUT latency (ms) of each architecture; None where the table misses a key."""
+    answers = api.post("/lookup-tables/latency", {**table["query"], "architectures": list(archs)})
+    return {a["architecture"]: a["lut_ms"] for a in answers}

@@ -1,0 +1,83 @@
+"""FastAPI dependencies as ``Annotated`` aliases: settings, session, the caller.
+
+A route owns its transaction: it calls repository functions (which never commit) and
+commits explicitly; a raised error rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from latency_db.models import Agent, User
+from latency_db.repositories import agents as agent_repo
+from latency_db.repositories import users as user_repo
+from latency_db.settings import Settings
+from services.errors import ApiError
+from services.task_queue import TaskQueue
+
+_bearer = HTTPBearer(auto_error=False, description="API token (users) or agent credential")
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_task_queue(request: Request) -> TaskQueue:
+    queue: TaskQueue = request.app.state.task_queue
+    return queue
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise ApiError(401, "unauthorized", "missing bearer token")
+    return credentials.credentials
+
+
+def current_user(session: SessionDep, credentials: BearerDep) -> User:
+    user = user_repo.authenticate_token(session=session, token=_token(credentials))
+    if user is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API token")
+    session.commit()  # records last_used_at
+    return user
+
+
+def current_agent(session: SessionDep, credentials: BearerDep) -> Agent:
+    agent = agent_repo.authenticate_agent(session=session, credential=_token(credentials))
+    if agent is None:
+        raise ApiError(401, "unauthorized", "unknown or disabled agent credential")
+    session.commit()  # end the read: an embedded SQLite transaction holds the write lock
+    return agent
+
+
+def current_admin(user: Annotated[User, Depends(current_user)]) -> User:
+    if not user.is_admin:
+        raise ApiError(403, "forbidden", "this action needs an admin token")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+CurrentAdmin = Annotated[User, Depends(current_admin)]
+CurrentAgent = Annotated[Agent, Depends(current_agent)]

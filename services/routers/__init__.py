@@ -1,0 +1,27 @@
+"""Thin routers, one per resource of ``/v1``."""
+
+from __future__ import annotations
+
+from services.routers import (
+    agent_package,
+    agents,
+    artifacts,
+    devices,
+    health,
+    jobs,
+    leases,
+    lookup_tables,
+    measurements,
+)
+
+ROUTERS = [
+    health.router,
+    devices.router,
+    agents.router,
+    agent_package.router,
+    leases.router,
+    artifacts.router,
+    jobs.router,
+    measurements.router,
+    lookup_tables.router,
+]

@@ -1,0 +1,119 @@
+"""Agent-facing routes: enroll with a one-time token, heartbeat, claim work (long-poll)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from latency_db.db import session_scope
+from latency_db.models import Agent
+from latency_db.repositories import agents as agent_repo
+from latency_db.repositories import enrollment as enrollment_repo
+from latency_db.repositories import leases as lease_repo
+from latency_db.settings import Settings
+from services.deps import CurrentAgent, SessionDep, SettingsDep
+from services.schemas.agents import (
+    ClaimedJob,
+    ClaimOut,
+    EnrollIn,
+    EnrollOut,
+    HeartbeatIn,
+    HeartbeatOut,
+)
+
+router = APIRouter(prefix="/agents", tags=["agents"])
+
+MAX_CLAIM_WAIT_S = 30.0
+_POLL_S = 0.5
+
+
+@router.post("/enroll", status_code=201, response_model=EnrollOut)
+def enroll(body: EnrollIn, session: SessionDep, settings: SettingsDep) -> EnrollOut:
+    """Exchange a one-time enrollment token for this agent's own credential (shown once)."""
+    agent, credential = enrollment_repo.enroll_agent(
+        session=session,
+        token=body.enrollment_token,
+        name=body.name,
+        backend=body.backend,
+        environment=body.environment,
+    )
+    session.commit()
+    return EnrollOut(
+        agent_id=agent.id,
+        device_id=agent.device_id,
+        credential=credential,
+        heartbeat_s=settings.heartbeat_seconds,
+        lease_s=settings.lease_seconds,
+    )
+
+
+@router.post("/heartbeat", response_model=HeartbeatOut)
+def heartbeat(
+    body: HeartbeatIn, agent: CurrentAgent, session: SessionDep, settings: SettingsDep
+) -> HeartbeatOut:
+    """Record liveness on the database clock; answer which held leases must stop."""
+    beat = agent_repo.heartbeat(
+        session=session, agent=agent, lease_tokens=body.lease_tokens, environment=body.environment
+    )
+    session.commit()
+    return HeartbeatOut(
+        server_time=beat.server_time, heartbeat_s=settings.heartbeat_seconds, canceled=beat.cancel
+    )
+
+
+def _claim_once(request: Request, agent: Agent, settings: Settings) -> ClaimOut | None:
+    """One claim attempt in its own transaction (the database clock is per transaction)."""
+    with session_scope(request.app.state.session_factory) as session:
+        agent = session.merge(agent, load=False)
+        claimed = lease_repo.claim_job(
+            session=session, agent=agent, lease_seconds=settings.lease_seconds
+        )
+        if claimed is None:
+            return None
+        job = claimed.job
+        return ClaimOut(
+            lease_token=claimed.token,
+            lease_s=settings.lease_seconds,
+            expires_at=claimed.lease.expires_at,
+            job=ClaimedJob(
+                id=job.id,
+                kind=job.kind.value,
+                subject=job.subject,
+                space_ref=job.space_ref,
+                batch_size=job.batch_size,
+                input_shape=job.input_shape,
+                artifact_sha256=job.artifact_sha256 or "",
+                backend=job.runtime_config.backend,
+                settings=job.runtime_config.settings,
+                attempt=job.attempt,
+            ),
+        )
+
+
+@router.post(
+    "/claim",
+    response_model=ClaimOut,
+    responses={204: {"description": "no work within the wait"}},
+)
+async def claim(
+    request: Request,
+    agent: CurrentAgent,
+    settings: SettingsDep,
+    wait: float = Query(default=0.0, ge=0.0, le=MAX_CLAIM_WAIT_S, description="long-poll seconds"),
+) -> ClaimOut | Response:
+    """Lease the next job of the agent's device and backend; 204 when none came in ``wait``.
+
+    The long-poll ends early when the agent hangs up, so a stopped agent holds no server
+    thread and a shutting-down server has no request to wait for.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        claimed = await run_in_threadpool(_claim_once, request, agent, settings)
+        if claimed is not None:
+            return claimed
+        if time.monotonic() >= deadline or await request.is_disconnected():
+            return Response(status_code=204)
+        await asyncio.sleep(_POLL_S)

@@ -1,0 +1,88 @@
+"""Content-addressed artifacts: upload an ONNX model, read metadata, download bytes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+
+from latency_db.artifact_store import ArtifactStore
+from latency_db.models import Agent, User
+from latency_db.repositories import artifacts as artifact_repo
+from services.deps import BearerDep, CurrentUser, SessionDep, current_agent, current_user
+from services.errors import ApiError
+from services.onnx_upload import check_onnx_upload
+from services.schemas.jobs import ArtifactOut
+
+router = APIRouter(prefix="/artifacts", tags=["artifacts"])
+
+
+def store_of(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.artifact_store
+    return store
+
+
+def user_or_agent(session: SessionDep, credentials: BearerDep) -> User | Agent:
+    """Artifacts are readable by users and by agents."""
+    try:
+        return current_user(session, credentials)
+    except ApiError:
+        return current_agent(session, credentials)
+
+
+StoreDep = Annotated[ArtifactStore, Depends(store_of)]
+ReaderDep = Annotated[User | Agent, Depends(user_or_agent)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ArtifactOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
+async def upload_model(
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    _: CurrentUser,
+    name: str = Query(min_length=1, max_length=200, description="a name for the model"),
+) -> ArtifactOut:
+    """Upload an ONNX model (raw bytes, static shapes) to be profiled by ``model`` jobs."""
+    data = await request.body()
+    checked = check_onnx_upload(data)
+    sha256 = store.put_bytes(data)
+    artifact = artifact_repo.register_artifact(
+        session=session,
+        sha256=sha256,
+        kind="onnx",
+        size_bytes=len(data),
+        subject=name,
+        input_shape=checked.input_shape,
+        opset=checked.opset,
+    )
+    session.commit()
+    return ArtifactOut.model_validate(artifact)
+
+
+@router.get("/{sha256}", response_model=ArtifactOut)
+def get_artifact(sha256: str, session: SessionDep, _: ReaderDep) -> ArtifactOut:
+    return ArtifactOut.model_validate(artifact_repo.get_artifact(session=session, sha256=sha256))
+
+
+@router.get("/{sha256}/content", response_class=FileResponse)
+def download(sha256: str, session: SessionDep, store: StoreDep, _: ReaderDep) -> FileResponse:
+    """The artifact's bytes; clients verify them against the sha256."""
+    artifact = artifact_repo.get_artifact(session=session, sha256=sha256)
+    return FileResponse(
+        store.existing_path(artifact.sha256),
+        media_type="application/octet-stream",
+        filename=f"{artifact.sha256}.{'onnx' if artifact.kind.value == 'onnx' else 'pt'}",
+    )

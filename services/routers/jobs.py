@@ -1,0 +1,89 @@
+"""Profiling jobs: submit a network, layer-profile or uploaded-model job; list, get, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from latency_db.models import JobState
+from latency_db.repositories import artifacts as artifact_repo
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import jobs as job_repo
+from latency_db.repositories import runtime_configs as runtime_repo
+from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
+from services.schemas.jobs import JobCreate, JobOut
+from services.validation import invalid, parse_architecture, resolve_space_ref
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=201, response_model=JobOut)
+def submit_job(
+    body: JobCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    tasks: TaskQueueDep,
+    _: CurrentUser,
+) -> JobOut:
+    """Queue a job; a network's ONNX file is exported by a worker before agents see it."""
+    device = device_repo.get_device(session=session, device_id=body.device_id)
+    runtime = runtime_repo.get_or_create_runtime_config(
+        session=session, backend=body.runtime.backend, settings=body.runtime.settings
+    )
+    artifact = None
+    space_ref = None
+    if body.kind == "model":
+        if not body.artifact_sha256:
+            raise invalid("artifact_sha256", "a model job needs an uploaded artifact")
+        artifact = artifact_repo.get_artifact(session=session, sha256=body.artifact_sha256)
+        subject, input_shape = artifact.subject, list(artifact.input_shape)
+    else:
+        space = resolve_space_ref(body.space_ref)
+        subject = space.format(parse_architecture(space, body.architecture))
+        input_shape = [body.batch_size, 3, space.resolution, space.resolution]
+        space_ref = space.ref
+    job = job_repo.create_job(
+        session=session,
+        device=device,
+        runtime_config=runtime,
+        kind=body.kind,
+        subject=subject,
+        batch_size=input_shape[0],
+        input_shape=input_shape,
+        max_attempts=settings.max_attempts,
+        artifact=artifact,
+        space_ref=space_ref,
+        priority=body.priority,
+    )
+    session.commit()
+    if job.artifact_sha256 is None:
+        tasks.export_jobs([job.id])
+    return JobOut.model_validate(job)
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(
+    session: SessionDep,
+    _: CurrentUser,
+    device_id: str | None = None,
+    state: JobState | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> list[JobOut]:
+    device = device_repo.get_device(session=session, device_id=device_id) if device_id else None
+    jobs = job_repo.list_jobs(
+        session=session, device=device, state=state, limit=limit, offset=offset
+    )
+    return [JobOut.model_validate(j) for j in jobs]
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, session: SessionDep, _: CurrentUser) -> JobOut:
+    return JobOut.model_validate(job_repo.get_job(session=session, job_id=job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: str, session: SessionDep, _: CurrentUser) -> JobOut:
+    """Cancel now if queued; a leased job's agent is told on its next heartbeat."""
+    job = job_repo.cancel_job(session=session, job=job_repo.get_job(session=session, job_id=job_id))
+    session.commit()
+    return JobOut.model_validate(job)

@@ -1,0 +1,69 @@
+"""A held lease: renew it, complete it with a result, fail it, or give it back."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from latency_db.models import ProfilingJob
+from latency_db.repositories import leases as lease_repo
+from services.deps import CurrentAgent, SessionDep, SettingsDep
+from services.schemas.agents import CompleteIn, FailIn, JobStateOut, LeaseOut
+from services.schemas.jobs import MeasurementOut
+
+router = APIRouter(prefix="/leases", tags=["leases"])
+
+
+def _job_state(job: ProfilingJob) -> JobStateOut:
+    return JobStateOut(
+        job_id=job.id, state=job.state.value, attempt=job.attempt, error_code=job.error_code
+    )
+
+
+@router.post("/{lease_token}/renew", response_model=LeaseOut)
+def renew(
+    lease_token: str, agent: CurrentAgent, session: SessionDep, settings: SettingsDep
+) -> LeaseOut:
+    lease = lease_repo.renew_lease(
+        session=session, agent=agent, lease_token=lease_token, lease_seconds=settings.lease_seconds
+    )
+    session.commit()
+    return LeaseOut(job_id=lease.job_id, state=lease.state.value, expires_at=lease.expires_at)
+
+
+@router.post("/{lease_token}/complete", response_model=MeasurementOut)
+def complete(
+    lease_token: str, body: CompleteIn, agent: CurrentAgent, session: SessionDep
+) -> MeasurementOut:
+    """Store the result (idempotent by ``idempotency_key``); 409 for a superseded lease."""
+    measurement = lease_repo.complete_lease(
+        session=session,
+        agent=agent,
+        lease_token=lease_token,
+        idempotency_key=body.idempotency_key,
+        times_ms=body.times_ms,
+        environment=body.environment,
+        layer_profile=body.layer_profile,
+    )
+    session.commit()
+    return MeasurementOut.model_validate(measurement)
+
+
+@router.post("/{lease_token}/fail", response_model=JobStateOut)
+def fail(lease_token: str, body: FailIn, agent: CurrentAgent, session: SessionDep) -> JobStateOut:
+    job = lease_repo.fail_lease(
+        session=session,
+        agent=agent,
+        lease_token=lease_token,
+        error_code=body.error_code,
+        message=body.message,
+    )
+    session.commit()
+    return _job_state(job)
+
+
+@router.post("/{lease_token}/release", response_model=JobStateOut)
+def release(lease_token: str, agent: CurrentAgent, session: SessionDep) -> JobStateOut:
+    """Give the job back without an attempt penalty (the agent is shutting down)."""
+    job = lease_repo.release_lease(session=session, agent=agent, lease_token=lease_token)
+    session.commit()
+    return _job_state(job)

@@ -1,0 +1,30 @@
+"""Pieces shared by several resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiModel(BaseModel):
+    """Strict request bodies: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class RuntimeIn(ApiModel):
+    """A runtime configuration: the backend and the settings a measurement is taken under."""
+
+    backend: str = Field(min_length=1, max_length=32, examples=["ort-cpu"])
+    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"threads": 2}])
+
+
+class RuntimeOut(Out):
+    id: str
+    backend: str
+    settings: dict[str, Any]

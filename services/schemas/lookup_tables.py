@@ -1,0 +1,67 @@
+"""Lookup tables: build requests, progress, entries and LUT latency of architectures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from services.schemas.common import ApiModel, RuntimeIn
+
+
+class LutBuildIn(ApiModel):
+    device_id: str
+    runtime: RuntimeIn
+    space: str = Field(default="proxyless", examples=["proxyless"])
+    resolution: int | None = Field(default=None, ge=8, le=1024)
+    width_mult: float = Field(default=1.0, gt=0)
+    num_classes: int | None = Field(default=None, ge=2)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+
+
+class LutProgressOut(ApiModel):
+    total: int
+    measured: int
+    queued: int
+    leased: int
+    failed: int
+
+
+class LutStatus(ApiModel):
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int
+    created_jobs: int
+    progress: LutProgressOut
+
+
+class LutEntry(ApiModel):
+    median_ms: float
+    cv: float
+    unstable: bool
+    measurement_id: str
+    measured_at: datetime
+
+
+class LutOut(ApiModel):
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int
+    progress: LutProgressOut
+    entries: dict[str, LutEntry]
+
+
+class LutLatencyIn(ApiModel):
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int = Field(default=32, ge=1)
+    architectures: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class LutLatency(ApiModel):
+    architecture: str
+    lut_ms: float | None
+    missing_keys: list[str]

@@ -1,0 +1,201 @@
+"""A real stack for integration tests: a uvicorn API process (SQLite with the embedded
+broker, or PostgreSQL with Redis), a Celery worker process and ``hwnas-agent`` processes,
+talking real HTTP.
+
+PostgreSQL runs get a fresh database each, created and dropped here; an unreachable
+server skips them, except under ``CI=true`` where it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from latency_db import migrate
+from services import processes
+from services.cli.api_client import ApiClient
+
+POSTGRES_ADMIN = os.environ.get(
+    "HWNAS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("HWNAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
+FAST_POLICY = ["--warmup-runs", "2", "--warmup-seconds", "0", "--runs", "5", "--seconds", "0"]
+
+
+@dataclass
+class Stack:
+    """The processes of one test and a user's API client."""
+
+    data_dir: Path
+    env: dict[str, str]
+    url: str
+    token: str
+    port: int
+    children: list[processes.ChildProcess] = field(default_factory=list)
+    runtime: dict[str, Any] = field(default_factory=lambda: dict(RUNTIME))
+
+    @property
+    def logs(self) -> Path:
+        return self.data_dir / "logs"
+
+    def api(self) -> ApiClient:
+        return ApiClient(self.url, self.token)
+
+    def submit_model_job(self, device_id: str, sha256: str) -> dict[str, Any]:
+        body = {
+            "device_id": device_id,
+            "runtime": self.runtime,
+            "kind": "model",
+            "artifact_sha256": sha256,
+        }
+        return dict(self.api().post("/jobs", body))
+
+    def wait_job(self, job_id: str, timeout_s: float = 120) -> dict[str, Any]:
+        """Poll a job until it is finished; its last state."""
+        api = self.api()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = dict(api.get(f"/jobs/{job_id}"))
+            if job["state"] in ("succeeded", "failed", "canceled"):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job['state']} after {timeout_s}s")
+            time.sleep(0.3)
+
+    def measurement_of(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The one measurement a finished job wrote, with its raw times."""
+        api = self.api()
+        rows = api.get("/measurements", subject=job["subject"], device_id=job["device_id"])
+        (row,) = [r for r in rows if r["job_id"] == job["id"]]
+        return dict(api.get(f"/measurements/{row['id']}"))
+
+    def start_server(self) -> processes.ChildProcess:
+        server = self._start("api", ["-m", "services.cli.main", "server", "--port", str(self.port)])
+        processes.wait_until(
+            processes.http_ok(f"{self.url}/v1/health"), child=server, timeout_s=60, what="API up"
+        )
+        return server
+
+    def start_worker(self) -> processes.ChildProcess:
+        return self._start("worker", ["-m", "search_worker"])
+
+    def start_agent(self, name: str, enroll_token: str, *extra: str) -> processes.ChildProcess:
+        argv = [
+            "-m",
+            "profiler_agent.cli",
+            "run",
+            "--server",
+            self.url,
+            "--name",
+            name,
+            "--enroll-token",
+            enroll_token,
+            "--backend",
+            "ort-cpu",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(self.data_dir / name),
+            *(extra or FAST_POLICY),
+        ]
+        return self._start(name, argv)
+
+    def _start(self, name: str, argv: list[str]) -> processes.ChildProcess:
+        child = processes.start(name, argv, log_dir=self.logs, env=self.env)
+        self.children.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            child.stop(grace_s=10)
+
+
+def _postgres_database() -> Iterator[str]:
+    name = f"hwnas_it_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True)
+    except psycopg.OperationalError as err:
+        message = f"PostgreSQL at {POSTGRES_ADMIN} unreachable: {err}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{url}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hwnas.sqlite3'}"
+        return
+    for url in _postgres_database():
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    """An API server on a free port with short leases; workers and agents on demand."""
+    port = processes.free_port()
+    token = secrets.token_urlsafe(16)
+    env = {
+        "HWNAS_DATA_DIR": str(tmp_path),
+        "HWNAS_DATABASE_URL": database_url,
+        "HWNAS_ADMIN_TOKEN": token,
+        "HWNAS_LEASE_SECONDS": "4",
+        "HWNAS_HEARTBEAT_SECONDS": "1",
+        "HWNAS_MAX_UPLOAD_BYTES": str(1 << 20),
+    }
+    if database_url.startswith("postgresql"):  # production shape: PostgreSQL + Redis broker
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        env["HWNAS_BROKER_URL"] = REDIS_URL
+    result = Stack(tmp_path, env, f"http://127.0.0.1:{port}", token, port)
+    result.start_server()
+    try:
+        yield result
+    finally:
+        result.stop_all()
+
+
+@pytest.fixture
+def new_device(stack: Stack) -> Callable[[str], tuple[str, str]]:
+    """Create a device through the API: its id and a one-time enrollment token."""
+
+    def create(name: str) -> tuple[str, str]:
+        created = stack.api().post("/devices", {"name": name, "kind": "cpu"})
+        return created["device"]["id"], created["enrollment"]["token"]
+
+    return create
+
+
+@pytest.fixture
+def upload_model(stack: Stack, tiny_onnx: Path) -> Callable[[], dict[str, object]]:
+    def upload() -> dict[str, object]:
+        response = httpx.post(
+            f"{stack.url}/v1/artifacts",
+            params={"name": "tiny"},
+            content=tiny_onnx.read_bytes(),
+            headers={"Authorization": f"Bearer {stack.token}"},
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return upload

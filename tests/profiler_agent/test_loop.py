@@ -1,0 +1,81 @@
+"""Pieces of the server loop that need no server (its HTTP integration test is the lead's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profiler_agent.backends import BackendSettings, create_backend
+from profiler_agent.client import ServerClient
+from profiler_agent.loop import Agent, AgentConfig, Job, JobAborted
+
+CLAIM: dict[str, Any] = {
+    "lease_token": "lt-1",
+    "lease_s": 30,
+    "job": {
+        "id": "j1",
+        "kind": "layers",
+        "artifact_sha256": "ab" * 32,
+        "input_shape": [2, 3, 16, 16],
+        "settings": {"precision": "fp32"},
+        "timeout_s": 0.001,
+    },
+}
+
+
+def _agent(tmp_path: Path) -> Agent:
+    config = AgentConfig(
+        server_url="http://127.0.0.1:9",
+        backend="ort-cpu",
+        settings=BackendSettings(threads=1),
+        data_dir=tmp_path,
+    )
+    return Agent(config, ServerClient(config.server_url), create_backend("ort-cpu"))
+
+
+def test_job_from_a_claim() -> None:
+    job = Job.from_claim(CLAIM)
+    assert job.lease_token == "lt-1" and job.job_id == "j1"
+    assert job.input_shape == (2, 3, 16, 16)
+    assert job.profile  # kind "layers" implies the per-layer profile
+    assert not job.require_stable
+
+
+def test_job_settings_override_the_agent_defaults(tmp_path: Path) -> None:
+    agent = _agent(tmp_path)
+    job = Job.from_claim({**CLAIM, "job": {**CLAIM["job"], "settings": {"threads": 2}}})
+    settings = agent._settings(job)
+    assert (settings.threads, settings.precision) == (2, "fp32")
+    bad = Job.from_claim({**CLAIM, "job": {**CLAIM["job"], "settings": {"warp": 1}}})
+    with pytest.raises(ValueError, match="unknown backend settings"):
+        agent._settings(bad)
+
+
+def test_checks_abort_on_timeout_cancel_and_stop(tmp_path: Path) -> None:
+    import time
+
+    agent = _agent(tmp_path)
+    job = Job.from_claim(CLAIM)
+    check = agent._checker(job)
+    time.sleep(0.01)
+    with pytest.raises(JobAborted, match="timeout") as err:
+        check()
+    assert err.value.code == "timeout"
+    job = Job.from_claim({**CLAIM, "job": {**CLAIM["job"], "timeout_s": None}})
+    agent._canceled.add(job.lease_token)
+    with pytest.raises(JobAborted, match="canceled") as err:
+        agent._checker(job)()
+    assert err.value.code is None
+    agent.stopping.set()
+    with pytest.raises(JobAborted, match="stopping"):
+        agent._checker(job)()
+
+
+def test_prepare_once_per_artifact(tmp_path: Path, tiny_onnx: Path) -> None:
+    agent = _agent(tmp_path)
+    job = Job.from_claim(CLAIM)
+    settings = agent._settings(job)
+    first = agent._prepare(job, tiny_onnx, settings)
+    assert agent._prepare(job, tiny_onnx, settings) is first

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from profiler_agent.backends import BackendSettings, create_backend
+from profiler_agent.backends.base import Backend, Prepared, TimingKind
+from profiler_agent.protocol import MeasurementPolicy, measure
+from profiler_agent.stats import InvalidTimings, LatencyStats
+
+FAST = MeasurementPolicy(warmup_min_runs=2, warmup_min_s=0.0, timed_min_runs=5, timed_min_s=0.02)
+
+
+class ScriptedBackend(Backend[Prepared]):
+    """Deterministic backend for the protocol's arithmetic: returns scripted run times."""
+
+    name = "scripted"
+
+    def __init__(self, times: Iterator[float]) -> None:
+        self.times = times
+        self.batches: list[int] = []
+
+    def prepare(
+        self, model_path: Path, input_shape: Sequence[int] | None, settings: BackendSettings
+    ) -> Prepared:
+        return Prepared(model_path, (1,), {})
+
+    def run(self, prepared: Prepared) -> float:
+        return next(self.times)
+
+    def run_batch(self, prepared: Prepared, runs: int) -> list[float]:
+        self.batches.append(runs)
+        return super().run_batch(prepared, runs)
+
+    def describe_environment(self) -> dict[str, Any]:
+        return {}
+
+
+def constant(ms: float) -> Iterator[float]:
+    while True:
+        yield ms
+
+
+def alternating(low: float, high: float) -> Iterator[float]:
+    while True:
+        yield low
+        yield high
+
+
+def test_default_policy_meets_both_minimums_of_each_phase() -> None:
+    backend = ScriptedBackend(constant(5.0))
+    result = measure(backend, Prepared(Path("m"), (1,), {}))
+    # warm-up: max(10 runs, 0.2 s / 5 ms = 40 runs); timed: max(20 runs, 1 s / 5 ms = 200)
+    assert result.warmup_runs == 40
+    assert len(result.times_ms) == 200
+    assert result.stats.median_ms == 5.0
+    assert (result.unstable, result.attempts) == (False, 1)
+    assert backend.batches == [10, 30, 20, 180]
+
+
+def test_slow_runs_stop_at_the_run_minimum() -> None:
+    backend = ScriptedBackend(constant(100.0))
+    result = measure(backend, Prepared(Path("m"), (1,), {}))
+    assert result.warmup_runs == 10  # 1 s of warm-up already exceeds 0.2 s
+    assert len(result.times_ms) == 20  # 2 s exceeds 1 s
+    assert result.stats.total_ms == 2000.0
+
+
+def test_unstable_phase_is_rerun_once_then_flagged() -> None:
+    backend = ScriptedBackend(alternating(1.0, 3.0))  # CV 0.5
+    result = measure(backend, Prepared(Path("m"), (1,), {}), FAST)
+    assert result.unstable
+    assert result.attempts == 2
+    assert result.stats.cv > 0.05
+
+
+def test_rerun_that_is_stable_is_not_flagged() -> None:
+    def script() -> Iterator[float]:
+        # warm-up: 2 runs; first timed phase: 5 runs (9 ms), then 7 more to pass 20 ms
+        yield from [1.0, 3.0] * 7
+        yield from constant(2.0)
+
+    result = measure(ScriptedBackend(script()), Prepared(Path("m"), (1,), {}), FAST)
+    assert (result.unstable, result.attempts) == (False, 2)
+    assert set(result.times_ms) == {2.0}
+
+
+def test_no_rerun_when_the_policy_says_so() -> None:
+    policy = MeasurementPolicy(
+        warmup_min_runs=0,
+        warmup_min_s=0.0,
+        timed_min_runs=4,
+        timed_min_s=0.0,
+        reruns_when_unstable=0,
+    )
+    result = measure(ScriptedBackend(alternating(1.0, 3.0)), Prepared(Path("m"), (1,), {}), policy)
+    assert (result.unstable, result.attempts, result.warmup_runs) == (True, 1, 0)
+    assert result.times_ms == (1.0, 3.0, 1.0, 3.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, 0.0, float("inf")])
+def test_invalid_run_times_are_refused(bad: float) -> None:
+    with pytest.raises(InvalidTimings, match="invalid time"):
+        measure(ScriptedBackend(constant(bad)), Prepared(Path("m"), (1,), {}), FAST)
+
+
+def test_check_hook_abandons_the_measurement() -> None:
+    calls = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise TimeoutError("deadline")
+
+    with pytest.raises(TimeoutError):
+        measure(ScriptedBackend(constant(1.0)), Prepared(Path("m"), (1,), {}), FAST, check)
+
+
+class SummaryBackend(ScriptedBackend):
+    """A tool that reports statistics only (like TFLite's benchmark_model)."""
+
+    def __init__(self, cvs: list[float]) -> None:
+        super().__init__(constant(1.0))
+        self.cvs = cvs
+        self.calls: list[dict[str, Any]] = []
+
+    def timing_kind(self, prepared: Prepared) -> TimingKind:
+        return "summary"
+
+    def run_summary(self, prepared: Prepared, **kwargs: Any) -> LatencyStats:
+        self.calls.append(kwargs)
+        cv = self.cvs[len(self.calls) - 1]
+        return LatencyStats(kwargs["runs"], 20.0, 1.0, 1.0, 0.9, 1.2, None, None, cv, cv)
+
+
+def test_summary_backends_get_the_minimums_and_the_rerun_rule() -> None:
+    backend = SummaryBackend(cvs=[0.2, 0.01])
+    result = measure(backend, Prepared(Path("m"), (1,), {}))
+    assert backend.calls[0] == {"warmup_runs": 10, "warmup_s": 0.2, "runs": 20, "min_s": 1.0}
+    assert (result.attempts, result.unstable, result.timing_kind) == (2, False, "summary")
+    assert result.times_ms == ()
+
+
+def test_real_ort_measurement_with_a_fast_policy(tiny_onnx: Path) -> None:
+    backend = create_backend("ort-cpu")
+    prepared = backend.prepare(tiny_onnx, None, BackendSettings(threads=1))
+    result = measure(backend, prepared, FAST)
+    assert len(result.times_ms) >= 5
+    assert sum(result.times_ms) >= 20.0
+    assert result.warmup_runs >= 2
+    assert 0 < result.stats.min_ms <= result.stats.median_ms <= result.stats.max_ms
+    assert result.attempts in (1, 2)
+    assert result.unstable == (result.stats.cv > FAST.max_cv)
+    as_dict = result.to_dict()
+    assert as_dict["median_ms"] == result.stats.median_ms
+    assert as_dict["policy"]["timed_min_runs"] == 5
+
+
+def test_long_phases_are_cut_into_batches_so_cancel_is_seen() -> None:
+    backend = ScriptedBackend(constant(1.0))
+    checks: list[int] = []
+    policy = MeasurementPolicy(
+        warmup_min_runs=0, warmup_min_s=0.0, timed_min_runs=5, timed_min_s=10.0
+    )
+    result = measure(
+        backend, Prepared(Path("m"), (1,), {}), policy, check=lambda: checks.append(len(checks))
+    )
+    assert len(result.times_ms) == 10_000
+    assert max(backend.batches) <= 2000  # BATCH_CAP_S of 1 ms runs
+    assert len(checks) >= 10_000 / 2000
