@@ -21,6 +21,12 @@ class NotFound(DomainError):
     default_code = "not_found"
 
 
+class Unauthenticated(DomainError):
+    """A credential (token, enrollment token) that is unknown, spent or expired."""
+
+    default_code = "unauthorized"
+
+
 class PermissionDenied(DomainError):
     default_code = "forbidden"
 

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     agent_offline_seconds: PositiveInt = 120
     max_attempts: PositiveInt = 3
     admin_token: str | None = None
+    api_token: str | None = None  # the CLI's user token when it talks to ``server_url``
 
     @field_validator("data_dir")
     @classmethod

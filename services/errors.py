@@ -34,6 +34,7 @@ class ApiError(Exception):
 _DOMAIN_STATUS: list[tuple[type[Exception], int, str]] = [
     (domain.StaleLeaseError, 409, "stale_lease"),
     (domain.NotFound, 404, "not_found"),
+    (domain.Unauthenticated, 401, "unauthorized"),
     (domain.PermissionDenied, 403, "forbidden"),
     (domain.Conflict, 409, "conflict"),
     (domain.ValidationError, 422, "invalid"),

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 from celery import Celery
 
-from latency_db.broker import QUEUE_EXPORT, TASK_EXPORT_JOBS, celery_config
+from latency_db.broker import (
+    QUEUE_EXPORT,
+    QUEUE_SEARCH,
+    TASK_EXPORT_JOBS,
+    TASK_FIT_PREDICTOR,
+    celery_config,
+)
 from latency_db.settings import Settings
 
 
@@ -24,3 +30,7 @@ class TaskQueue:
         """
         if job_ids:
             self._celery.send_task(TASK_EXPORT_JOBS, args=[list(job_ids)], queue=QUEUE_EXPORT)
+
+    def fit_predictor(self, fit_id: str) -> None:
+        """Ask a worker to run a committed predictor fit request."""
+        self._celery.send_task(TASK_FIT_PREDICTOR, args=[fit_id], queue=QUEUE_SEARCH)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from latency_db.spaces import Architecture, SearchSpace, get_space, space_from_ref
+from latency_db.spaces import Architecture, SearchSpace, resolve_space, space_from_ref
 from services.errors import ApiError
 
 
@@ -20,10 +20,11 @@ def resolve_space_ref(ref: str | None, field: str = "space_ref") -> SearchSpace:
 
 
 def build_space(
-    name: str, resolution: int | None, width_mult: float, num_classes: int | None
+    name: str, resolution: int | None, width_mult: float | None, num_classes: int | None
 ) -> SearchSpace:
+    """A family name with options, or a full space ref the options agree with."""
     try:
-        return get_space(name, resolution, width_mult, num_classes)
+        return resolve_space(name, resolution, width_mult, num_classes)
     except ValueError as err:
         raise invalid("space", str(err)) from None
 

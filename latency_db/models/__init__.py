@@ -15,7 +15,7 @@ from latency_db.models.devices import (
 )
 from latency_db.models.jobs import JobKind, JobLease, JobState, LeaseState, ProfilingJob
 from latency_db.models.measurements import Measurement, MeasurementSource, SubjectKind
-from latency_db.models.predictors import Predictor, PredictorKind
+from latency_db.models.predictors import FitState, Predictor, PredictorFit, PredictorKind
 from latency_db.models.runtime import RuntimeConfig
 from latency_db.models.searches import Search, SearchEvent, SearchState
 
@@ -30,6 +30,7 @@ __all__ = [
     "DeviceKind",
     "DeviceState",
     "EnrollmentToken",
+    "FitState",
     "JobKind",
     "JobLease",
     "JobState",
@@ -37,6 +38,7 @@ __all__ = [
     "Measurement",
     "MeasurementSource",
     "Predictor",
+    "PredictorFit",
     "PredictorKind",
     "ProfilingJob",
     "RuntimeConfig",

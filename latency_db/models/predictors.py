@@ -1,4 +1,5 @@
-"""Fitted latency predictors: versioned rows with their training set and holdout metrics."""
+"""Fitted latency predictors: versioned rows with their training set and holdout metrics,
+and the asynchronous fit requests that produce them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from latency_db.models.base import (
@@ -27,11 +28,19 @@ class PredictorKind(str, Enum):
     MLP = "mlp"
 
 
+class FitState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class Predictor(Base):
     __tablename__ = "predictors"
     __table_args__ = (
         CheckConstraint(check_in("kind", PredictorKind), name="kind"),
         CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("batch_size > 0", name="batch_size_positive"),
         CheckConstraint(
             "holdout_fraction >= 0 AND holdout_fraction < 1", name="holdout_fraction_range"
         ),
@@ -53,10 +62,13 @@ class Predictor(Base):
         String(ID_LENGTH), ForeignKey("runtime_configs.id"), index=True
     )
     space_ref: Mapped[str] = mapped_column(String(128))
+    batch_size: Mapped[int] = mapped_column(server_default="32")
     kind: Mapped[PredictorKind] = mapped_column(enum_type(PredictorKind))
     version: Mapped[int]
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Holdout architectures with predicted and measured ms (the calibration plot's data).
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     training_measurement_ids: Mapped[list[str]] = mapped_column(JSON)
     seed: Mapped[int]
     holdout_fraction: Mapped[float]
@@ -64,3 +76,41 @@ class Predictor(Base):
 
     device: Mapped[Device] = relationship()
     runtime_config: Mapped[RuntimeConfig] = relationship()
+
+
+class PredictorFit(Base):
+    """An asynchronous request to fit a predictor version; a worker runs it."""
+
+    __tablename__ = "predictor_fits"
+    __table_args__ = (
+        CheckConstraint(check_in("kind", PredictorKind), name="kind"),
+        CheckConstraint(check_in("state", FitState), name="state"),
+        CheckConstraint("batch_size > 0", name="batch_size_positive"),
+        CheckConstraint(
+            "holdout_fraction >= 0 AND holdout_fraction < 1", name="holdout_fraction_range"
+        ),
+    )
+
+    id: Mapped[str] = id_column()
+    device_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("devices.id", ondelete="CASCADE"), index=True
+    )
+    runtime_config_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("runtime_configs.id")
+    )
+    space_ref: Mapped[str] = mapped_column(String(128))
+    batch_size: Mapped[int]
+    kind: Mapped[PredictorKind] = mapped_column(enum_type(PredictorKind))
+    seed: Mapped[int]
+    holdout_fraction: Mapped[float]
+    state: Mapped[FitState] = mapped_column(enum_type(FitState))
+    predictor_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("predictors.id", ondelete="SET NULL")
+    )
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()
+    finished_at: Mapped[datetime | None]
+
+    device: Mapped[Device] = relationship()
+    runtime_config: Mapped[RuntimeConfig] = relationship()
+    predictor: Mapped[Predictor | None] = relationship()

@@ -61,6 +61,16 @@ def get_device_by_name(*, session: Session, name: str) -> Device:
     return device
 
 
+def get_or_create_device(
+    *, session: Session, name: str, kind: DeviceKind | str
+) -> tuple[Device, bool]:
+    """The device called ``name``, created with ``kind`` when missing; ``True`` if created."""
+    found = session.scalars(select(Device).where(Device.name == name)).first()
+    if found is not None:
+        return found, False
+    return create_device(session=session, name=name, kind=kind), True
+
+
 def set_device_state(*, session: Session, device: Device, state: DeviceState | str) -> Device:
     """Drain (no new claims; running leases finish), disable, or reactivate a device."""
     device.state = parse_enum(DeviceState, state, "state")

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
-from latency_db.errors import PermissionDenied
+from latency_db.errors import Unauthenticated
 from latency_db.models import Agent, AgentState, Device, DeviceState, EnrollmentToken
 from latency_db.repositories.common import check_json, check_name, check_positive_int
 from latency_db.security import (
@@ -52,7 +52,7 @@ def enroll_agent(
 ) -> tuple[Agent, str]:
     """Spend ``token`` and create an agent: the row and its credential (plaintext once).
 
-    An unknown, used or expired token, or a disabled device, is ``PermissionDenied`` (the
+    An unknown, used or expired token, or a disabled device, is ``Unauthenticated`` (the
     message does not say which, so tokens cannot be probed).
     """
     name = check_name(name, "name", 128)
@@ -63,7 +63,7 @@ def enroll_agent(
     row = session.scalars(
         select(EnrollmentToken).where(EnrollmentToken.token_hash == hash_token(token))
     ).first()
-    refused = PermissionDenied("enrollment token is unknown, used or expired", code="bad_token")
+    refused = Unauthenticated("enrollment token is unknown, used or expired", code="bad_token")
     if row is None or row.expires_at <= now or row.device.state is DeviceState.DISABLED:
         raise refused
     spent = session.execute(

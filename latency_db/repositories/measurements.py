@@ -29,6 +29,8 @@ from latency_db.repositories.common import (
 )
 from latency_db.timing_stats import compute_stats
 
+_IN_CHUNK = 500  # bound parameters per IN (...) query: old SQLite builds allow 999
+
 
 def add_measurement(
     *,
@@ -98,6 +100,16 @@ def get_measurement(*, session: Session, measurement_id: str) -> Measurement:
 
 def get_measurement_by_idempotency_key(*, session: Session, key: str) -> Measurement | None:
     return session.scalars(select(Measurement).where(Measurement.idempotency_key == key)).first()
+
+
+def existing_idempotency_keys(*, session: Session, keys: Sequence[str]) -> set[str]:
+    """Those of ``keys`` that a stored measurement already carries."""
+    found: set[str] = set()
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = list(keys[start : start + _IN_CHUNK])
+        stmt = select(Measurement.idempotency_key).where(Measurement.idempotency_key.in_(chunk))
+        found.update(k for k in session.scalars(stmt) if k is not None)
+    return found
 
 
 def list_measurements(

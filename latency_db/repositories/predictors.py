@@ -1,4 +1,5 @@
-"""Fitted latency predictors, versioned per (device, runtime config, space, kind)."""
+"""Fitted latency predictors, versioned per (device, runtime config, space, kind), and the
+fit requests a worker turns into versions."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
 from latency_db.errors import ValidationError
-from latency_db.models import Device, Predictor, PredictorKind, RuntimeConfig
+from latency_db.models import (
+    Device,
+    FitState,
+    Predictor,
+    PredictorFit,
+    PredictorKind,
+    RuntimeConfig,
+)
 from latency_db.repositories.common import (
     add_or_conflict,
     check_finite,
     check_json,
     check_name,
+    check_positive_int,
     get_or_not_found,
     parse_enum,
 )
@@ -33,6 +42,8 @@ def create_predictor(
     training_measurement_ids: Sequence[str],
     seed: int,
     holdout_fraction: float,
+    batch_size: int = 32,
+    calibration: dict[str, Any] | None = None,
 ) -> Predictor:
     """Store a fitted predictor as the next version of its group (1, 2, ...).
 
@@ -45,6 +56,9 @@ def create_predictor(
         raise ValidationError(f"holdout_fraction must be in [0, 1), not {fraction}")
     check_json(params, "params")
     check_json(metrics, "metrics")
+    check_positive_int(batch_size, "batch_size")
+    if calibration is not None:
+        check_json(calibration, "calibration")
     ids = [str(i) for i in training_measurement_ids]
     group = (
         Predictor.device_id == device.id,
@@ -57,10 +71,12 @@ def create_predictor(
         device_id=device.id,
         runtime_config_id=runtime_config.id,
         space_ref=space_ref,
+        batch_size=batch_size,
         kind=kind,
         version=(latest or 0) + 1,
         params=params,
         metrics=metrics,
+        calibration=calibration,
         training_measurement_ids=ids,
         seed=seed,
         holdout_fraction=fraction,
@@ -116,3 +132,66 @@ def latest_predictor(
         .limit(1)
     )
     return session.scalars(stmt).first()
+
+
+def create_fit(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space_ref: str,
+    batch_size: int,
+    kind: PredictorKind | str,
+    seed: int,
+    holdout_fraction: float,
+) -> PredictorFit:
+    """Record a fit request (QUEUED); enqueue its task after the commit."""
+    fraction = check_finite(holdout_fraction, "holdout_fraction")
+    if not 0.0 <= fraction < 1.0:
+        raise ValidationError(f"holdout_fraction must be in [0, 1), not {fraction}")
+    fit = PredictorFit(
+        device_id=device.id,
+        runtime_config_id=runtime_config.id,
+        space_ref=check_name(space_ref, "space_ref", 128),
+        batch_size=check_positive_int(batch_size, "batch_size"),
+        kind=parse_enum(PredictorKind, kind, "kind"),
+        seed=seed,
+        holdout_fraction=fraction,
+        state=FitState.QUEUED,
+        created_at=db_now(session),
+    )
+    session.add(fit)
+    session.flush()
+    return fit
+
+
+def get_fit(*, session: Session, fit_id: str) -> PredictorFit:
+    return get_or_not_found(session, PredictorFit, fit_id, "predictor fit")
+
+
+def start_fit(*, session: Session, fit: PredictorFit) -> bool:
+    """QUEUED (or RUNNING, when a worker died mid-fit) -> RUNNING; False when the fit has
+    finished already (a redelivered task). The version and the fit's end commit together."""
+    if fit.state in (FitState.SUCCEEDED, FitState.FAILED):
+        return False
+    fit.state = FitState.RUNNING
+    session.flush()
+    return True
+
+
+def finish_fit(
+    *,
+    session: Session,
+    fit: PredictorFit,
+    predictor: Predictor | None = None,
+    error_message: str | None = None,
+) -> PredictorFit:
+    """SUCCEEDED with its predictor version, or FAILED with the reason."""
+    if (predictor is None) == (error_message is None):
+        raise ValueError("finish a fit with either a predictor or an error message")
+    fit.state = FitState.FAILED if predictor is None else FitState.SUCCEEDED
+    fit.predictor_id = None if predictor is None else predictor.id
+    fit.error_message = None if error_message is None else error_message[:4000]
+    fit.finished_at = db_now(session)
+    session.flush()
+    return fit

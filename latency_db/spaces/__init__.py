@@ -16,6 +16,7 @@ from latency_db.spaces.registry import (
     get_definition,
     get_space,
     register_space,
+    resolve_space,
     space_from_ref,
     space_names,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "get_space",
     "network_params",
     "register_space",
+    "resolve_space",
     "space_from_ref",
     "space_names",
 ]

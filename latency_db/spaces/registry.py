@@ -55,3 +55,26 @@ def space_from_ref(ref: str) -> SearchSpace:
     if match is None:
         return get_space(ref)
     return get_space(match["name"], int(match["res"]), float(match["w"]), int(match["c"]))
+
+
+def resolve_space(
+    name_or_ref: str,
+    resolution: int | None = None,
+    width_mult: float | None = None,
+    num_classes: int | None = None,
+) -> SearchSpace:
+    """A family name instantiated with the options (width defaults to 1.0), or a full ref
+    such as ``proxyless-r224-w1-c1000``, which options given alongside must agree with."""
+    if _REF.match(name_or_ref) is None:
+        width = 1.0 if width_mult is None else width_mult
+        return get_space(name_or_ref, resolution, width, num_classes)
+    space = space_from_ref(name_or_ref)
+    asked = {"resolution": resolution, "width_mult": width_mult, "num_classes": num_classes}
+    clashes = [
+        f"{name}={value:g}"
+        for name, value in asked.items()
+        if value is not None and value != getattr(space, name)
+    ]
+    if clashes:
+        raise ValueError(f"space ref {space.ref} disagrees with {', '.join(clashes)}")
+    return space

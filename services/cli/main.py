@@ -8,7 +8,13 @@ import typer
 
 from latency_db import migrate
 from latency_db.settings import get_settings
-from services.cli import space_commands, stack_commands
+from services.cli import (
+    lut_commands,
+    measurement_commands,
+    predictor_commands,
+    space_commands,
+    stack_commands,
+)
 from services.cli.demo import DemoOptions, run_demo
 
 app = typer.Typer(
@@ -17,6 +23,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(space_commands.app, name="space")
+app.add_typer(lut_commands.app, name="lut")
+app.add_typer(measurement_commands.app, name="measurements")
+app.add_typer(predictor_commands.app, name="predictor")
 app.command("server")(stack_commands.server)
 app.command("worker")(stack_commands.worker)
 

@@ -8,10 +8,12 @@ from services.routers import (
     artifacts,
     devices,
     health,
+    imports,
     jobs,
     leases,
     lookup_tables,
     measurements,
+    predictors,
 )
 
 ROUTERS = [
@@ -24,4 +26,6 @@ ROUTERS = [
     jobs.router,
     measurements.router,
     lookup_tables.router,
+    imports.router,
+    predictors.router,
 ]

@@ -10,6 +10,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
+from services.network_jobs import queue_network_jobs
 from services.schemas.jobs import JobCreate, JobOut
 from services.validation import invalid, parse_architecture, resolve_space_ref
 
@@ -29,31 +30,35 @@ def submit_job(
     runtime = runtime_repo.get_or_create_runtime_config(
         session=session, backend=body.runtime.backend, settings=body.runtime.settings
     )
-    artifact = None
-    space_ref = None
     if body.kind == "model":
         if not body.artifact_sha256:
             raise invalid("artifact_sha256", "a model job needs an uploaded artifact")
         artifact = artifact_repo.get_artifact(session=session, sha256=body.artifact_sha256)
-        subject, input_shape = artifact.subject, list(artifact.input_shape)
+        job = job_repo.create_job(
+            session=session,
+            device=device,
+            runtime_config=runtime,
+            kind=body.kind,
+            subject=artifact.subject,
+            batch_size=artifact.input_shape[0],
+            input_shape=artifact.input_shape,
+            max_attempts=settings.max_attempts,
+            artifact=artifact,
+            priority=body.priority,
+        )
     else:
         space = resolve_space_ref(body.space_ref)
-        subject = space.format(parse_architecture(space, body.architecture))
-        input_shape = [body.batch_size, 3, space.resolution, space.resolution]
-        space_ref = space.ref
-    job = job_repo.create_job(
-        session=session,
-        device=device,
-        runtime_config=runtime,
-        kind=body.kind,
-        subject=subject,
-        batch_size=input_shape[0],
-        input_shape=input_shape,
-        max_attempts=settings.max_attempts,
-        artifact=artifact,
-        space_ref=space_ref,
-        priority=body.priority,
-    )
+        (job,) = queue_network_jobs(
+            session=session,
+            device=device,
+            runtime_config=runtime,
+            space=space,
+            architectures=[parse_architecture(space, body.architecture)],
+            batch_size=body.batch_size,
+            max_attempts=settings.max_attempts,
+            kind=body.kind,
+            priority=body.priority,
+        )
     session.commit()
     if job.artifact_sha256 is None:
         tasks.export_jobs([job.id])

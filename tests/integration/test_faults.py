@@ -145,7 +145,7 @@ def test_credentials_are_checked(stack, new_device, upload_model) -> None:
         f"{stack.url}/v1/agents/enroll",
         json={"enrollment_token": token_a, "name": "again", "backend": "ort-cpu"},
     )
-    assert reused.status_code in (401, 403)  # one-time token
+    assert reused.status_code == 401 and reused.json()["code"] == "bad_token"  # one-time
     assert _measurements(stack, device_a) == []
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now, session_scope
-from latency_db.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from latency_db.errors import Conflict, NotFound, Unauthenticated, ValidationError
 from latency_db.models import Agent, AgentState, DeviceState, EnrollmentToken
 from latency_db.repositories import agents, devices, enrollment, jobs, leases
 from latency_db.security import hash_token
@@ -58,7 +58,7 @@ def test_enrollment_token_is_one_time_and_credential_hashed(session: Session) ->
     assert agent.device is device and agent.state is AgentState.ONLINE
     assert agent.credential_hash == hash_token(credential) != credential
     assert session.scalars(select(EnrollmentToken)).one().used_at is not None
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Unauthenticated):
         enrollment.enroll_agent(session=session, token=token, name="agent-b", backend="ort-cpu")
     assert agents.authenticate_agent(session=session, credential=credential) is agent
     assert agents.authenticate_agent(session=session, credential=token) is None
@@ -69,7 +69,7 @@ def test_expired_or_unknown_enrollment_tokens_are_refused(session: Session) -> N
     row, token = enrollment.issue_enrollment_token(session=session, device=device, ttl_seconds=60)
     row.expires_at = db_now(session) - timedelta(seconds=1)
     for attempt in (token, "hwe_made-up"):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(Unauthenticated):
             enrollment.enroll_agent(session=session, token=attempt, name="a", backend="ort-cpu")
     assert session.scalars(select(Agent)).all() == []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 
 from latency_db import migrate
@@ -37,7 +37,7 @@ def _drift(url: str | URL) -> list[object]:
 def _round_trip(url: str | URL) -> None:
     model_tables = set(Base.metadata.tables)
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head_revision() == "0001"
+    assert migrate.current(url) == migrate.head_revision() == "0002"
     assert model_tables <= _tables(url)
     migrate.downgrade(url)
     assert migrate.current(url) is None
@@ -54,6 +54,50 @@ def test_sqlite_round_trip_without_drift(fresh_sqlite_url: str) -> None:
 @pytest.mark.postgres
 def test_postgresql_round_trip_without_drift(fresh_postgres_url: URL) -> None:
     _round_trip(fresh_postgres_url)
+
+
+def _predictor_rows_survive_0002(url: str | URL) -> None:
+    migrate.upgrade(url, "0001")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO devices (id, name, kind, attributes, state) "
+                    "VALUES ('D1', 'pixel1', 'phone', '{}', 'active');"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO runtime_configs (id, backend, runtime_version, settings, "
+                    "settings_hash) VALUES ('R1', 'published', '-', '{}', 'h');"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO predictors (id, device_id, runtime_config_id, space_ref, kind, "
+                    "version, params, metrics, training_measurement_ids, seed, holdout_fraction) "
+                    "VALUES ('P1', 'D1', 'R1', 'proxyless-r224-w1.0-c1000', 'lut', 1, '{}', "
+                    "'{\"mape_pct\": 3.5}', '[]', 0, 0.2);"
+                )
+            )
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT batch_size, calibration, metrics FROM predictors WHERE id = 'P1'")
+            ).one()
+        assert row[0] == 32 and row[1] is None and "3.5" in str(row[2])
+    finally:
+        engine.dispose()
+
+
+def test_0002_keeps_predictors_on_sqlite(fresh_sqlite_url: str) -> None:
+    _predictor_rows_survive_0002(fresh_sqlite_url)
+
+
+@pytest.mark.postgres
+def test_0002_keeps_predictors_on_postgresql(fresh_postgres_url: URL) -> None:
+    _predictor_rows_survive_0002(fresh_postgres_url)
 
 
 def test_embedded_database_is_migrated_on_first_use(fresh_sqlite_url: str) -> None:
@@ -88,4 +132,4 @@ def test_command_line_migrates_the_settings_database(
     assert (tmp_path / "data" / "hwnas.sqlite3").is_file()
     migrate.main(["downgrade", "--url", f"sqlite:///{tmp_path / 'data' / 'hwnas.sqlite3'}"])
     migrate.main(["current"])
-    assert capsys.readouterr().out.split() == ["0001", "base", "base"]
+    assert capsys.readouterr().out.split() == ["0002", "base", "base"]

@@ -1,17 +1,30 @@
-"""The real FastAPI app on a SQLite file, driven in-process over ASGI."""
+"""The real FastAPI app on a SQLite file, driven in-process over ASGI; the CLI pointed at
+an embedded database or at that app; a device with a seeded LUT and measured networks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
+from latency_db.db import session_scope
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import measurements as measurement_repo
+from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import Settings
+from latency_db.spaces import Architecture, SearchSpace, get_space
 from services.app import create_app
+from services.cli import dispatch
+from services.cli.api_client import ApiClient
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
+N_NETWORKS = 80
 
 
 @pytest.fixture
@@ -20,3 +33,92 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         test_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
         yield test_client
+
+
+@pytest.fixture
+def local_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's data directory, with an embedded database, apart from the API's."""
+    data_dir = tmp_path / "cli"
+    monkeypatch.setenv("HWNAS_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("HWNAS_SERVER_URL", raising=False)
+    monkeypatch.delenv("HWNAS_DATABASE_URL", raising=False)
+    data_dir.mkdir()
+    return data_dir
+
+
+@pytest.fixture
+def cli_server(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the CLI at ``client``'s app (HWNAS_SERVER_URL) over in-process ASGI."""
+
+    def in_process(url: str, token: str) -> ApiClient:
+        api = ApiClient(url, token)
+        api._http.close()
+        api._http = TestClient(
+            client.app,
+            base_url="http://testserver/v1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return api
+
+    monkeypatch.setattr(dispatch, "ApiClient", in_process)
+    monkeypatch.setenv("HWNAS_SERVER_URL", "http://testserver")
+
+
+@dataclass(frozen=True)
+class Measured:
+    device_id: str
+    runtime_config_id: str
+    space: SearchSpace
+    lut_ms: dict[str, float]
+
+    def true_ms(self, arch: Architecture) -> float:
+        """A device whose networks run 20% faster than their LUT sum, plus an overhead."""
+        return 0.8 * sum(self.lut_ms[k] for k in self.space.op_keys(arch)) + 1.5
+
+
+def seed_measurements(sessions: sessionmaker[Session], device_name: str) -> Measured:
+    """A CPU device with a random LUT of a small proxyless instance and N_NETWORKS measured
+    networks whose latency follows ``Measured.true_ms``."""
+    space = get_space("proxyless", resolution=32, width_mult=0.35, num_classes=10)
+    rng = np.random.default_rng(0)
+    with session_scope(sessions) as session:
+        device = device_repo.create_device(session=session, name=device_name, kind="cpu")
+        runtime = runtime_repo.get_or_create_runtime_config(
+            session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]
+        )
+        common = {"session": session, "device": device, "runtime_config": runtime}
+        lut = {}
+        for key, block in space.candidate_blocks().items():
+            lut[key] = float(rng.uniform(0.2, 2.0))
+            measurement_repo.add_measurement(
+                **common,
+                subject_kind="op",
+                subject=key,
+                batch_size=32,
+                input_shape=[32, block.in_ch, block.in_hw, block.in_hw],
+                times_ms=[lut[key]] * 5,
+                environment={},
+                source="local",
+                space_ref=space.ref,
+            )
+        measured = Measured(device.id, runtime.id, space, lut)
+        for seed in range(N_NETWORKS):
+            arch = space.sample(seed)
+            measurement_repo.add_measurement(
+                **common,
+                subject_kind="network",
+                subject=space.format(arch),
+                batch_size=32,
+                input_shape=[32, 3, 32, 32],
+                times_ms=[measured.true_ms(arch)] * 5,
+                environment={},
+                source="local",
+                space_ref=space.ref,
+            )
+    return measured
+
+
+@pytest.fixture
+def measured(client: TestClient) -> Measured:
+    """``seed_measurements`` in the API's database."""
+    return seed_measurements(client.app.state.session_factory, "cpu-pred")  # type: ignore[attr-defined]

@@ -1,0 +1,109 @@
+"""Fit any predictor kind to whole-network measurements with a seeded holdout; load stored ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from latency_db.errors import ValidationError
+from latency_db.predictors.base import LatencyPredictor
+from latency_db.predictors.encoding import encode_architectures, layer_table
+from latency_db.predictors.linear import LinearPredictor
+from latency_db.predictors.lut import LutPredictor
+from latency_db.predictors.metrics import holdout_metrics
+from latency_db.predictors.mlp import MlpPredictor
+from latency_db.spaces import SearchSpace
+
+PREDICTOR_KINDS: dict[str, type[LatencyPredictor]] = {
+    cls.kind: cls for cls in (LutPredictor, LinearPredictor, MlpPredictor)
+}
+MIN_TRAINING_POINTS = 2  # for the kinds that learn from measurements
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A fitted predictor, its JSON params, and how well it predicts.
+
+    ``metrics["evaluated_on"]`` says whether metrics and calibration points come from the
+    holdout (``"holdout"``) or, when the holdout is empty, from the training points
+    (``"train"``); a ``lut`` predictor fit without measurements has ``{"n": 0,
+    "evaluated_on": None}`` and no calibration. ``calibration`` is plain JSON:
+    ``{"architectures": [str], "predicted_ms": [float], "measured_ms": [float]}``.
+    """
+
+    predictor: LatencyPredictor
+    params: dict[str, Any]
+    metrics: dict[str, float | str | None]
+    calibration: dict[str, list[Any]] | None
+    train_positions: tuple[int, ...]  # positions in the inputs used for fitting
+    holdout_positions: tuple[int, ...]
+
+
+def fit_predictor(
+    kind: str,
+    space: SearchSpace,
+    lut: Mapping[str, float],
+    architectures: Sequence[str | Sequence[str]],
+    latencies_ms: Sequence[float],
+    holdout: float = 0.2,
+    seed: int = 0,
+) -> FitResult:
+    """Fit ``kind`` on a seeded random (1 - holdout) share of the measurements."""
+    predictor_cls = _predictor_class(kind)
+    y = np.asarray(latencies_ms, dtype=np.float64)
+    if y.ndim != 1 or y.size != len(architectures):
+        raise ValidationError(
+            f"{len(architectures)} architectures but latencies of shape {list(y.shape)}"
+        )
+    if not (np.isfinite(y).all() and (y > 0).all()):
+        raise ValidationError("latencies_ms must be finite and positive")
+    if not 0.0 <= holdout < 1.0:
+        raise ValidationError(f"holdout must be in [0, 1), got {holdout}")
+    table = layer_table(space, lut)
+    indices = encode_architectures(space, architectures)
+
+    order = np.random.default_rng(seed).permutation(y.size)
+    n_holdout = round(holdout * y.size)
+    held, train = np.sort(order[:n_holdout]), np.sort(order[n_holdout:])
+    if predictor_cls is not LutPredictor and train.size < MIN_TRAINING_POINTS:
+        raise ValidationError(
+            f"a {kind} predictor needs at least {MIN_TRAINING_POINTS} training measurements, "
+            f"got {train.size}"
+        )
+    predictor = predictor_cls.fit(table, indices[train], y[train], seed=seed)
+
+    positions = (tuple(int(i) for i in train), tuple(int(i) for i in held))
+    evaluated = held if held.size else train
+    if not evaluated.size:
+        return FitResult(
+            predictor, predictor.to_params(), {"n": 0, "evaluated_on": None}, None, *positions
+        )
+    predicted, _ = predictor.predict(indices[evaluated])
+    metrics: dict[str, float | str | None] = {
+        **holdout_metrics(predicted, y[evaluated]),
+        "evaluated_on": "holdout" if held.size else "train",
+    }
+    calibration: dict[str, list[Any]] = {
+        "architectures": [space.format(architectures[i]) for i in evaluated],
+        "predicted_ms": predicted.tolist(),
+        "measured_ms": y[evaluated].tolist(),
+    }
+    return FitResult(predictor, predictor.to_params(), metrics, calibration, *positions)
+
+
+def load_predictor(params: Mapping[str, Any]) -> LatencyPredictor:
+    """Rebuild a predictor of any kind from its stored ``to_params()`` output."""
+    if not isinstance(params, Mapping):
+        raise ValidationError("predictor params must be a JSON object")
+    return _predictor_class(params.get("kind")).from_params(params)
+
+
+def _predictor_class(kind: object) -> type[LatencyPredictor]:
+    if not isinstance(kind, str) or kind not in PREDICTOR_KINDS:
+        raise ValidationError(
+            f"unknown predictor kind {kind!r} (known: {', '.join(sorted(PREDICTOR_KINDS))})"
+        )
+    return PREDICTOR_KINDS[kind]

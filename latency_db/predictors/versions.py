@@ -1,0 +1,218 @@
+"""Predictor versions in the database: gather a training set, fit and store a version, run a
+fit request, and predict with a stored version (design section 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from latency_db.errors import NotFound, ValidationError
+from latency_db.models import (
+    Device,
+    Measurement,
+    Predictor,
+    PredictorFit,
+    PredictorKind,
+    RuntimeConfig,
+    SubjectKind,
+)
+from latency_db.predictors.base import LatencyPredictor
+from latency_db.predictors.encoding import FloatArray, IntArray, encode_architectures
+from latency_db.predictors.fitting import fit_predictor, load_predictor
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import measurements as measurement_repo
+from latency_db.repositories import predictors as predictor_repo
+from latency_db.repositories import runtime_configs as runtime_repo
+from latency_db.spaces import Architecture, SearchSpace, space_from_ref
+
+# Fewer measured networks than this cannot give a holdout worth reporting.
+MIN_NETWORKS = 10
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A device's lookup table and its whole-network measurements of one space instance."""
+
+    lut_ms: dict[str, float]
+    architectures: list[str]
+    latencies_ms: list[float]
+    measurement_ids: list[str]
+
+
+def training_set(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+) -> TrainingSet:
+    """The LUT (latest entry per op key) and the latest measurement of every network."""
+    table = measurement_repo.lookup_table(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        batch_size=batch_size,
+        op_keys=space.all_op_keys(),
+    )
+    networks = measurement_repo.latest_measurements(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        subject_kind=SubjectKind.NETWORK,
+        batch_size=batch_size,
+        space_ref=space.ref,
+    )
+    rows = [networks[subject] for subject in sorted(networks)]
+    return TrainingSet(
+        lut_ms={key: row.median_ms for key, row in table.items()},
+        architectures=[row.subject for row in rows],
+        latencies_ms=[row.median_ms for row in rows],
+        measurement_ids=[row.id for row in rows],
+    )
+
+
+def measured_runtime_config(
+    *, session: Session, device: Device, space: SearchSpace, batch_size: int
+) -> RuntimeConfig:
+    """The one runtime configuration under which this device has measurements of the space
+    instance; ambiguity or none is a ``ValidationError`` that lists what there is."""
+    ids = sorted(
+        session.scalars(
+            select(Measurement.runtime_config_id)
+            .where(
+                Measurement.device_id == device.id,
+                Measurement.space_ref == space.ref,
+                Measurement.batch_size == batch_size,
+                Measurement.accepted.is_(True),
+            )
+            .distinct()
+        )
+    )
+    if len(ids) == 1:
+        return runtime_repo.get_runtime_config(session=session, runtime_config_id=ids[0])
+    if not ids:
+        raise ValidationError(
+            f"device {device.name!r} has no measurements of {space.ref} at batch {batch_size}: "
+            "build its lookup table or import one first"
+        )
+    raise ValidationError(
+        f"device {device.name!r} has measurements of {space.ref} under several runtime "
+        f"configurations ({', '.join(ids)}); name one"
+    )
+
+
+def runtime_config_for(
+    *,
+    session: Session,
+    device: Device,
+    space: SearchSpace,
+    batch_size: int,
+    runtime_config_id: str | None = None,
+) -> RuntimeConfig:
+    """The named runtime configuration, else the one the device was measured under."""
+    if runtime_config_id:
+        return runtime_repo.get_runtime_config(session=session, runtime_config_id=runtime_config_id)
+    return measured_runtime_config(
+        session=session, device=device, space=space, batch_size=batch_size
+    )
+
+
+def fit_version(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    kind: PredictorKind | str,
+    batch_size: int = 32,
+    holdout_fraction: float = 0.2,
+    seed: int = 0,
+) -> Predictor:
+    """Fit a predictor on everything measured and store it as the group's next version."""
+    kind = PredictorKind(kind)
+    data = training_set(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        space=space,
+        batch_size=batch_size,
+    )
+    if kind is not PredictorKind.LUT and len(data.architectures) < MIN_NETWORKS:
+        raise ValidationError(
+            f"a {kind.value} predictor needs at least {MIN_NETWORKS} measured networks of "
+            f"{space.ref} on {device.name!r}; there are {len(data.architectures)}"
+        )
+    result = fit_predictor(
+        kind.value,
+        space,
+        data.lut_ms,
+        data.architectures,
+        data.latencies_ms,
+        holdout=holdout_fraction if data.architectures else 0.0,
+        seed=seed,
+    )
+    return predictor_repo.create_predictor(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        space_ref=space.ref,
+        kind=kind,
+        params=result.params,
+        metrics={
+            **result.metrics,
+            "n_train": len(result.train_positions),
+            "n_holdout": len(result.holdout_positions),
+        },
+        training_measurement_ids=data.measurement_ids,
+        seed=seed,
+        holdout_fraction=holdout_fraction,
+        batch_size=batch_size,
+        calibration=result.calibration,
+    )
+
+
+def run_fit(*, session: Session, fit: PredictorFit) -> None:
+    """The body of a fit request: a new version, or the reason there is none."""
+    if not predictor_repo.start_fit(session=session, fit=fit):
+        return
+    try:
+        predictor = fit_version(
+            session=session,
+            device=device_repo.get_device(session=session, device_id=fit.device_id),
+            runtime_config=runtime_repo.get_runtime_config(
+                session=session, runtime_config_id=fit.runtime_config_id
+            ),
+            space=space_from_ref(fit.space_ref),
+            kind=fit.kind,
+            batch_size=fit.batch_size,
+            holdout_fraction=fit.holdout_fraction,
+            seed=fit.seed,
+        )
+    except (ValidationError, NotFound) as err:
+        predictor_repo.finish_fit(session=session, fit=fit, error_message=str(err))
+    else:
+        predictor_repo.finish_fit(session=session, fit=fit, predictor=predictor)
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A stored predictor version rebuilt from its row's params, ready to predict."""
+
+    space: SearchSpace
+    model: LatencyPredictor
+
+    def indices(self, architectures: Sequence[Architecture]) -> IntArray:
+        """Op indices [n, L] of parsed architectures."""
+        return encode_architectures(self.space, architectures)
+
+    def predict(self, architectures: Sequence[Architecture]) -> tuple[FloatArray, FloatArray]:
+        """Latency (ms) and its uncertainty (0 for single models), one vectorized call."""
+        return self.model.predict(self.indices(architectures))
+
+
+def load_version(predictor: Predictor) -> LoadedVersion:
+    return LoadedVersion(space_from_ref(predictor.space_ref), load_predictor(predictor.params))

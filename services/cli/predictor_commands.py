@@ -1,0 +1,185 @@
+"""``hwnas predictor``: fit versions, list them with their holdout metrics, predict."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.orm import Session
+
+from latency_db.models import PredictorKind
+from latency_db.predictors.versions import fit_version, load_version, runtime_config_for
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import predictors as predictor_repo
+from latency_db.settings import get_settings
+from services.cli.api_client import ApiClient
+from services.cli.dispatch import fail, read_text, run_action, space_option
+from services.cli.output import emit_json, emit_mapping, emit_table
+from services.schemas.predictors import PredictorOut
+
+app = typer.Typer(help="Latency predictors: fit versions, show their accuracy, predict.")
+
+METRIC_COLUMNS = ("mape_pct", "within5_pct", "within10_pct", "kendall_tau", "rmse_ms")
+FINISHED = ("succeeded", "failed")
+
+DeviceOption = Annotated[str, typer.Option("--device", help="device name")]
+SpaceOption = Annotated[str, typer.Option(help="space family or full space ref")]
+ResolutionOption = Annotated[int | None, typer.Option(help="default: the space's")]
+WidthOption = Annotated[float | None, typer.Option(help="width multiplier (default 1.0)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+def _device_id(api: ApiClient, name: str) -> str:
+    for device in api.get("/devices"):
+        if device["name"] == name:
+            return str(device["id"])
+    fail(f"device {name!r} not found")
+
+
+def _wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while (fit := api.get(f"/predictors/fits/{fit_id}"))["state"] not in FINISHED:
+        if time.monotonic() > deadline:
+            fail(f"fit {fit_id} still {fit['state']} after {timeout_s:.0f}s: is a worker running?")
+        time.sleep(0.5)
+    if fit["state"] == "failed":
+        fail(f"fit {fit_id} failed: {fit['error_message']}")
+    return dict(fit)
+
+
+@app.command("fit")
+def fit(
+    device: DeviceOption,
+    space: SpaceOption = "proxyless",
+    resolution: ResolutionOption = None,
+    width: WidthOption = None,
+    kind: Annotated[PredictorKind, typer.Option(help="predictor kind")] = PredictorKind.LINEAR,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.95, help="holdout share")] = 0.2,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the split and the fit")] = 0,
+    batch: Annotated[int, typer.Option(min=1, help="batch size measured")] = 32,
+    runtime_config: Annotated[
+        str | None, typer.Option(help="runtime config id (default: the one measured)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for a server fit")] = 600,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit a new version on every network measured for the device and print its holdout
+    metrics (locally, or as a worker task when HWNAS_SERVER_URL is set)."""
+    target = space_option(space, resolution, width)
+
+    def local(session: Session) -> dict[str, Any]:
+        row = device_repo.get_device_by_name(session=session, name=device)
+        runtime = runtime_config_for(
+            session=session,
+            device=row,
+            space=target,
+            batch_size=batch,
+            runtime_config_id=runtime_config,
+        )
+        predictor = fit_version(
+            session=session,
+            device=row,
+            runtime_config=runtime,
+            space=target,
+            kind=kind,
+            batch_size=batch,
+            holdout_fraction=holdout,
+            seed=seed,
+        )
+        return PredictorOut.from_row(predictor).model_dump(mode="json")
+
+    def remote(api: ApiClient) -> dict[str, Any]:
+        body = {
+            "device_id": _device_id(api, device),
+            "space_ref": target.ref,
+            "kind": kind.value,
+            "runtime_config_id": runtime_config,
+            "batch_size": batch,
+            "holdout": holdout,
+            "seed": seed,
+        }
+        done = _wait_fit(api, api.post("/predictors/fits", body)["id"], timeout)
+        return dict(api.get(f"/predictors/{done['predictor_id']}"))
+
+    result = run_action(get_settings(), local=local, remote=remote)
+    if as_json:
+        emit_json(result)
+        return
+    title = f"{result['kind']} predictor v{result['version']} of {device} on {result['space_ref']}"
+    emit_mapping(title, {"id": result["id"], **result["metrics"]})
+
+
+@app.command("show")
+def show(
+    device: Annotated[str | None, typer.Option("--device", help="device name")] = None,
+    space: Annotated[str | None, typer.Option(help="space family or ref")] = None,
+    kind: Annotated[PredictorKind | None, typer.Option(help="predictor kind")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List predictor versions, newest first, with their holdout metrics."""
+    space_ref = space_option(space, None, None).ref if space else None
+
+    def local(session: Session) -> list[dict[str, Any]]:
+        row = device_repo.get_device_by_name(session=session, name=device) if device else None
+        rows = predictor_repo.list_predictors(
+            session=session, device=row, space_ref=space_ref, kind=kind
+        )
+        return [PredictorOut.from_row(p).model_dump(mode="json") for p in rows]
+
+    def remote(api: ApiClient) -> list[dict[str, Any]]:
+        query = {
+            "device_id": _device_id(api, device) if device else None,
+            "space_ref": space_ref,
+            "kind": kind.value if kind else None,
+        }
+        return list(api.get("/predictors", **{k: v for k, v in query.items() if v}))
+
+    versions = run_action(get_settings(), local=local, remote=remote)
+    if as_json:
+        emit_json({"predictors": versions})
+        return
+    rows = [{**v, **v["metrics"]} for v in versions]
+    columns = ["id", "kind", "version", "space_ref", "batch_size", "n_measurements"]
+    emit_table("predictor versions", rows, [*columns, *METRIC_COLUMNS])
+
+
+@app.command("predict")
+def predict(
+    predictor: Annotated[str, typer.Option("--predictor", help="predictor version id")],
+    architectures: Annotated[
+        list[str] | None, typer.Argument(help="architecture strings (quoted)")
+    ] = None,
+    file: Annotated[Path | None, typer.Option(help="one architecture per line")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predicted latency (ms) and uncertainty of architectures, in one vectorized call."""
+    texts = list(architectures or [])
+    if file is not None:
+        texts += [line.strip() for line in read_text(file).splitlines() if line.strip()]
+    if not texts:
+        fail("give architectures as arguments or with --file")
+
+    def local(session: Session) -> list[dict[str, Any]]:
+        version = load_version(
+            predictor_repo.get_predictor(session=session, predictor_id=predictor)
+        )
+        archs = [version.space.parse(text) for text in texts]
+        mean, std = version.predict(archs)
+        return [
+            {"architecture": version.space.format(a), "latency_ms": float(m), "std_ms": float(s)}
+            for a, m, s in zip(archs, mean, std, strict=True)
+        ]
+
+    def remote(api: ApiClient) -> list[dict[str, Any]]:
+        return list(api.post(f"/predictors/{predictor}/predict", {"architectures": texts}))
+
+    try:
+        answers = run_action(get_settings(), local=local, remote=remote)
+    except ValueError as err:  # a malformed architecture on the local path
+        fail(str(err))
+    if as_json:
+        emit_json({"predictions": answers})
+        return
+    emit_table("predicted latency", answers, ["architecture", "latency_ms", "std_ms"])

@@ -1,0 +1,1 @@
+"""PNG figures the API and the CLI serve (matplotlib, headless)."""

@@ -1,0 +1,130 @@
+"""Latency predictors as the API shows them: fit requests, versions, predictions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from latency_db.models import Predictor
+from services.schemas.common import ApiModel, Out, RuntimeIn
+
+KindIn = Literal["lut", "linear", "mlp"]
+
+
+class FitCreate(ApiModel):
+    """Fit a new version on everything measured for (device, runtime config, space, batch).
+
+    Without ``runtime_config_id`` the one configuration the device was measured under is used.
+    """
+
+    device_id: str
+    space_ref: str = Field(examples=["proxyless-r224-w1.0-c1000"])
+    kind: KindIn
+    runtime_config_id: str | None = None
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class FitOut(Out):
+    id: str
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int
+    kind: str
+    seed: int
+    holdout_fraction: float
+    state: str
+    predictor_id: str | None
+    error_message: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class PredictorOut(Out):
+    id: str
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int
+    kind: str
+    version: int
+    metrics: dict[str, Any]
+    seed: int
+    holdout_fraction: float
+    n_measurements: int
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, predictor: Predictor) -> PredictorOut:
+        return cls(
+            id=predictor.id,
+            device_id=predictor.device_id,
+            runtime_config_id=predictor.runtime_config_id,
+            space_ref=predictor.space_ref,
+            batch_size=predictor.batch_size,
+            kind=predictor.kind.value,
+            version=predictor.version,
+            metrics=predictor.metrics,
+            seed=predictor.seed,
+            holdout_fraction=predictor.holdout_fraction,
+            n_measurements=len(predictor.training_measurement_ids),
+            created_at=predictor.created_at,
+        )
+
+
+class PredictIn(ApiModel):
+    architectures: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class Prediction(ApiModel):
+    architecture: str
+    latency_ms: float
+    std_ms: float
+
+
+class CalibrationOut(ApiModel):
+    """Predicted vs measured latency of the holdout architectures of a version."""
+
+    predictor_id: str
+    architectures: list[str]
+    predicted_ms: list[float]
+    measured_ms: list[float]
+
+
+class TrainingJobsIn(ApiModel):
+    """Queue ``network`` jobs for architectures a predictor should learn from.
+
+    ``random``: uniform samples; ``uncertain``: where the ensemble of ``predictor_id``
+    disagrees most; ``budget``: predicted latency nearest ``budget_ms``. The active
+    strategies choose from ``pool`` random candidates. Architectures measured already are
+    skipped.
+    """
+
+    device_id: str
+    runtime: RuntimeIn
+    space_ref: str
+    count: int = Field(ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    strategy: Literal["random", "uncertain", "budget"] = "random"
+    predictor_id: str | None = None
+    budget_ms: float | None = Field(default=None, gt=0)
+    pool: int = Field(default=2000, ge=1, le=100_000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _strategy_inputs(self) -> TrainingJobsIn:
+        if self.strategy != "random" and self.predictor_id is None:
+            raise ValueError(f"strategy {self.strategy!r} needs predictor_id")
+        if self.strategy == "budget" and self.budget_ms is None:
+            raise ValueError("strategy 'budget' needs budget_ms")
+        return self
+
+
+class TrainingJobsOut(ApiModel):
+    job_ids: list[str]
+    architectures: list[str]
+    skipped_measured: int
