@@ -1,7 +1,8 @@
 """LUT sum vs measured whole network for random architectures (ort-cpu, 224, batch 32).
 
-The lookup table and the measurements live in ``bench-output/lut-vs-network`` (an embedded
-database), so a rerun measures only what is missing. The baseline is the measured whole
+The lookup table and the measurements live in ``bench-output/ort-cpu-proxyless`` (an
+embedded database shared with predictor_fidelity.py), so a rerun measures only what is
+missing. The baseline is the measured whole
 network itself: ``bias_pct`` is the mean signed error of the LUT sum relative to it,
 ``mape_pct`` the mean absolute one.
 
@@ -19,9 +20,9 @@ from pathlib import Path
 from latency_db.settings import Settings
 from latency_db.spaces import get_space
 from services.cli.stack import running_stack
-from services.cli.workflows import Target, build_lookup_table, lut_latencies, measure_architectures
+from services.cli.workflows import Target, build_lookup_table, lut_latencies, measure_missing
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "bench-output" / "lut-vs-network"
+DATA_DIR = Path(__file__).resolve().parent.parent / "bench-output" / "ort-cpu-proxyless"
 
 
 def main() -> None:
@@ -40,7 +41,8 @@ def main() -> None:
         )
         table = build_lookup_table(api, target, space, timeout_s=3600)
         lut = lut_latencies(api, table, archs)
-        measured = measure_architectures(api, target, space, archs, timeout_s=4 * 3600)
+        runtime_id = table["query"]["runtime_config_id"]
+        measured = measure_missing(api, target, space, archs, runtime_id, timeout_s=4 * 3600)
     errors = [
         100 * ((lut[arch] or float("nan")) - m["median_ms"]) / m["median_ms"]
         for arch, m in zip(archs, measured, strict=True)

@@ -55,7 +55,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             options.batch_size,
         )
         measured = measure_architectures(
-            api, target, space, list(archs.values()), options.timeout_s
+            api, target, space, list(archs.values()), options.timeout_s, export_first=True
         )
         lut_ms: dict[str, float | None] = {}
         if options.lut_resolution is not None:

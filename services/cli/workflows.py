@@ -4,7 +4,7 @@ measure architectures on a device, build its lookup table, ask LUT latencies."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from services.cli.api_client import ApiClient
 from services.cli.output import console
 
 FINISHED = ("succeeded", "failed", "canceled")
+PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,20 @@ def progress_bar() -> Progress:
 
 
 def measure_architectures(
-    api: ApiClient, target: Target, space: SearchSpace, archs: Sequence[str], timeout_s: float
+    api: ApiClient,
+    target: Target,
+    space: SearchSpace,
+    archs: Sequence[str],
+    timeout_s: float,
+    export_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Queue a ``network`` job per architecture and wait: their measurements, in order."""
+    """Queue a ``network`` job per architecture and wait: their measurements, in order.
+
+    ``export_first`` drains the device while the worker exports every network and re-activates
+    it after, so PyTorch never shares the CPU with a timed run (for a device dedicated to this).
+    """
+    if export_first:
+        api.post(f"/devices/{target.device_id}/state", {"state": "draining"})
     jobs = [
         api.post(
             "/jobs",
@@ -55,17 +67,83 @@ def measure_architectures(
         for arch in archs
     ]
     deadline = time.monotonic() + timeout_s
+    if export_first:
+        try:
+            _wait_jobs(api, jobs, "networks exported", deadline, _exported)
+        finally:
+            api.post(f"/devices/{target.device_id}/state", {"state": "active"})
+    states = _wait_jobs(api, jobs, "networks measured", deadline, _finished)
+    return [job_measurement(api, job) for job in states]
+
+
+def _exported(job: dict[str, Any]) -> bool:
+    return job["artifact_sha256"] is not None or job["state"] in FINISHED
+
+
+def _finished(job: dict[str, Any]) -> bool:
+    return job["state"] in FINISHED
+
+
+def _wait_jobs(
+    api: ApiClient,
+    jobs: Sequence[dict[str, Any]],
+    description: str,
+    deadline: float,
+    done: Callable[[dict[str, Any]], bool],
+) -> list[dict[str, Any]]:
+    """Poll the jobs until ``done`` holds for each (with a progress bar); their states."""
     with progress_bar() as progress:
-        bar = progress.add_task("networks (export + measure)", total=len(jobs))
+        bar = progress.add_task(description, total=len(jobs))
         while True:
             states = [api.get(f"/jobs/{job['id']}") for job in jobs]
-            progress.update(bar, completed=sum(s["state"] in FINISHED for s in states))
-            if all(s["state"] in FINISHED for s in states):
-                break
+            progress.update(bar, completed=sum(map(done, states)))
+            if all(map(done, states)):
+                return states
             if time.monotonic() > deadline:
-                raise TimeoutError(f"network jobs unfinished after {timeout_s:.0f}s")
+                raise TimeoutError(f"{description}: unfinished jobs at the deadline")
             time.sleep(1.0)
-    return [job_measurement(api, job) for job in states]
+
+
+def measured_networks(
+    api: ApiClient, target: Target, space: SearchSpace, runtime_config_id: str
+) -> dict[str, dict[str, Any]]:
+    """The device's latest accepted ``network`` measurement per architecture of ``space`` at
+    the target's batch size under one runtime configuration (newest first, paged)."""
+    found: dict[str, dict[str, Any]] = {}
+    query = {
+        "device_id": target.device_id,
+        "runtime_config_id": runtime_config_id,
+        "subject_kind": "network",
+        "limit": PAGE,
+    }
+    offset = 0
+    while True:
+        page = api.get("/measurements", **query, offset=offset)
+        for row in page:
+            if row["space_ref"] == space.ref and row["batch_size"] == target.batch_size:
+                found.setdefault(row["subject"], row)
+        if len(page) < PAGE:
+            return found
+        offset += PAGE
+
+
+def measure_missing(
+    api: ApiClient,
+    target: Target,
+    space: SearchSpace,
+    archs: Sequence[str],
+    runtime_config_id: str,
+    timeout_s: float,
+    export_first: bool = True,
+) -> list[dict[str, Any]]:
+    """Measurements of ``archs`` in order: those already in the database are reused, only the
+    others are queued and measured."""
+    known = measured_networks(api, target, space, runtime_config_id)
+    missing = [a for a in dict.fromkeys(archs) if a not in known]
+    if missing:
+        fresh = measure_architectures(api, target, space, missing, timeout_s, export_first)
+        known.update(zip(missing, fresh, strict=True))
+    return [known[a] for a in archs]
 
 
 def job_measurement(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
