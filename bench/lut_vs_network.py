@@ -39,7 +39,7 @@ def main() -> None:
         target = Target(
             device, {"backend": "ort-cpu", "settings": {"threads": args.threads}}, args.batch
         )
-        table = build_lookup_table(api, target, space, timeout_s=3600)
+        table = build_lookup_table(api, target, space, timeout_s=3600, export_first=True)
         lut = lut_latencies(api, table, archs)
         runtime_id = table["query"]["runtime_config_id"]
         measured = measure_missing(api, target, space, archs, runtime_id, timeout_s=4 * 3600)

@@ -134,7 +134,7 @@ def main() -> None:
         device,
     ):
         target = Target(device, runtime, args.batch)
-        lut_table = build_lookup_table(api, target, space, timeout_s=3600)
+        lut_table = build_lookup_table(api, target, space, timeout_s=3600, export_first=True)
         runtime_id = lut_table["query"]["runtime_config_id"]
         measured = measure_missing(api, target, space, archs, runtime_id, timeout_s=12 * 3600)
     lut = {key: entry["median_ms"] for key, entry in lut_table["entries"].items()}

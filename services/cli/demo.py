@@ -60,7 +60,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
         lut_ms: dict[str, float | None] = {}
         if options.lut_resolution is not None:
             lut_space = get_space("proxyless", options.lut_resolution)
-            table = build_lookup_table(api, target, lut_space, options.timeout_s)
+            table = build_lookup_table(api, target, lut_space, options.timeout_s, export_first=True)
             if lut_space == space:
                 lut_ms = lut_latencies(api, table, list(archs.values()))
     rows = [

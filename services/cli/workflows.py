@@ -4,7 +4,8 @@ measure architectures on a device, build its lookup table, ask LUT latencies."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,58 +51,60 @@ def measure_architectures(
     ``export_first`` drains the device while the worker exports every network and re-activates
     it after, so PyTorch never shares the CPU with a timed run (for a device dedicated to this).
     """
-    if export_first:
-        api.post(f"/devices/{target.device_id}/state", {"state": "draining"})
-    jobs = [
-        api.post(
-            "/jobs",
-            {
-                "device_id": target.device_id,
-                "runtime": target.runtime,
-                "kind": "network",
-                "space_ref": space.ref,
-                "architecture": arch,
-                "batch_size": target.batch_size,
-            },
-        )
-        for arch in archs
-    ]
+    with _exports_before_measuring(api, target.device_id, export_first, timeout_s):
+        jobs = [
+            api.post(
+                "/jobs",
+                {
+                    "device_id": target.device_id,
+                    "runtime": target.runtime,
+                    "kind": "network",
+                    "space_ref": space.ref,
+                    "architecture": arch,
+                    "batch_size": target.batch_size,
+                },
+            )
+            for arch in archs
+        ]
     deadline = time.monotonic() + timeout_s
-    if export_first:
-        try:
-            _wait_jobs(api, jobs, "networks exported", deadline, _exported)
-        finally:
-            api.post(f"/devices/{target.device_id}/state", {"state": "active"})
-    states = _wait_jobs(api, jobs, "networks measured", deadline, _finished)
-    return [job_measurement(api, job) for job in states]
-
-
-def _exported(job: dict[str, Any]) -> bool:
-    return job["artifact_sha256"] is not None or job["state"] in FINISHED
-
-
-def _finished(job: dict[str, Any]) -> bool:
-    return job["state"] in FINISHED
-
-
-def _wait_jobs(
-    api: ApiClient,
-    jobs: Sequence[dict[str, Any]],
-    description: str,
-    deadline: float,
-    done: Callable[[dict[str, Any]], bool],
-) -> list[dict[str, Any]]:
-    """Poll the jobs until ``done`` holds for each (with a progress bar); their states."""
     with progress_bar() as progress:
-        bar = progress.add_task(description, total=len(jobs))
+        bar = progress.add_task("networks measured", total=len(jobs))
         while True:
             states = [api.get(f"/jobs/{job['id']}") for job in jobs]
-            progress.update(bar, completed=sum(map(done, states)))
-            if all(map(done, states)):
-                return states
+            progress.update(bar, completed=sum(s["state"] in FINISHED for s in states))
+            if all(s["state"] in FINISHED for s in states):
+                return [job_measurement(api, job) for job in states]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{description}: unfinished jobs at the deadline")
+                raise TimeoutError(f"network jobs unfinished after {timeout_s:.0f}s")
             time.sleep(1.0)
+
+
+@contextmanager
+def _exports_before_measuring(
+    api: ApiClient, device_id: str, enabled: bool, timeout_s: float
+) -> Iterator[None]:
+    """With ``enabled``: the device takes no work while the jobs queued in the block are
+    exported, then is re-activated, so PyTorch never shares the CPU with a timed run."""
+    if not enabled:
+        yield
+        return
+    api.post(f"/devices/{device_id}/state", {"state": "draining"})
+    try:
+        yield
+        deadline = time.monotonic() + timeout_s
+        with progress_bar() as progress:
+            bar = progress.add_task("exports", total=None)
+            while True:
+                queued = api.get("/jobs", device_id=device_id, state="queued", limit=1000)
+                waiting = sum(job["artifact_sha256"] is None for job in queued)
+                progress.update(bar, description=f"exports ({waiting} to go)")
+                if not waiting:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{waiting} export(s) unfinished after {timeout_s:.0f}s")
+                time.sleep(1.0)
+    finally:
+        api.post(f"/devices/{device_id}/state", {"state": "active"})
 
 
 def measured_networks(
@@ -158,24 +161,30 @@ def job_measurement(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_lookup_table(
-    api: ApiClient, target: Target, space: SearchSpace, timeout_s: float
+    api: ApiClient,
+    target: Target,
+    space: SearchSpace,
+    timeout_s: float,
+    export_first: bool = False,
 ) -> dict[str, Any]:
-    """Queue the missing op jobs of ``space`` and wait until every key is measured or failed.
+    """Queue the missing op jobs of ``space`` and wait until every key is measured or failed
+    (``export_first``: as in :func:`measure_architectures`).
 
     Returns the table (``entries``, ``progress``) and the query that reads it again.
     """
-    status = api.post(
-        "/lookup-tables/build",
-        {
-            "device_id": target.device_id,
-            "runtime": target.runtime,
-            "space": space.name,
-            "resolution": space.resolution,
-            "width_mult": space.width_mult,
-            "num_classes": space.num_classes,
-            "batch_size": target.batch_size,
-        },
-    )
+    with _exports_before_measuring(api, target.device_id, export_first, timeout_s):
+        status = api.post(
+            "/lookup-tables/build",
+            {
+                "device_id": target.device_id,
+                "runtime": target.runtime,
+                "space": space.name,
+                "resolution": space.resolution,
+                "width_mult": space.width_mult,
+                "num_classes": space.num_classes,
+                "batch_size": target.batch_size,
+            },
+        )
     query = {
         "device_id": target.device_id,
         "runtime_config_id": status["runtime_config_id"],
