@@ -13,7 +13,10 @@ the measured training pool: pool-based active learning, simulated on measured da
 ``predict_1000_ms``: one vectorized call for 1000 architectures (mean of 5), against a
 per-architecture Python loop over the LUT in the same run.
 
-    python bench/predictor_fidelity.py [--n 300] [--threads 2] [--resolution 224]
+    python bench/predictor_fidelity.py [--n 300] [--threads 2] [--resolution 224] [--reruns 1]
+
+``--reruns 0`` skips the protocol's re-run of an unstable timed phase (it still flags it),
+which halves the cost per network on a noisy machine; use its own ``--data-dir``.
 """
 
 from __future__ import annotations
@@ -123,12 +126,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--curve", default="50,100,200", help="training sizes")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="embedded database")
+    parser.add_argument("--reruns", type=int, default=1, help="agent re-runs while CV > 5%%")
     args = parser.parse_args()
     space = get_space("proxyless", args.resolution)
     archs = [space.format(space.sample(seed)) for seed in range(args.n)]
     runtime = {"backend": "ort-cpu", "settings": {"threads": args.threads}}
     with running_stack(
-        Settings(data_dir=args.data_dir), secrets.token_urlsafe(24), args.threads
+        Settings(data_dir=args.data_dir),
+        secrets.token_urlsafe(24),
+        args.threads,
+        agent_options=("--reruns", str(args.reruns)),
     ) as (
         api,
         device,
@@ -149,6 +156,7 @@ def main() -> None:
         "n_train": int(train.size),
         "n_holdout": int(held.size),
         "median_measured_ms": round(float(np.median(y)), 2),
+        "reruns": args.reruns,
     }
     for kind in KINDS:
         metrics = _fit_eval(kind, table, x, y, train, held)

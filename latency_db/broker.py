@@ -19,6 +19,7 @@ QUEUE_EXPORT = "hwnas.export"
 # Task names: the API enqueues by these names, the worker registers under them.
 TASK_EXPORT_JOBS = "hwnas.export.jobs"
 TASK_FIT_PREDICTOR = "hwnas.predictors.fit"
+TASK_SEARCH_SEGMENT = "hwnas.search.segment"
 
 
 class _BrokerSettings(Protocol):

@@ -25,12 +25,15 @@ class Settings(BaseSettings):
     result_backend_url: str | None = None
     server_url: str | None = None
     artifact_dir: Path = Field(default=None, validate_default=True)
+    checkpoint_dir: Path = Field(default=None, validate_default=True)
     max_upload_bytes: PositiveInt = 256 * MIB
     lease_seconds: PositiveInt = 60
     heartbeat_seconds: PositiveInt = 10
     agent_stale_seconds: PositiveInt = 30
     agent_offline_seconds: PositiveInt = 120
     max_attempts: PositiveInt = 3
+    search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
+    torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
     admin_token: str | None = None
     api_token: str | None = None  # the CLI's user token when it talks to ``server_url``
 
@@ -39,11 +42,13 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("artifact_dir", mode="before")
+    @field_validator("artifact_dir", "checkpoint_dir", mode="before")
     @classmethod
-    def _artifacts_under_data_dir(cls, value: object, info: ValidationInfo) -> object:
+    def _under_data_dir(cls, value: object, info: ValidationInfo) -> object:
+        """Default: a folder of ``data_dir`` named after the field (``artifacts``, ...)."""
         if value is None:
-            return info.data.get("data_dir", Path("~/.hwnas").expanduser()) / "artifacts"
+            folder = "artifacts" if info.field_name == "artifact_dir" else "checkpoints"
+            return info.data.get("data_dir", Path("~/.hwnas").expanduser()) / folder
         return Path(str(value)).expanduser()
 
     @field_validator("agent_offline_seconds")

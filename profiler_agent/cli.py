@@ -80,6 +80,12 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, default=defaults.timed_min_runs, help="min timed runs")
     parser.add_argument("--seconds", type=float, default=defaults.timed_min_s, help="min timed s")
     parser.add_argument("--max-cv", type=float, default=defaults.max_cv)
+    parser.add_argument(
+        "--reruns",
+        type=int,
+        default=defaults.reruns_when_unstable,
+        help="re-runs of the timed phase while CV > --max-cv",
+    )
 
 
 def _policy(args: argparse.Namespace) -> MeasurementPolicy:
@@ -89,6 +95,7 @@ def _policy(args: argparse.Namespace) -> MeasurementPolicy:
         timed_min_runs=args.runs,
         timed_min_s=args.seconds,
         max_cv=args.max_cv,
+        reruns_when_unstable=args.reruns,
     )
 
 

@@ -20,6 +20,10 @@ def make_celery(settings: Settings) -> Celery:
 
 def run_worker(settings: Settings, concurrency: int = 1) -> None:
     """Start a worker on both queues (blocks until the worker stops)."""
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
     app = make_celery(settings)
     app.worker_main(
         [

@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.admin_token:
         with session_scope(factory) as session:
             ensure_admin(session, settings.admin_token)
-    sweeper = Sweeper(factory, settings)
+    task_queue = TaskQueue(settings)
+    sweeper = Sweeper(factory, settings, task_queue)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = factory
-    app.state.task_queue = TaskQueue(settings)
+    app.state.task_queue = task_queue
     app.state.artifact_store = ArtifactStore(settings.artifact_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)

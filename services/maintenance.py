@@ -1,7 +1,9 @@
 """Housekeeping the API process runs in the background, on the database clock.
 
 Expired leases go back to the queue (or fail after ``max_attempts``) and silent agents go
-STALE, then OFFLINE, even when no agent is claiming work.
+STALE, then OFFLINE, even when no agent is claiming work. A running search whose worker has
+gone silent (killed, machine lost) is marked RESUMING and its segment queued again: another
+worker continues it from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -14,9 +16,24 @@ from sqlalchemy.orm import Session, sessionmaker
 from latency_db.db import session_scope
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import leases as lease_repo
+from latency_db.repositories import searches as search_repo
 from latency_db.settings import Settings
+from services.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
+
+
+def resume_stale_searches(session: Session, settings: Settings) -> list[tuple[str, int]]:
+    """Mark silent running searches RESUMING; returns (search id, segment) to enqueue after
+    the commit."""
+    resumed = []
+    for search in search_repo.stale_searches(
+        session=session, stale_after_seconds=settings.search_stale_seconds
+    ):
+        search_repo.resume_search(session=session, search=search)
+        resumed.append((search.id, int(search.progress.get("segment", 0))))
+        log.warning("search %s: worker silent, resuming from its last checkpoint", search.id)
+    return resumed
 
 
 def sweep(session: Session, settings: Settings) -> None:
@@ -34,9 +51,12 @@ def sweep(session: Session, settings: Settings) -> None:
 class Sweeper:
     """A daemon thread calling :func:`sweep` every ``interval_s`` until stopped."""
 
-    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], settings: Settings, tasks: TaskQueue | None = None
+    ) -> None:
         self._factory = factory
         self._settings = settings
+        self._tasks = tasks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hwnas-sweeper", daemon=True)
 
@@ -53,5 +73,8 @@ class Sweeper:
             try:
                 with session_scope(self._factory) as session:
                     sweep(session, self._settings)
+                    resumed = resume_stale_searches(session, self._settings) if self._tasks else []
+                for search_id, segment in resumed:
+                    self._tasks.search_segment(search_id, segment)  # type: ignore[union-attr]
             except Exception:  # keep sweeping after a transient database error
                 log.exception("maintenance sweep failed")

@@ -11,6 +11,7 @@ from latency_db.broker import (
     QUEUE_SEARCH,
     TASK_EXPORT_JOBS,
     TASK_FIT_PREDICTOR,
+    TASK_SEARCH_SEGMENT,
     celery_config,
 )
 from latency_db.settings import Settings
@@ -34,3 +35,7 @@ class TaskQueue:
     def fit_predictor(self, fit_id: str) -> None:
         """Ask a worker to run a committed predictor fit request."""
         self._celery.send_task(TASK_FIT_PREDICTOR, args=[fit_id], queue=QUEUE_SEARCH)
+
+    def search_segment(self, search_id: str, segment: int) -> None:
+        """Ask a worker to run (or resume) one checkpointed segment of a committed search."""
+        self._celery.send_task(TASK_SEARCH_SEGMENT, args=[search_id, segment], queue=QUEUE_SEARCH)

@@ -1,8 +1,13 @@
-"""Searches (PENDING -> RUNNING -> SUCCEEDED | FAILED | CANCELED, RESUMING after a crash)
-and their event streams."""
+"""Searches (PENDING -> RUNNING -> SUCCEEDED | FAILED | CANCELED; RESUMING after a crash or
+on request, from RUNNING or FAILED) and their event streams.
+
+A worker runs a search as numbered segments: ``progress["segment"]`` is the next segment to
+run and ``progress["claimed"]`` the one a worker is running; ``updated_at`` is its heartbeat.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +31,7 @@ _TRANSITIONS: dict[SearchState, frozenset[SearchState]] = {
     SearchState.RESUMING: frozenset(
         {SearchState.RUNNING, SearchState.FAILED, SearchState.CANCELED}
     ),
+    SearchState.FAILED: frozenset({SearchState.RESUMING}),
 }
 
 
@@ -161,10 +167,53 @@ def add_search_event(
 
 
 def list_search_events(
-    *, session: Session, search: Search, after_id: str | None = None, limit: int = 1000
+    *,
+    session: Session,
+    search: Search,
+    after_id: str | None = None,
+    offset: int = 0,
+    limit: int = 1000,
 ) -> list[SearchEvent]:
-    """Events in the order they were written; ``after_id`` continues a previous page."""
+    """Events in the order they were written; ``after_id`` or ``offset`` (events already
+    read) continues a previous page."""
     stmt = select(SearchEvent).where(SearchEvent.search_id == search.id)
     if after_id is not None:
         stmt = stmt.where(SearchEvent.id > after_id)
-    return list(session.scalars(stmt.order_by(SearchEvent.id).limit(limit)))
+    return list(session.scalars(stmt.order_by(SearchEvent.id).offset(offset).limit(limit)))
+
+
+def touch_search(*, session: Session, search: Search) -> None:
+    """The running worker's heartbeat."""
+    search.updated_at = db_now(session)
+    session.flush()
+
+
+def claim_segment(
+    *, session: Session, search: Search, segment: int, stale_after_seconds: float
+) -> bool:
+    """Take ``segment`` of a search for this worker; False when it is not this segment's
+    turn, the search has ended, or another live worker is running it (a redelivered copy)."""
+    if search.state in TERMINAL or search.progress.get("segment", 0) != segment:
+        return False
+    fresh = db_now(session) - search.updated_at < timedelta(seconds=stale_after_seconds)
+    if search.state is SearchState.RUNNING and search.progress.get("claimed") == segment and fresh:
+        return False
+    if search.state is not SearchState.RUNNING:
+        transition_search(session=session, search=search, state=SearchState.RUNNING)
+    search.progress = {**search.progress, "claimed": segment}
+    touch_search(session=session, search=search)
+    return True
+
+
+def resume_search(*, session: Session, search: Search) -> Search:
+    """RUNNING or FAILED -> RESUMING: the next segment runs from the last checkpoint."""
+    search.error = None
+    search.cancel_requested = False
+    return transition_search(session=session, search=search, state=SearchState.RESUMING)
+
+
+def stale_searches(*, session: Session, stale_after_seconds: float) -> list[Search]:
+    """RUNNING searches whose worker has been silent longer than ``stale_after_seconds``."""
+    cutoff = db_now(session) - timedelta(seconds=stale_after_seconds)
+    stmt = select(Search).where(Search.state == SearchState.RUNNING, Search.updated_at < cutoff)
+    return list(session.scalars(stmt))

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from search_worker.tasks import export_tasks, predictor_tasks
+from search_worker.tasks import export_tasks, predictor_tasks, search_tasks
 
-__all__ = ["export_tasks", "predictor_tasks"]
+__all__ = ["export_tasks", "predictor_tasks", "search_tasks"]

@@ -12,6 +12,7 @@ from services.cli import (
     lut_commands,
     measurement_commands,
     predictor_commands,
+    search_commands,
     space_commands,
     stack_commands,
 )
@@ -26,6 +27,7 @@ app.add_typer(space_commands.app, name="space")
 app.add_typer(lut_commands.app, name="lut")
 app.add_typer(measurement_commands.app, name="measurements")
 app.add_typer(predictor_commands.app, name="predictor")
+app.add_typer(search_commands.app, name="search")
 app.command("server")(stack_commands.server)
 app.command("worker")(stack_commands.worker)
 

@@ -5,7 +5,7 @@ Used by ``hwnas demo`` and the benchmarks; each process is stopped with SIGTERM 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
 from latency_db.settings import Settings
@@ -17,8 +17,13 @@ DEVICE_NAME = "local-cpu"
 
 
 @contextmanager
-def running_stack(settings: Settings, token: str, threads: int) -> Iterator[tuple[ApiClient, str]]:
-    """API, worker and agent processes, stopped (SIGTERM) when the block ends."""
+def running_stack(
+    settings: Settings, token: str, threads: int, agent_options: Sequence[str] = ()
+) -> Iterator[tuple[ApiClient, str]]:
+    """API, worker and agent processes, stopped (SIGTERM) when the block ends.
+
+    ``agent_options`` are extra ``hwnas-agent run`` flags, e.g. the protocol's ``--reruns``.
+    """
     port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_ADMIN_TOKEN": token}
@@ -52,6 +57,7 @@ def running_stack(settings: Settings, token: str, threads: int) -> Iterator[tupl
                 str(threads),
                 "--data-dir",
                 str(settings.data_dir / "agent"),
+                *agent_options,
             ],
             log_dir=logs,
             env=env,

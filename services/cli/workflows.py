@@ -67,16 +67,34 @@ def measure_architectures(
             for arch in archs
         ]
     deadline = time.monotonic() + timeout_s
+    ours = {job["id"] for job in jobs}
     with progress_bar() as progress:
         bar = progress.add_task("networks measured", total=len(jobs))
         while True:
-            states = [api.get(f"/jobs/{job['id']}") for job in jobs]
-            progress.update(bar, completed=sum(s["state"] in FINISHED for s in states))
-            if all(s["state"] in FINISHED for s in states):
-                return [job_measurement(api, job) for job in states]
+            waiting = ours & unfinished_job_ids(api, target.device_id)
+            progress.update(bar, completed=len(ours) - len(waiting))
+            if not waiting:
+                return [job_measurement(api, api.get(f"/jobs/{job['id']}")) for job in jobs]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"network jobs unfinished after {timeout_s:.0f}s")
-            time.sleep(1.0)
+                raise TimeoutError(
+                    f"{len(waiting)} network job(s) unfinished after {timeout_s:.0f}s"
+                )
+            time.sleep(2.0)
+
+
+def unfinished_job_ids(api: ApiClient, device_id: str) -> set[str]:
+    """Ids of the device's queued and leased jobs: two requests, however many jobs wait (a
+    poll per job would load the CPU that the device measures on)."""
+    ids: set[str] = set()
+    for state in ("queued", "leased"):
+        offset = 0
+        while True:
+            page = api.get("/jobs", device_id=device_id, state=state, limit=PAGE, offset=offset)
+            ids.update(job["id"] for job in page)
+            if len(page) < PAGE:
+                break
+            offset += PAGE
+    return ids
 
 
 @contextmanager

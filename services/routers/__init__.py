@@ -14,6 +14,7 @@ from services.routers import (
     lookup_tables,
     measurements,
     predictors,
+    searches,
 )
 
 ROUTERS = [
@@ -28,4 +29,5 @@ ROUTERS = [
     lookup_tables.router,
     imports.router,
     predictors.router,
+    searches.router,
 ]

@@ -1,0 +1,99 @@
+"""Which latency model a search uses (design section 5): the named predictor version; else,
+of the device's fitted versions for the deploy instance, the one with the lowest holdout
+MAPE; else the sum of its lookup table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from latency_db.errors import ValidationError
+from latency_db.models import Device, Predictor, RuntimeConfig
+from latency_db.predictors.encoding import layer_table
+from latency_db.predictors.lut import LutPredictor
+from latency_db.repositories import measurements as measurement_repo
+from latency_db.repositories import predictors as predictor_repo
+from latency_db.spaces import SearchSpace
+
+
+def _described(predictor: Predictor) -> dict[str, Any]:
+    return {
+        "id": predictor.id,
+        "kind": predictor.kind.value,
+        "version": predictor.version,
+        "mape_pct": predictor.metrics.get("mape_pct"),
+        "params": predictor.params,
+    }
+
+
+def lut_model(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+) -> dict[str, Any] | None:
+    """The lookup-table sum as a latency model, or None while the table is incomplete."""
+    table = measurement_repo.lookup_table(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        batch_size=batch_size,
+        op_keys=space.all_op_keys(),
+    )
+    if len(table) < len(space.all_op_keys()):
+        return None
+    lut = {key: row.median_ms for key, row in table.items()}
+    params = LutPredictor(layer_table(space, lut)).to_params()
+    return {"id": None, "kind": "lut", "version": None, "mape_pct": None, "params": params}
+
+
+def search_latency_model(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+    predictor_id: str | None = None,
+) -> dict[str, Any]:
+    """``{"id", "kind", "version", "mape_pct", "params"}`` of the model, or a
+    ``ValidationError`` saying what the device lacks."""
+    if predictor_id is not None:
+        predictor = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+        wanted = (device.id, runtime_config.id, space.ref, batch_size)
+        found = (
+            predictor.device_id,
+            predictor.runtime_config_id,
+            predictor.space_ref,
+            predictor.batch_size,
+        )
+        if found != wanted:
+            raise ValidationError(
+                f"predictor {predictor_id} is for another device, runtime, space or batch"
+            )
+        return _described(predictor)
+    fitted = [
+        p
+        for p in predictor_repo.list_predictors(
+            session=session, device=device, runtime_config=runtime_config, space_ref=space.ref
+        )
+        if p.batch_size == batch_size and p.metrics.get("mape_pct") is not None
+    ]
+    if fitted:
+        return _described(min(fitted, key=lambda p: (p.metrics["mape_pct"], -p.version)))
+    model = lut_model(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        space=space,
+        batch_size=batch_size,
+    )
+    if model is None:
+        raise ValidationError(
+            f"device {device.name!r} has neither a predictor nor a complete lookup table for "
+            f"{space.ref} at batch {batch_size}: build its lookup table first"
+        )
+    return model

@@ -1,0 +1,1 @@
+"""Latency-constrained architecture search: distribution, estimators, losses, search loop."""

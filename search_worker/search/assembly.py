@@ -1,0 +1,78 @@
+"""Build a :class:`SearchRun` from a stored search: its spec, its latency model(s), the
+oracle its spec names and the dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from latency_db.predictors import load_predictor
+from latency_db.search_spec import SearchSpec
+from search_worker.context import WorkerContext
+from search_worker.data import load_search_data
+from search_worker.latency import latency_model_from_params
+from search_worker.oracle import LatencyOracle, MeasuredOracle, PredictorOracle
+from search_worker.oracle.measured import ExportRequest
+from search_worker.search.run import SearchRun
+
+
+@dataclass(frozen=True)
+class StoredSearch:
+    """The columns of a search row a worker needs, read in a short transaction."""
+
+    id: str
+    estimator: str
+    budget_ms: float
+    device_id: str
+    runtime_config_id: str
+    config: dict[str, Any]
+    checkpoint_path: str | None
+
+    @property
+    def spec(self) -> SearchSpec:
+        return SearchSpec.model_validate(self.config["spec"])
+
+
+def build_oracle(
+    search: StoredSearch, context: WorkerContext, request_exports: ExportRequest
+) -> LatencyOracle:
+    spec = search.spec
+    if spec.oracle == "predictor":
+        return PredictorOracle(load_predictor(search.config["latency_model"]["params"]))
+    if spec.oracle == "lut":
+        lut = search.config.get("lut_model")
+        if lut is None:
+            raise ValueError("oracle 'lut' needs the device's complete lookup table")
+        return PredictorOracle(load_predictor(lut["params"]), mode="lut")
+    if spec.oracle == "local":
+        from search_worker.oracle.local import LocalOracle  # imports the agent's runtime
+
+        return LocalOracle(
+            space=spec.deploy_space(), batch_size=spec.deploy_batch, store=context.store
+        )
+    return MeasuredOracle(
+        context.sessions,
+        device_id=search.device_id,
+        runtime_config_id=search.runtime_config_id,
+        space=spec.deploy_space(),
+        batch_size=spec.deploy_batch,
+        request_exports=request_exports,
+        max_attempts=context.settings.max_attempts,
+    )
+
+
+def build_run(
+    search: StoredSearch, context: WorkerContext, request_exports: ExportRequest
+) -> SearchRun:
+    spec = search.spec
+    data = load_search_data(
+        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
+    )
+    return SearchRun(
+        spec,
+        search.estimator,
+        search.budget_ms,
+        latency_model_from_params(search.config["latency_model"]["params"]),
+        build_oracle(search, context, request_exports),
+        data,
+    )

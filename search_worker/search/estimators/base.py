@@ -1,0 +1,127 @@
+"""The estimator interface and its registry (design section 6).
+
+A search step has a weight step (selections from :meth:`Estimator.weight_selections`) and,
+unless the estimator trains no distribution, an architecture step: :meth:`Estimator.backward`
+puts the gradient estimate on the logits, the optimizer steps, :meth:`Estimator.after_step`
+may adjust. Variants override one hook of their parent. The architecture optimizer is Adam
+with beta1 = 0, as in ProxylessNAS (Cai et al., ICLR 2019): a logit whose gradient is zero
+this step does not move.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+
+from search_worker.nn.supernet import PathSelection
+from search_worker.search.distribution import ArchitectureLogits
+from search_worker.search.problem import ArchitectureProblem, single_paths
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """Hyper-parameters shared by the estimators (each reads the ones it needs)."""
+
+    arch_lr: float = 0.05
+    tau_start: float = 5.0  # relaxation temperature, annealed exponentially (FBNet, SNAS)
+    tau_end: float = 0.5
+    tau_anneal_steps: int = 1000
+    baseline_decay: float = 0.9  # REINFORCE moving-average baseline
+    importance_cap: float = 5.0  # truncation of delayed samples' importance weights
+    max_staleness: int = 200  # steps after which a delayed measurement is dropped
+    max_pending: int = 4  # measurements in flight at once; further samples skip latency
+    rebar_scale: float = 1.0  # eta of the REBAR control variate for the CE term (UNAS)
+    candidates: int = 100  # random / evolution: candidates evaluated
+    population: int = 20  # evolution
+    tournament: int = 5  # evolution
+    finalists: int = 3  # random / evolution: best candidates measured on the device
+
+    def tau(self, step: int) -> float:
+        progress = min(1.0, step / max(1, self.tau_anneal_steps))
+        return float(self.tau_start * (self.tau_end / self.tau_start) ** progress)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A discrete architecture the search evaluated: op indices, score, predicted latency."""
+
+    arch: tuple[int, ...]
+    accuracy: float
+    predicted_ms: float
+
+
+class Estimator(ABC):
+    name: ClassVar[str]
+    trains_architecture: ClassVar[bool] = True
+
+    def __init__(self, logits: ArchitectureLogits, config: EstimatorConfig) -> None:
+        self.logits = logits
+        self.config = config
+        self.optimizer = torch.optim.Adam(
+            logits.parameters(), lr=config.arch_lr, betas=(0.0, 0.999)
+        )
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return self.logits.layout.counts
+
+    def weight_selections(self, step: int, generator: torch.Generator) -> list[PathSelection]:
+        """One path per layer sampled from the current distribution (default)."""
+        return single_paths(self.logits.sample(generator))
+
+    def architecture_step(
+        self, problem: ArchitectureProblem, step: int, generator: torch.Generator
+    ) -> dict[str, float]:
+        self.optimizer.zero_grad(set_to_none=False)
+        metrics = self.backward(problem, step, generator)
+        self.optimizer.step()
+        self.after_step()
+        return metrics
+
+    @abstractmethod
+    def backward(
+        self, problem: ArchitectureProblem, step: int, generator: torch.Generator
+    ) -> dict[str, float]:
+        """Accumulate the architecture gradient on ``self.logits.alpha``; return metrics."""
+
+    def after_step(self) -> None:  # noqa: B027 - optional hook
+        """Adjust the logits after the optimizer step (default: nothing)."""
+
+    def derive(self, problem: ArchitectureProblem, generator: torch.Generator) -> list[Candidate]:
+        """Final candidates, best first (default: the argmax architecture alone)."""
+        arch = tuple(self.logits.argmax())
+        predicted = float(problem.predicted_ms(torch.tensor([arch]))[0])
+        return [Candidate(arch, problem.accuracy(single_paths(arch)), predicted)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+E = TypeVar("E", bound=type[Estimator])
+ESTIMATORS: dict[str, type[Estimator]] = {}
+
+
+def register_estimator(name: str) -> Callable[[E], E]:
+    def decorate(cls: E) -> E:
+        if name in ESTIMATORS:
+            raise ValueError(f"estimator {name!r} registered twice")
+        cls.name = name
+        ESTIMATORS[name] = cls
+        return cls
+
+    return decorate
+
+
+def create_estimator(name: str, logits: ArchitectureLogits, config: EstimatorConfig) -> Estimator:
+    try:
+        cls = ESTIMATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown estimator {name!r}; known: {sorted(ESTIMATORS)}") from None
+    return cls(logits, config)

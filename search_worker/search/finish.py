@@ -1,0 +1,140 @@
+"""The end of a search: derive the architecture, measure it (and any other finalists) on the
+device, train it briefly on the proxy data, report its accuracy, and export it.
+
+Candidates are scored on the same held-out architecture batches with the supernet's shared
+weights; the (accuracy, latency) points of everything the search measured feed the Pareto
+plot. A result that misses the budget says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from latency_db.artifact_store import ArtifactStore
+from search_worker.data import BatchStream, accuracy
+from search_worker.export import ExportedArtifact, export_module
+from search_worker.oracle import MeasurementFailed
+from search_worker.search.estimators import Candidate
+from search_worker.search.problem import single_paths
+from search_worker.search.run import SearchRun
+
+MAX_POINTS = 200
+
+
+@dataclass
+class Finished:
+    result: dict[str, Any]
+    artifacts: list[ExportedArtifact]
+
+
+def _choose(
+    candidates: list[Candidate], measured: dict[tuple[int, ...], float], budget: float
+) -> Candidate:
+    """Most accurate finalist measured within budget, else the fastest measured one."""
+    timed = [c for c in candidates if c.arch in measured]
+    if not timed:
+        raise MeasurementFailed("no finalist could be measured on the device")
+    within = [c for c in timed if measured[c.arch] <= budget]
+    if within:
+        return max(within, key=lambda c: c.accuracy)
+    return min(timed, key=lambda c: measured[c.arch])
+
+
+def train_network(network: nn.Module, batches: BatchStream, steps: int, lr: float) -> None:
+    """Train a standalone network for ``steps`` SGD steps (Nesterov, cosine learning rate)."""
+    if steps == 0:
+        return
+    optimizer = torch.optim.SGD(
+        network.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5
+    )
+    network.train()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
+        x, y = batches.next()
+        loss = nn.functional.cross_entropy(network(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], None]) -> Finished:
+    spec, budget = run.spec, run.budget_ms
+    run.supernet.train()  # candidates scored with batch statistics
+    eval_batches = [run.data.arch.next() for _ in range(spec.eval_batches)]
+    problem = run.problem(eval_batches)
+    candidates = run.estimator.derive(problem, run.generator)
+    measured = run.oracle.wait_for(
+        [c.arch for c in candidates], spec.finish_timeout_s, on_poll=heartbeat
+    )
+    chosen = _choose(candidates, measured, budget)
+    scored = {c.arch: c for c in candidates}
+    for arch in list(run.oracle.measured())[:MAX_POINTS]:
+        if arch not in scored:
+            scored[arch] = Candidate(
+                arch,
+                problem.accuracy(single_paths(arch)),
+                float(problem.predicted_ms(torch.tensor([arch]))[0]),
+            )
+    known = run.oracle.measured()
+    points = [
+        {
+            "arch": run.space.format(run.space.parse(list(c.arch))),
+            "supernet_accuracy": c.accuracy,
+            "predicted_ms": c.predicted_ms,
+            "latency_ms": known.get(c.arch),
+            "chosen": c.arch == chosen.arch,
+        }
+        for c in scored.values()
+    ]
+    heartbeat()
+    network = run.supernet.extract(list(chosen.arch))
+    train_network(network, run.data.train, spec.finetune_steps, spec.weight_lr)
+    heartbeat()
+    top1 = accuracy(network, run.data.val)
+    network.eval()
+    arch_text = run.space.format(run.space.parse(list(chosen.arch)))
+    artifacts = [
+        export_module(
+            network,
+            network.input_shape(1),
+            kind=kind,
+            store=store,
+            subject=arch_text,
+            space_ref=run.space.ref,
+        )
+        for kind in ("onnx", "torchscript")
+    ]
+    latency = measured[chosen.arch]
+    meets = latency <= budget
+    result = {
+        "architecture": arch_text,
+        "op_indices": list(chosen.arch),
+        "budget_ms": budget,
+        "measured_latency_ms": latency,
+        "predicted_latency_ms": chosen.predicted_ms,
+        "meets_budget": meets,
+        "message": (
+            f"measured {latency:.1f} ms is within the {budget:.1f} ms budget"
+            if meets
+            else f"MISSES the budget: measured {latency:.1f} ms > {budget:.1f} ms "
+            f"(+{100 * (latency / budget - 1):.1f}%)"
+        ),
+        "accuracy": top1,
+        "accuracy_split": "val",
+        "finetune_steps": spec.finetune_steps,
+        "supernet_accuracy": chosen.accuracy,
+        "candidates": points,
+        "steps": run.step_index,
+        "oracle": run.oracle.mode,
+        "measurements_used": run.oracle.stats.measurements_used,
+        "device_wait_s": round(run.oracle.stats.wait_s, 3),
+        "artifacts": {a.kind: a.sha256 for a in artifacts},
+    }
+    return Finished(result, artifacts)

@@ -1,0 +1,85 @@
+"""Surrogate objectives whose autograd gradient w.r.t. the logits is a gradient estimator.
+
+Each returns a tensor S (one per sample) with E[grad S] = grad_alpha E_{b ~ p_alpha}[f(b)]:
+
+- :func:`score_function`: REINFORCE (Williams, 1992) with a baseline,
+  grad S = w (f(b) - baseline) grad log p(b);
+- :func:`relax`: RELAX (Grathwohl et al., ICLR 2018), used by UNAS (Vahdat et al., CVPR 2020)
+  with REBAR's control variate (Tucker et al., NeurIPS 2017):
+  grad S = w [(f(b) - c(z~)) grad log p(b) - grad c(z~)] + grad c(z), z = log p + G, z~ ~
+  p(z | b), c(.) = surrogate(softmax(. / tau)).
+
+``w`` is an importance weight p_now(b) / p_then(b) for a sample b drawn under earlier logits
+(1 on-policy). The term grad c(z) is an expectation over z alone, so it needs no weight; it
+re-uses b's Gumbel noise G so that, while the logits have not moved, z and z~ stay tied and the
+estimator is exactly RELAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from search_worker.search.distribution import masked_log_softmax
+from search_worker.search.relaxation import conditional_perturbed, perturbed, relaxed
+
+Surrogate = Callable[[torch.Tensor], torch.Tensor]  # soft one-hots [..., L, K] -> [...]
+
+
+def log_prob(logits: torch.Tensor, mask: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """log p(b) summed over layers: logits [..., L, K], op indices [..., L] -> [...]."""
+    log_p = masked_log_softmax(logits, mask).expand(*sample.shape, -1)
+    return log_p.gather(-1, sample.unsqueeze(-1)).squeeze(-1).sum(dim=-1)
+
+
+def score_function(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    sample: torch.Tensor,
+    reward_gap: torch.Tensor | float,
+    weight: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
+    """S = w (f(b) - baseline) log p(b), with ``reward_gap`` = f(b) - baseline (constant)."""
+    gap = torch.as_tensor(reward_gap).detach()
+    return torch.as_tensor(weight).detach() * gap * log_prob(logits, mask, sample)
+
+
+def relax(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    sample: torch.Tensor,
+    noise: torch.Tensor,
+    loss: torch.Tensor | float,
+    surrogate: Surrogate,
+    tau: float,
+    generator: torch.Generator,
+    weight: torch.Tensor | float = 1.0,
+) -> torch.Tensor:
+    """The RELAX surrogate for a sample b (op indices) drawn with Gumbel ``noise`` G.
+
+    ``loss`` is f(b), a constant (e.g. the loss of the *measured* latency of b). ``surrogate``
+    is differentiable in its soft one-hot input (a latency predictor g, or the relaxed network's
+    loss for REBAR).
+    """
+    z = perturbed(logits, mask, noise)
+    z_tilde = conditional_perturbed(logits, mask, sample, generator)
+    c_z = surrogate(relaxed(z, tau, mask))
+    c_z_tilde = surrogate(relaxed(z_tilde, tau, mask))
+    f_b = torch.as_tensor(loss).detach()
+    w = torch.as_tensor(weight).detach()
+    return w * ((f_b - c_z_tilde).detach() * log_prob(logits, mask, sample) - c_z_tilde) + c_z
+
+
+def importance_weight(
+    logits_now: torch.Tensor,
+    logits_then: torch.Tensor,
+    mask: torch.Tensor,
+    sample: torch.Tensor,
+    cap: float,
+) -> torch.Tensor:
+    """min(cap, p_now(b) / p_then(b)): a truncated importance weight (as in ACER, Wang et
+    al., ICLR 2017), trading a small bias for bounded variance."""
+    with torch.no_grad():
+        ratio = torch.exp(log_prob(logits_now, mask, sample) - log_prob(logits_then, mask, sample))
+    return ratio.clamp(max=cap)

@@ -1,0 +1,182 @@
+"""One search in memory: the supernet, the architecture logits, the estimator and their
+optimizers; :meth:`SearchRun.step` is one weight step and (after the warm-up) one
+architecture step. Everything a resumed search needs is in :meth:`SearchRun.state_dict`.
+
+Weights: SGD with Nesterov momentum 0.9, weight decay 4e-5 and a cosine learning rate over
+the search (the ProxylessNAS recipe, Cai et al., ICLR 2019, at proxy scale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from latency_db.predictors import Layout
+from latency_db.search_spec import SearchSpec
+from search_worker.data import SearchData
+from search_worker.latency import DifferentiableLatency
+from search_worker.nn import PathSelection, Supernet, init_weights
+from search_worker.oracle import LatencyOracle
+from search_worker.search.distribution import ArchitectureLogits
+from search_worker.search.estimators import EstimatorConfig, create_estimator
+from search_worker.search.losses import LatencyForm, LatencyLoss, Objective, objective_value
+from search_worker.search.problem import ArchitectureProblem
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+_GRAD_CLIP = 5.0
+
+
+def estimator_config(spec: SearchSpec) -> EstimatorConfig:
+    return EstimatorConfig(
+        arch_lr=spec.arch_lr,
+        tau_start=spec.tau_start,
+        tau_end=spec.tau_end,
+        tau_anneal_steps=max(1, spec.steps - spec.warmup_steps),
+        importance_cap=spec.importance_cap,
+        max_staleness=spec.max_staleness,
+        max_pending=spec.max_pending,
+        candidates=spec.candidates,
+        population=spec.population,
+        tournament=spec.tournament,
+        finalists=spec.finalists,
+    )
+
+
+class SearchRun:
+    def __init__(
+        self,
+        spec: SearchSpec,
+        estimator: str,
+        budget_ms: float,
+        latency: DifferentiableLatency,
+        oracle: LatencyOracle,
+        data: SearchData,
+    ) -> None:
+        self.spec = spec
+        self.data = data
+        self.latency = latency
+        self.oracle = oracle
+        self.space = spec.proxy_space(data.num_classes)
+        layout = Layout(tuple(len(layer.candidates) for layer in self.space.layers))
+        if tuple(latency.mask.sum(dim=1).tolist()) != layout.counts:
+            raise ValueError("the latency model's layers do not match the searched space")
+        torch.manual_seed(spec.seed)
+        self.supernet = init_weights(Supernet(self.space), seed=spec.seed)
+        self.logits = ArchitectureLogits(layout)
+        self.estimator = create_estimator(estimator, self.logits, estimator_config(spec))
+        self.weight_optimizer = torch.optim.SGD(
+            self.supernet.parameters(),
+            lr=spec.weight_lr,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=4e-5,
+        )
+        self.budget_ms = budget_ms
+        self.generator = torch.Generator().manual_seed(spec.seed)
+        self.step_index = 0
+
+    @property
+    def done(self) -> bool:
+        return self.step_index >= self.spec.steps
+
+    def latency_loss(self) -> LatencyLoss:
+        """The latency term, its weight ramped up over ``latency_warmup_steps`` (UNAS)."""
+        warm = self.spec.latency_warmup_steps
+        ramp = 1.0 if warm == 0 else min(1.0, self.step_index / warm)
+        return LatencyLoss(
+            LatencyForm(self.spec.latency_form), self.spec.latency_weight * ramp, self.budget_ms
+        )
+
+    def cross_entropy(self, batch: Batch, selections: Sequence[PathSelection]) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.supernet(x, selections), y)
+
+    def batch_accuracy(
+        self, batches: Sequence[Batch], selections: Sequence[PathSelection]
+    ) -> float:
+        """Top-1 on ``batches`` with batch statistics (train-mode BN, no recalibration)."""
+        with torch.no_grad():
+            hits = sum(int((self.supernet(x, selections).argmax(1) == y).sum()) for x, y in batches)
+        return hits / max(1, sum(len(y) for _, y in batches))
+
+    def problem(self, eval_batches: Sequence[Batch] | None = None) -> ArchitectureProblem:
+        """The architecture step's view: the objective on this step's batches."""
+        objective = Objective(self.spec.objective)
+        val = self.data.arch.next() if objective in (Objective.VAL, Objective.GEN) else None
+        train = self.data.weight.next() if objective in (Objective.TRAIN, Objective.GEN) else None
+        step_batches = [b for b in (val, train) if b is not None]
+        scored = list(eval_batches) if eval_batches is not None else step_batches[:1]
+
+        def loss(selections: Sequence[PathSelection]) -> torch.Tensor:
+            return objective_value(
+                objective,
+                None if train is None else self.cross_entropy(train, selections),
+                None if val is None else self.cross_entropy(val, selections),
+            )
+
+        return ArchitectureProblem(
+            loss=loss,
+            accuracy=lambda selections: self.batch_accuracy(scored, selections),
+            latency=self.latency,
+            latency_loss=self.latency_loss(),
+            oracle=self.oracle,
+        )
+
+    def _set_weight_lr(self) -> None:
+        lr = 0.5 * self.spec.weight_lr * (1 + math.cos(math.pi * self.step_index / self.spec.steps))
+        for group in self.weight_optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self) -> dict[str, float]:
+        self.supernet.train()
+        self._set_weight_lr()
+        selections = self.estimator.weight_selections(self.step_index, self.generator)
+        weight_loss = self.cross_entropy(self.data.weight.next(), selections)
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        weight_loss.backward()
+        nn.utils.clip_grad_norm_(self.supernet.parameters(), _GRAD_CLIP)
+        self.weight_optimizer.step()
+        metrics: dict[str, float] = {
+            "step": float(self.step_index),
+            "weight_loss": float(weight_loss.detach()),
+        }
+        if self.estimator.trains_architecture and self.step_index >= self.spec.warmup_steps:
+            metrics |= self.estimator.architecture_step(
+                self.problem(), self.step_index, self.generator
+            )
+            self.supernet.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            metrics["expected_latency_ms"] = float(self.latency.expected(self.logits.alpha))
+        metrics["entropy"] = self.logits.entropy()
+        metrics["measurements_used"] = float(self.oracle.stats.measurements_used)
+        self.step_index += 1
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step_index,
+            "supernet": self.supernet.state_dict(),
+            "logits": self.logits.state_dict(),
+            "weight_optimizer": self.weight_optimizer.state_dict(),
+            "estimator": self.estimator.state_dict(),
+            "oracle": self.oracle.state_dict(),
+            "streams": {name: s.state_dict() for name, s in self.data.streams().items()},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_index = int(state["step"])
+        self.supernet.load_state_dict(state["supernet"])
+        self.logits.load_state_dict(state["logits"])
+        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        self.estimator.load_state_dict(state["estimator"])
+        self.oracle.load_state_dict(state["oracle"])
+        for name, stream in self.data.streams().items():
+            stream.load_state_dict(state["streams"][name])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])

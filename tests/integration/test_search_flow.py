@@ -1,0 +1,113 @@
+"""A search end to end on the production shape (PostgreSQL, Redis, a real Celery worker and a
+real ort-cpu agent over HTTP) on tiny-imagenet-10: it meets a loose budget with measured
+latency, survives its worker being killed mid-search, and stops when canceled."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .conftest import Stack
+
+DEPLOY = {"deploy_resolution": 32, "deploy_width": 0.35, "deploy_classes": 10, "deploy_batch": 4}
+SEARCH = {
+    **DEPLOY,
+    "proxy_resolution": 16,
+    "proxy_width": 0.35,
+    "batch_size": 8,
+    "steps": 24,
+    "warmup_steps": 4,
+    "segment_steps": 4,
+    "eval_batches": 1,
+    "finetune_steps": 4,
+    "max_pending": 2,
+    "finish_timeout_s": 600,
+}
+
+
+def build_lut(stack: Stack, device_id: str) -> None:
+    api = stack.api()
+    body = {
+        "device_id": device_id,
+        "runtime": stack.runtime,
+        "space": "proxyless",
+        "resolution": DEPLOY["deploy_resolution"],
+        "width_mult": DEPLOY["deploy_width"],
+        "num_classes": DEPLOY["deploy_classes"],
+        "batch_size": DEPLOY["deploy_batch"],
+    }
+    status = api.post("/lookup-tables/build", body)
+    deadline = time.monotonic() + 900
+    query = {k: status[k] for k in ("runtime_config_id", "space_ref")}
+    while True:
+        table = api.get(
+            "/lookup-tables", device_id=device_id, batch_size=DEPLOY["deploy_batch"], **query
+        )
+        if table["progress"]["measured"] == table["progress"]["total"]:
+            return
+        assert table["progress"]["failed"] == 0, table["progress"]
+        assert time.monotonic() < deadline, table["progress"]
+        time.sleep(1)
+
+
+def wait_search(stack: Stack, search_id: str, until: Any, timeout_s: float = 900) -> dict[str, Any]:
+    api = stack.api()
+    deadline = time.monotonic() + timeout_s
+    while not until(search := api.get(f"/searches/{search_id}")):
+        assert search["state"] not in ("failed", "canceled"), (search["state"], search["error"])
+        assert time.monotonic() < deadline, search
+        time.sleep(0.5)
+    return dict(search)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_search_meets_budget_resumes_after_a_killed_worker_and_cancels(
+    stack: Stack, new_device
+) -> None:  # type: ignore[no-untyped-def]
+    stack.env["HWNAS_SEARCH_STALE_SECONDS"] = "8"
+    stack.children[0].stop()  # restart the API with the short stale window
+    stack.children.clear()
+    stack.start_server()
+    device_id, token = new_device("cpu-search")
+    worker = stack.start_worker()
+    stack.start_agent("agent-search", token)
+    build_lut(stack, device_id)
+    api = stack.api()
+
+    search = api.post(
+        "/searches",
+        {"device_id": device_id, "budget_ms": 1000.0, "estimator": "unas", "config": SEARCH},
+    )
+    wait_search(stack, search["id"], lambda s: s["progress"].get("step", 0) >= 8)
+    worker.popen.kill()  # SIGKILL mid-search: no goodbye, the segment's work is lost
+    killed_at = api.get(f"/searches/{search['id']}")["progress"]["step"]
+    stack.start_worker()
+    done = wait_search(stack, search["id"], lambda s: s["state"] == "succeeded")
+    result = api.get(f"/searches/{search['id']}/result")["result"]
+    assert result["meets_budget"] and result["measured_latency_ms"] <= 1000.0
+    assert result["measurements_used"] >= 1 and 0.0 <= result["accuracy"] <= 1.0
+    assert set(result["artifacts"]) == {"onnx", "torchscript"}
+    steps = [
+        e["payload"]["step"]
+        for e in api.get(f"/searches/{search['id']}/events", limit=5000)
+        if e["kind"] == "step"
+    ]
+    assert sorted(steps) == [float(s) for s in range(SEARCH["steps"])], "each step recorded once"
+    assert done["progress"]["step"] == SEARCH["steps"] and killed_at < SEARCH["steps"]
+
+    endless = api.post(
+        "/searches",
+        {
+            "device_id": device_id,
+            "budget_ms": 1000.0,
+            "estimator": "proxyless",
+            "config": {**SEARCH, "steps": 100_000},
+        },
+    )
+    wait_search(stack, endless["id"], lambda s: s["progress"].get("step", 0) >= 4)
+    assert api.post(f"/searches/{endless['id']}/cancel")["cancel_requested"]
+    canceled = wait_search(stack, endless["id"], lambda s: s["state"] == "canceled", timeout_s=120)
+    assert canceled["progress"]["step"] < 100_000

@@ -1,0 +1,111 @@
+"""Every registered estimator drives a toy space to its known best architecture."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import torch
+
+from latency_db.predictors import Layout, LutPredictor
+from latency_db.predictors.encoding import LayerTable
+from search_worker.latency import AdditiveLatency
+from search_worker.nn.supernet import PathSelection
+from search_worker.oracle import PredictorOracle
+from search_worker.oracle.base import Arch
+from search_worker.search.distribution import ArchitectureLogits
+from search_worker.search.estimators import ESTIMATORS, EstimatorConfig, create_estimator
+from search_worker.search.losses import LatencyForm, LatencyLoss
+from search_worker.search.problem import ArchitectureProblem
+
+COUNTS = (3, 2, 3)
+# accuracy loss per (layer, op) and latency per (layer, op): op 0 of layer 0 is the most
+# accurate but so slow that with the latency term op 1 wins there
+COST = torch.tensor([[0.0, 0.3, 1.0], [0.5, 0.0, 0.0], [0.2, 1.0, 0.0]])
+LATENCY = np.array([[10.0, 2.0, 1.0], [1.0, 1.0, 0.0], [5.0, 5.0, 5.0]])
+BUDGET_MS = 10.0
+BEST = [1, 1, 2]
+
+
+def toy_loss(selections: Sequence[PathSelection]) -> torch.Tensor:
+    total = torch.zeros(())
+    for layer, selection in enumerate(selections):
+        weights = torch.ones(1) if selection.weights is None else selection.weights
+        for index, weight in zip(selection.indices, weights, strict=True):
+            total = total + weight * COST[layer, index]
+    return total
+
+
+class LaggingOracle(PredictorOracle):
+    """Answers each request three polls later, as a device would (the delayed path)."""
+
+    def __init__(self, predictor: LutPredictor) -> None:
+        super().__init__(predictor)
+        self.waiting: dict[Arch, int] = {}
+
+    def _start(self, arch: Arch) -> None:
+        self.waiting.setdefault(arch, 0)
+        return None
+
+    def _poll(self) -> None:
+        for arch in list(self.waiting):
+            self.waiting[arch] += 1
+            if self.waiting[arch] >= 3:
+                del self.waiting[arch]
+                self._record(arch, super()._start(arch))
+
+
+def toy_problem(lagging: bool) -> ArchitectureProblem:
+    table = LayerTable("toy", Layout(COUNTS), 0.0, LATENCY)
+    predictor = LutPredictor(table)
+    oracle = LaggingOracle(predictor) if lagging else PredictorOracle(predictor)
+    return ArchitectureProblem(
+        loss=toy_loss,
+        accuracy=lambda s: -float(toy_loss(s)),
+        latency=AdditiveLatency(predictor),
+        latency_loss=LatencyLoss(LatencyForm.ADD_LINEAR, 1.0, BUDGET_MS),
+        oracle=oracle,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_estimator_finds_the_best_toy_architecture(name: str) -> None:
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    logits = ArchitectureLogits(Layout(COUNTS))
+    config = EstimatorConfig(arch_lr=0.1, tau_anneal_steps=300, candidates=30)
+    estimator = create_estimator(name, logits, config)
+    problem = toy_problem(lagging=name in ("reinforce", "unas"))
+    if estimator.trains_architecture:
+        for step in range(400):
+            estimator.weight_selections(step, generator)
+            estimator.architecture_step(problem, step, generator)
+    best = estimator.derive(problem, generator)[0]
+    assert list(best.arch) == BEST, (name, logits.probs())
+    if estimator.trains_architecture:
+        assert logits.probs()[torch.arange(3), BEST].min() > 0.6
+
+
+def test_sampled_estimators_apply_delayed_measurements() -> None:
+    logits = ArchitectureLogits(Layout(COUNTS))
+    estimator = create_estimator("unas", logits, EstimatorConfig())
+    problem = toy_problem(lagging=True)
+    generator = torch.Generator().manual_seed(1)
+    metrics = [estimator.architecture_step(problem, step, generator) for step in range(10)]
+    assert metrics[0]["latency_terms_applied"] == 0
+    assert sum(m["latency_terms_applied"] for m in metrics) > 0
+
+
+def test_mul_log_is_refused_by_measured_latency_estimators() -> None:
+    logits = ArchitectureLogits(Layout(COUNTS))
+    problem = toy_problem(lagging=False)
+    problem.latency_loss = LatencyLoss(LatencyForm.MUL_LOG, 0.6, BUDGET_MS)
+    estimator = create_estimator("reinforce", logits, EstimatorConfig())
+    with pytest.raises(ValueError, match="separable"):
+        estimator.architecture_step(problem, 0, torch.Generator().manual_seed(0))
+
+
+def test_unknown_estimator_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="darts"):
+        create_estimator("nope", ArchitectureLogits(Layout(COUNTS)), EstimatorConfig())

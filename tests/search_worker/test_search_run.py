@@ -1,0 +1,101 @@
+"""A search in memory on the bundled dataset: every estimator steps, resumes exactly from a
+checkpoint, and finishes with a measured (here: predicted) architecture and its artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from latency_db.artifact_store import ArtifactStore
+from latency_db.predictors import LutPredictor, layer_table
+from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
+from search_worker.data import load_search_data
+from search_worker.latency import latency_model
+from search_worker.oracle import PredictorOracle
+from search_worker.search.checkpoints import CheckpointStore
+from search_worker.search.estimators import ESTIMATORS
+from search_worker.search.finish import finish_search
+from search_worker.search.run import SearchRun
+
+SPEC = dict(
+    proxy_resolution=16,
+    proxy_width=0.35,
+    steps=6,
+    warmup_steps=2,
+    batch_size=8,
+    segment_steps=3,
+    candidates=6,
+    population=3,
+    tournament=2,
+    finalists=2,
+    eval_batches=1,
+    finetune_steps=2,
+)
+
+
+def make_run(estimator: str, dataset: Path, **overrides: object) -> SearchRun:
+    spec = SearchSpec.model_validate({**SPEC, "dataset": str(dataset), **overrides})
+    deploy = spec.deploy_space()
+    rng = np.random.default_rng(0)
+    lut = LutPredictor(
+        layer_table(deploy, {k: float(rng.uniform(1, 5)) for k in deploy.all_op_keys()})
+    )
+    data = load_search_data(
+        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
+    )
+    budget = float(np.median(lut.predict(np.zeros((1, len(deploy.layers)), dtype=int))[0])) * 1.5
+    return SearchRun(spec, estimator, budget, latency_model(lut), PredictorOracle(lut), data)
+
+
+def test_registry_matches_the_names_the_api_accepts() -> None:
+    assert sorted(ESTIMATORS) == sorted(ESTIMATOR_NAMES)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATOR_NAMES)
+def test_resumed_search_equals_uninterrupted(
+    estimator: str, tiny_imagenet: Path, tmp_path: Path
+) -> None:
+    straight = make_run(estimator, tiny_imagenet)
+    for _ in range(6):
+        straight.step()
+    first = make_run(estimator, tiny_imagenet)
+    for _ in range(3):
+        first.step()
+    path = CheckpointStore(tmp_path).save("s", first.step_index, first.state_dict())
+    resumed = make_run(estimator, tiny_imagenet)
+    resumed.load_state_dict(CheckpointStore.load(path))
+    while not resumed.done:
+        resumed.step()
+    assert torch.equal(resumed.logits.alpha, straight.logits.alpha)
+    for a, b in zip(resumed.supernet.parameters(), straight.supernet.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("estimator", ["proxyless", "evolution"])
+def test_finish_reports_a_measured_architecture(
+    estimator: str, tiny_imagenet: Path, tmp_path: Path
+) -> None:
+    run = make_run(estimator, tiny_imagenet)
+    while not run.done:
+        metrics = run.step()
+    assert np.isfinite(metrics["weight_loss"]) and metrics["entropy"] > 0
+    finished = finish_search(run, ArtifactStore(tmp_path), heartbeat=lambda: None)
+    result = finished.result
+    assert result["measured_latency_ms"] == pytest.approx(
+        run.oracle.known(tuple(result["op_indices"]))
+    )
+    assert result["meets_budget"] == (result["measured_latency_ms"] <= run.budget_ms)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert any(p["chosen"] for p in result["candidates"])
+    assert {a.kind for a in finished.artifacts} == {"onnx", "torchscript"}
+    assert all(a.path.stat().st_size > 1000 for a in finished.artifacts)
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    from search_worker.data import DatasetError
+
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_search_data(tmp_path / "nope", 16, 0.5, 8, 0)
