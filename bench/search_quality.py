@@ -9,7 +9,9 @@ resolution; their derived architectures are measured on the device. Every final 
 MobileNetV2-like) is then trained from scratch the same way (same steps, batches and seed)
 and its top-1 on the val split reported: same compute for all.
 
-    python bench/search_quality.py [--steps 150] [--train-steps 300] [--random 3]
+    python bench/search_quality.py [--steps 150] [--train-steps 300] [--random 3] [--reruns 1]
+
+Use the ``--data-dir`` and ``--reruns`` that predictor_fidelity.py measured with.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="embedded database")
+    parser.add_argument("--reruns", type=int, default=1, help="agent re-runs while CV > 5%%")
     args = parser.parse_args()
     deploy = get_space("proxyless", 224)
     proxy = get_space("proxyless", args.proxy_resolution, 1.0, 10)
@@ -91,9 +94,13 @@ def main() -> None:
         "finetune_steps": 0,
         "seed": args.seed,
     }
-    with running_stack(
-        Settings(data_dir=args.data_dir), secrets.token_urlsafe(24), args.threads
-    ) as (api, device):
+    stack = running_stack(
+        Settings(data_dir=args.data_dir),
+        secrets.token_urlsafe(24),
+        args.threads,
+        agent_options=("--reruns", str(args.reruns)),
+    )
+    with stack as (api, device):
         target = Target(device, runtime, 32)
         table = build_lookup_table(api, target, deploy, timeout_s=3600, export_first=True)
         runtime_id = table["query"]["runtime_config_id"]
@@ -125,7 +132,9 @@ def main() -> None:
             "arch": result["architecture"],
             "latency_ms": result["measured_latency_ms"],
             "accuracy": trained_accuracy(proxy, result["architecture"], args),
+            "predicted_ms": result["predicted_latency_ms"],
             "measurements_used": result["measurements_used"],
+            "device_wait_s": result["device_wait_s"],
         }
     picks = random.Random(args.seed).sample(under, min(args.random, len(under)))
     tried = [

@@ -39,3 +39,12 @@ class TaskQueue:
     def search_segment(self, search_id: str, segment: int) -> None:
         """Ask a worker to run (or resume) one checkpointed segment of a committed search."""
         self._celery.send_task(TASK_SEARCH_SEGMENT, args=[search_id, segment], queue=QUEUE_SEARCH)
+
+    def broker_problem(self, timeout_s: float = 2.0) -> str | None:
+        """None when the broker accepts a connection, else what went wrong."""
+        try:
+            with self._celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=timeout_s)
+        except Exception as err:  # any failure to connect is the answer, not an error
+            return f"{type(err).__name__}: {err}"
+        return None

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 
 from celery import Task, shared_task
+from sqlalchemy.orm import Session
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.broker import TASK_EXPORT_JOBS
 from latency_db.db import session_scope
-from latency_db.models import JobKind, JobState, ProfilingJob
+from latency_db.models import Artifact, JobKind, JobState, ProfilingJob
 from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.spaces import space_from_ref
@@ -26,6 +27,20 @@ from search_worker.export import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def register_exported(session: Session, exported: ExportedArtifact) -> Artifact:
+    """The artifact row of an exported file (idempotent: the store is content-addressed)."""
+    return artifact_repo.register_artifact(
+        session=session,
+        sha256=exported.sha256,
+        kind=exported.kind,
+        size_bytes=exported.size_bytes,
+        subject=exported.subject,
+        input_shape=exported.input_shape,
+        space_ref=exported.space_ref,
+        opset=exported.opset,
+    )
 
 
 def export_job_artifact(job: ProfilingJob, store: ArtifactStore) -> ExportedArtifact:
@@ -65,16 +80,7 @@ def export_one(context: WorkerContext, job_id: str) -> None:
                 )
         return
     with session_scope(context.sessions) as session:
-        artifact = artifact_repo.register_artifact(
-            session=session,
-            sha256=exported.sha256,
-            kind=exported.kind,
-            size_bytes=exported.size_bytes,
-            subject=exported.subject,
-            input_shape=exported.input_shape,
-            space_ref=exported.space_ref,
-            opset=exported.opset,
-        )
+        artifact = register_exported(session, exported)
         job = job_repo.get_job(session=session, job_id=job_id)
         job_repo.attach_artifact(session=session, job=job, artifact=artifact)
 

@@ -21,14 +21,13 @@ from celery import Task, shared_task
 from latency_db.broker import QUEUE_SEARCH, TASK_SEARCH_SEGMENT
 from latency_db.db import session_scope
 from latency_db.models import SearchState
-from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import searches as search_repo
 from search_worker.context import WorkerContext, worker_context
 from search_worker.search.assembly import StoredSearch, build_run
 from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.finish import finish_search
 from search_worker.search.run import SearchRun
-from search_worker.tasks.export_tasks import export_one
+from search_worker.tasks.export_tasks import export_one, register_exported
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0  # at most; a quarter of the stale window when that is shorter
@@ -120,16 +119,7 @@ def _store_result(context: WorkerContext, search_id: str, run: SearchRun) -> Non
     finished = finish_search(run, context.store, _heartbeat(context, search_id))
     with session_scope(context.sessions) as session:
         for artifact in finished.artifacts:
-            artifact_repo.register_artifact(
-                session=session,
-                sha256=artifact.sha256,
-                kind=artifact.kind,
-                size_bytes=artifact.size_bytes,
-                subject=artifact.subject,
-                input_shape=artifact.input_shape,
-                space_ref=artifact.space_ref,
-                opset=artifact.opset,
-            )
+            register_exported(session, artifact)
         search = search_repo.get_search(session=session, search_id=search_id)
         search_repo.add_search_event(
             session=session,

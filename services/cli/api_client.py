@@ -31,6 +31,13 @@ class ApiClient:
     def get(self, path: str, **params: Any) -> Any:
         return self._json(self._http.get(path, params=params))
 
+    def get_bytes(self, path: str, **params: Any) -> bytes:
+        """A binary resource (e.g. a PNG plot)."""
+        response = self._http.get(path, params=params)
+        if response.status_code >= 400:
+            self._json(response)  # raises ApiRefused with the server's error
+        return response.content
+
     def post(self, path: str, body: Any = None) -> Any:
         return self._json(self._http.post(path, json=body))
 

@@ -33,6 +33,14 @@ def read_text(path: Path) -> str:
         fail(f"cannot read {path}: {err}")
 
 
+def device_id_by_name(api: ApiClient, name: str) -> str:
+    """The id of the server's device called ``name`` (a clear error if there is none)."""
+    for device in api.get("/devices"):
+        if device["name"] == name:
+            return str(device["id"])
+    fail(f"device {name!r} not found")
+
+
 def space_option(name: str, resolution: int | None, width_mult: float | None) -> SearchSpace:
     try:
         return resolve_space(name, resolution, width_mult)

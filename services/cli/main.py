@@ -47,14 +47,21 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @app.command("demo")
 def demo(
-    quick: Annotated[bool, typer.Option(help="smaller lookup table (CI)")] = False,
+    quick: Annotated[bool, typer.Option(help="64x64 at batch 8, a 20-step search (CI)")] = False,
     threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the random architecture")] = 0,
     lut: Annotated[bool, typer.Option(help="build the device's lookup table")] = True,
 ) -> None:
     """Run the main job end to end on embedded defaults (SQLite, local broker, CPU agent)."""
-    lut_resolution = (64 if quick else 224) if lut else None
-    options = DemoOptions(threads=threads, seed=seed, lut_resolution=lut_resolution)
+    resolution = 64 if quick else 224
+    options = DemoOptions(
+        resolution=resolution,
+        batch_size=8 if quick else 32,
+        threads=threads,
+        seed=seed,
+        lut_resolution=resolution if lut else None,
+        search_steps=20 if quick else 60,
+    )
     run_demo(get_settings(), options)
 
 

@@ -15,7 +15,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.settings import get_settings
 from services.cli.api_client import ApiClient
-from services.cli.dispatch import fail, read_text, run_action, space_option
+from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.schemas.predictors import PredictorOut
 
@@ -29,13 +29,6 @@ SpaceOption = Annotated[str, typer.Option(help="space family or full space ref")
 ResolutionOption = Annotated[int | None, typer.Option(help="default: the space's")]
 WidthOption = Annotated[float | None, typer.Option(help="width multiplier (default 1.0)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
-
-
-def _device_id(api: ApiClient, name: str) -> str:
-    for device in api.get("/devices"):
-        if device["name"] == name:
-            return str(device["id"])
-    fail(f"device {name!r} not found")
 
 
 def _wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
@@ -92,7 +85,7 @@ def fit(
 
     def remote(api: ApiClient) -> dict[str, Any]:
         body = {
-            "device_id": _device_id(api, device),
+            "device_id": device_id_by_name(api, device),
             "space_ref": target.ref,
             "kind": kind.value,
             "runtime_config_id": runtime_config,
@@ -130,7 +123,7 @@ def show(
 
     def remote(api: ApiClient) -> list[dict[str, Any]]:
         query = {
-            "device_id": _device_id(api, device) if device else None,
+            "device_id": device_id_by_name(api, device) if device else None,
             "space_ref": space_ref,
             "kind": kind.value if kind else None,
         }

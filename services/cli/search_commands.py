@@ -11,7 +11,7 @@ import typer
 
 from latency_db.settings import get_settings
 from services.cli.api_client import ApiClient
-from services.cli.dispatch import fail, run_action
+from services.cli.dispatch import device_id_by_name, fail, run_action
 from services.cli.output import console, emit_json, emit_mapping, emit_table
 from services.cli.workflows import progress_bar
 
@@ -53,13 +53,6 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             config[key] = value
     return config
-
-
-def device_id_by_name(api: ApiClient, name: str) -> str:
-    for device in api.get("/devices"):
-        if device["name"] == name:
-            return str(device["id"])
-    fail(f"device {name!r} not found")
 
 
 def watch_search(api: ApiClient, search_id: str, timeout_s: float) -> dict[str, Any]:

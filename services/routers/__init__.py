@@ -15,6 +15,7 @@ from services.routers import (
     measurements,
     predictors,
     searches,
+    users,
 )
 
 ROUTERS = [
@@ -30,4 +31,5 @@ ROUTERS = [
     imports.router,
     predictors.router,
     searches.router,
+    users.router,
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
 from latency_db.errors import NotFound, ValidationError
@@ -17,6 +17,7 @@ from latency_db.repositories import searches as search_repo
 from latency_db.search_spec import submission_problems
 from services.deps import CurrentUser, SessionDep, TaskQueueDep
 from services.errors import ApiError
+from services.plots.pareto import pareto_png
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
 from services.validation import invalid
 
@@ -154,6 +155,25 @@ def search_result(search_id: str, session: SessionDep, user: CurrentUser) -> Sea
     if search.state not in search_repo.TERMINAL:
         raise ApiError(409, "not_finished", f"search {search_id} is {search.state.value}")
     return SearchResultOut(search_id=search.id, state=search.state.value, result=search.result)
+
+
+@router.get(
+    "/{search_id}/pareto.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def search_pareto_png(search_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    """Accuracy vs measured latency of the candidates, the budget and the chosen one."""
+    search = owned_search(session, user, search_id)
+    if search.state is not SearchState.SUCCEEDED or not search.result:
+        raise ApiError(
+            409, "not_finished", f"search {search_id} has no result ({search.state.value})"
+        )
+    title = (
+        f"search {search.id}: {search.estimator} on {search.space_ref}, "
+        f"budget {search.budget_ms:g} ms"
+    )
+    return Response(pareto_png(search.result, title), media_type="image/png")
 
 
 @router.post("/{search_id}/cancel", response_model=SearchOut)

@@ -1,0 +1,58 @@
+"""The in-process (``local``) and predictor oracles; the ``measured`` one runs in the
+integration tests against a real agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latency_db.artifact_store import ArtifactStore
+from latency_db.predictors import LutPredictor, layer_table
+from latency_db.spaces import SearchSpace
+from profiler_agent.backends import BackendSettings
+from profiler_agent.protocol import MeasurementPolicy
+from search_worker.oracle import PredictorOracle
+from search_worker.oracle.local import LocalOracle
+
+from .conftest import small_space
+
+FAST = MeasurementPolicy(warmup_min_runs=1, warmup_min_s=0.0, timed_min_runs=3, timed_min_s=0.0)
+
+
+@pytest.fixture(scope="module")
+def space() -> SearchSpace:
+    return small_space("proxyless")
+
+
+def test_local_oracle_measures_once_in_process(space: SearchSpace, tmp_path: Path) -> None:
+    oracle = LocalOracle(
+        space=space,
+        batch_size=2,
+        store=ArtifactStore(tmp_path),
+        settings=BackendSettings(threads=1),
+        policy=FAST,
+    )
+    arch = tuple(space.indices(space.sample(0)))
+    latency = oracle.request(arch)
+    assert latency is not None and latency > 0
+    assert oracle.request(arch) == latency  # cached: not measured again
+    assert oracle.collect() == {arch: latency}
+    assert oracle.stats.measurements_used == 1 and oracle.stats.requests == 2
+    assert oracle.stats.wait_s > 0
+
+
+def test_predictor_oracle_answers_at_once_without_measuring(space: SearchSpace) -> None:
+    rng = np.random.default_rng(0)
+    lut = LutPredictor(
+        layer_table(space, {k: float(rng.uniform(1, 2)) for k in space.all_op_keys()})
+    )
+    oracle = PredictorOracle(lut)
+    arch = tuple(space.indices(space.sample(1)))
+    assert oracle.request(arch) == pytest.approx(float(lut.predict(np.asarray([arch]))[0][0]))
+    assert oracle.wait_for([arch], timeout_s=1) == {arch: oracle.known(arch)}
+    assert oracle.stats.measurements_used == 0 and oracle.stats.wait_s < 1
+    restored = PredictorOracle(lut)
+    restored.load_state_dict(oracle.state_dict())
+    assert restored.known(arch) == oracle.known(arch)
