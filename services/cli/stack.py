@@ -27,6 +27,9 @@ def running_stack(
     port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_ADMIN_TOKEN": token}
+    # The worker trains on the CPU the agent measures on: one torch thread, or the two
+    # runtimes' thread pools oversubscribe the cores and both slow down many times over.
+    worker_env = {**env, "HWNAS_TORCH_THREADS": "1"}
     logs = settings.data_dir / "logs"
     with ExitStack() as stack:
         server = processes.start(
@@ -36,7 +39,7 @@ def running_stack(
         processes.wait_until(
             processes.http_ok(f"{url}/v1/health"), child=server, timeout_s=120, what="API up"
         )
-        worker = processes.start("worker", ["-m", "search_worker"], log_dir=logs, env=env)
+        worker = processes.start("worker", ["-m", "search_worker"], log_dir=logs, env=worker_env)
         stack.callback(worker.stop)
         api = ApiClient(url, token)
         stack.callback(api.close)
