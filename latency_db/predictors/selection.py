@@ -12,7 +12,7 @@ from latency_db.errors import ValidationError
 from latency_db.models import Device, Predictor, RuntimeConfig
 from latency_db.predictors.encoding import layer_table
 from latency_db.predictors.lut import LutPredictor
-from latency_db.repositories import measurements as measurement_repo
+from latency_db.predictors.versions import device_lut
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.spaces import SearchSpace
 
@@ -36,16 +36,15 @@ def lut_model(
     batch_size: int,
 ) -> dict[str, Any] | None:
     """The lookup-table sum as a latency model, or None while the table is incomplete."""
-    table = measurement_repo.lookup_table(
+    lut = device_lut(
         session=session,
         device=device,
         runtime_config=runtime_config,
+        space=space,
         batch_size=batch_size,
-        op_keys=space.all_op_keys(),
     )
-    if len(table) < len(space.all_op_keys()):
+    if len(lut) < len(space.all_op_keys()):
         return None
-    lut = {key: row.median_ms for key, row in table.items()}
     params = LutPredictor(layer_table(space, lut)).to_params()
     return {"id": None, "kind": "lut", "version": None, "mape_pct": None, "params": params}
 

@@ -42,6 +42,25 @@ class TrainingSet:
     measurement_ids: list[str]
 
 
+def device_lut(
+    *,
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+) -> dict[str, float]:
+    """The device's lookup table for ``space``: op key -> latest median ms (keys it has)."""
+    table = measurement_repo.lookup_table(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        batch_size=batch_size,
+        op_keys=space.all_op_keys(),
+    )
+    return {key: row.median_ms for key, row in table.items()}
+
+
 def training_set(
     *,
     session: Session,
@@ -51,13 +70,6 @@ def training_set(
     batch_size: int,
 ) -> TrainingSet:
     """The LUT (latest entry per op key) and the latest measurement of every network."""
-    table = measurement_repo.lookup_table(
-        session=session,
-        device=device,
-        runtime_config=runtime_config,
-        batch_size=batch_size,
-        op_keys=space.all_op_keys(),
-    )
     networks = measurement_repo.latest_measurements(
         session=session,
         device=device,
@@ -68,7 +80,13 @@ def training_set(
     )
     rows = [networks[subject] for subject in sorted(networks)]
     return TrainingSet(
-        lut_ms={key: row.median_ms for key, row in table.items()},
+        lut_ms=device_lut(
+            session=session,
+            device=device,
+            runtime_config=runtime_config,
+            space=space,
+            batch_size=batch_size,
+        ),
         architectures=[row.subject for row in rows],
         latencies_ms=[row.median_ms for row in rows],
         measurement_ids=[row.id for row in rows],

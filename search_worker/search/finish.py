@@ -20,8 +20,7 @@ from latency_db.artifact_store import ArtifactStore
 from search_worker.data import BatchStream, accuracy
 from search_worker.export import ExportedArtifact, export_module
 from search_worker.oracle import MeasurementFailed
-from search_worker.search.estimators import Candidate
-from search_worker.search.problem import single_paths
+from search_worker.search.problem import Candidate
 from search_worker.search.run import SearchRun
 
 MAX_POINTS = 200
@@ -75,14 +74,10 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
     )
     chosen = _choose(candidates, measured, budget)
     scored = {c.arch: c for c in candidates}
-    for arch in list(run.oracle.measured())[:MAX_POINTS]:
-        if arch not in scored:
-            scored[arch] = Candidate(
-                arch,
-                problem.accuracy(single_paths(arch)),
-                float(problem.predicted_ms(torch.tensor([arch]))[0]),
-            )
     known = run.oracle.measured()
+    for arch in list(known)[:MAX_POINTS]:
+        if arch not in scored:
+            scored[arch] = problem.evaluate(arch)
     points = [
         {
             "arch": run.space.format(run.space.parse(list(c.arch))),

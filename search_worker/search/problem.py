@@ -17,6 +17,16 @@ from search_worker.oracle import LatencyOracle
 from search_worker.search.distribution import one_hot
 from search_worker.search.losses import LatencyLoss
 
+
+@dataclass(frozen=True)
+class Candidate:
+    """A discrete architecture the search evaluated: op indices, score, predicted latency."""
+
+    arch: tuple[int, ...]
+    accuracy: float
+    predicted_ms: float
+
+
 SelectionLoss = Callable[[Sequence[PathSelection]], torch.Tensor]
 SelectionScore = Callable[[Sequence[PathSelection]], float]
 
@@ -36,6 +46,11 @@ class ArchitectureProblem:
         """g at the one-hots of op indices [n, L] -> [n] (no gradient)."""
         with torch.no_grad():
             return self.latency(one_hot(archs, self.latency.mask.shape[-1]))
+
+    def evaluate(self, arch: tuple[int, ...]) -> Candidate:
+        """Score and predicted latency of one discrete architecture."""
+        predicted = float(self.predicted_ms(torch.tensor([arch]))[0])
+        return Candidate(arch, self.accuracy(single_paths(arch)), predicted)
 
 
 def single_paths(arch: Sequence[int] | torch.Tensor) -> list[PathSelection]:

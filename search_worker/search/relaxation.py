@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from search_worker.latency import masked_softmax
 from search_worker.search.distribution import masked_log_softmax
 
 _TINY = 1e-10
@@ -49,7 +50,7 @@ def conditional_perturbed(
 
 def relaxed(z: torch.Tensor, tau: float, mask: torch.Tensor) -> torch.Tensor:
     """softmax(z / tau) over each layer's candidates: soft one-hot rows [..., L, K]."""
-    return (z / tau).masked_fill(~mask, float("-inf")).softmax(dim=-1)
+    return masked_softmax(z / tau, mask)
 
 
 def straight_through(soft: torch.Tensor) -> torch.Tensor:

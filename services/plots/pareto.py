@@ -20,19 +20,25 @@ def pareto_png(
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     axes = figure.subplots()
     points = result.get("candidates", [])
-    for measured, style in ((True, {}), (False, {"facecolors": "none"})):
-        chosen = [p for p in points if (p.get("latency_ms") is not None) == measured]
-        latency = [p["latency_ms"] if measured else p["predicted_ms"] for p in chosen]
-        label = "candidates (measured)" if measured else "candidates (predicted latency)"
-        if chosen:
-            axes.scatter(
-                latency,
-                [p["supernet_accuracy"] for p in chosen],
-                s=16,
-                edgecolors="tab:blue",
-                label=label,
-                **style,
-            )
+    measured = [p for p in points if p.get("latency_ms") is not None]
+    predicted = [p for p in points if p.get("latency_ms") is None]
+    if measured:
+        axes.scatter(
+            [p["latency_ms"] for p in measured],
+            [p["supernet_accuracy"] for p in measured],
+            s=16,
+            color="tab:blue",
+            label="candidates (measured)",
+        )
+    if predicted:
+        axes.scatter(
+            [p["predicted_ms"] for p in predicted],
+            [p["supernet_accuracy"] for p in predicted],
+            s=16,
+            facecolors="none",
+            edgecolors="tab:blue",
+            label="candidates (predicted latency)",
+        )
     axes.axvline(result["budget_ms"], color="tab:red", linestyle="--", label="budget")
     axes.scatter(
         [result["measured_latency_ms"]],

@@ -6,7 +6,6 @@ from __future__ import annotations
 from search_worker.search.estimators import baselines, proxyless, relaxed, sampled
 from search_worker.search.estimators.base import (
     ESTIMATORS,
-    Candidate,
     Estimator,
     EstimatorConfig,
     create_estimator,
@@ -15,7 +14,6 @@ from search_worker.search.estimators.base import (
 
 __all__ = [
     "ESTIMATORS",
-    "Candidate",
     "Estimator",
     "EstimatorConfig",
     "baselines",

@@ -19,7 +19,7 @@ import torch
 
 from search_worker.nn.supernet import PathSelection
 from search_worker.search.distribution import ArchitectureLogits
-from search_worker.search.problem import ArchitectureProblem, single_paths
+from search_worker.search.problem import ArchitectureProblem, Candidate, single_paths
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,6 @@ class EstimatorConfig:
     def tau(self, step: int) -> float:
         progress = min(1.0, step / max(1, self.tau_anneal_steps))
         return float(self.tau_start * (self.tau_end / self.tau_start) ** progress)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A discrete architecture the search evaluated: op indices, score, predicted latency."""
-
-    arch: tuple[int, ...]
-    accuracy: float
-    predicted_ms: float
 
 
 class Estimator(ABC):
@@ -93,9 +84,7 @@ class Estimator(ABC):
 
     def derive(self, problem: ArchitectureProblem, generator: torch.Generator) -> list[Candidate]:
         """Final candidates, best first (default: the argmax architecture alone)."""
-        arch = tuple(self.logits.argmax())
-        predicted = float(problem.predicted_ms(torch.tensor([arch]))[0])
-        return [Candidate(arch, problem.accuracy(single_paths(arch)), predicted)]
+        return [problem.evaluate(tuple(self.logits.argmax()))]
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict()}

@@ -15,8 +15,8 @@ from collections import deque
 import torch
 
 from search_worker.nn.supernet import PathSelection
-from search_worker.search.estimators.base import Candidate, Estimator, register_estimator
-from search_worker.search.problem import ArchitectureProblem, single_paths
+from search_worker.search.estimators.base import Estimator, register_estimator
+from search_worker.search.problem import ArchitectureProblem, Candidate, single_paths
 
 _DRAWS_PER_CANDIDATE = 50
 
@@ -31,10 +31,6 @@ class SupernetBaseline(Estimator):
         self, problem: ArchitectureProblem, step: int, generator: torch.Generator
     ) -> dict[str, float]:
         raise RuntimeError(f"{self.name} trains no architecture distribution")
-
-    def evaluate(self, problem: ArchitectureProblem, arch: tuple[int, ...]) -> Candidate:
-        predicted = float(problem.predicted_ms(torch.tensor([arch]))[0])
-        return Candidate(arch, problem.accuracy(single_paths(arch)), predicted)
 
     def draw(self, rng: random.Random) -> tuple[int, ...]:
         return tuple(rng.randrange(count) for count in self.counts)
@@ -73,7 +69,7 @@ class RandomSearch(SupernetBaseline):
         archs = dict.fromkeys(
             self.draw_under_budget(problem, rng) for _ in range(self.config.candidates)
         )
-        return self.finalists(problem, [self.evaluate(problem, a) for a in archs])
+        return self.finalists(problem, [problem.evaluate(a) for a in archs])
 
 
 @register_estimator("evolution")
@@ -110,7 +106,7 @@ class AgingEvolution(SupernetBaseline):
                 parent = max(contenders, key=lambda c: c.accuracy)
                 child = self.mutate(problem, parent.arch, rng)
                 population.popleft()
-            evaluated = self.evaluate(problem, child)
+            evaluated = problem.evaluate(child)
             population.append(evaluated)
             history.append(evaluated)
         unique = {c.arch: c for c in history}
