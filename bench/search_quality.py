@@ -10,6 +10,7 @@ MobileNetV2-like) is then trained from scratch the same way (same steps, batches
 and its top-1 on the val split reported: same compute for all.
 
     python bench/search_quality.py [--steps 150] [--train-steps 300] [--random 3] [--reruns 1]
+        [--latency-form hinge] [--latency-weight 5] [--seed 0]
 
 Use the ``--data-dir`` and ``--reruns`` that predictor_fidelity.py measured with.
 """
@@ -81,6 +82,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="embedded database")
     parser.add_argument("--reruns", type=int, default=1, help="agent re-runs while CV > 5%%")
+    parser.add_argument(
+        "--latency-form", choices=("add_linear", "hinge"), default="hinge", help="of both searches"
+    )
+    parser.add_argument("--latency-weight", type=float, default=5.0)
     args = parser.parse_args()
     deploy = get_space("proxyless", 224)
     proxy = get_space("proxyless", args.proxy_resolution, 1.0, 10)
@@ -93,6 +98,8 @@ def main() -> None:
         "batch_size": args.batch_size,
         "finetune_steps": 0,
         "seed": args.seed,
+        "latency_form": args.latency_form,
+        "latency_weight": args.latency_weight,
     }
     stack = running_stack(
         Settings(data_dir=args.data_dir),
@@ -126,6 +133,9 @@ def main() -> None:
         "budget_ms": round(budget, 2),
         "steps": args.steps,
         "train_steps": args.train_steps,
+        "latency_form": args.latency_form,
+        "latency_weight": args.latency_weight,
+        "seed": args.seed,
     }
     for name, result in searched.items():
         rows[name] = {

@@ -33,7 +33,7 @@ BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "datasets" / "tiny-im
 
 
 class SearchSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     space: str = "proxyless"
     proxy_resolution: int = Field(32, ge=8, le=1024)

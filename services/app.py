@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.db import ensure_schema, make_engine, make_session_factory, session_scope
@@ -14,7 +14,10 @@ from services.bootstrap import ensure_admin
 from services.errors import install_error_handlers
 from services.limits import BodySizeLimit
 from services.maintenance import Sweeper
+from services.metrics import install_metrics
+from services.nul_guard import reject_nul
 from services.routers import ROUTERS
+from services.schemas.common import ERROR_RESPONSES
 from services.task_queue import TaskQueue
 
 API_PREFIX = "/v1"
@@ -50,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.task_queue = task_queue
     app.state.artifact_store = ArtifactStore(settings.artifact_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    install_metrics(app, factory)
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(
+            router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=[Depends(reject_nul)]
+        )
     return app

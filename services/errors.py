@@ -7,6 +7,7 @@ naming each offending field. Nothing a client sends may produce a 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,6 +42,16 @@ _DOMAIN_STATUS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+def request_invalid(errors: Iterable[Mapping[str, Any]]) -> ApiError:
+    """The 422 for what pydantic refused: each field (its location less ``body``) and why."""
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "problem": e["msg"]}
+        for e in errors
+    ]
+    problems = "; ".join(f"{f['field']}: {f['problem']}" for f in fields)
+    return ApiError(422, "invalid", f"invalid request: {problems}", fields)
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details}
 
@@ -56,12 +67,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
-        fields = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "problem": e["msg"]}
-            for e in err.errors()
-        ]
-        names = ", ".join(f["field"] for f in fields)
-        return _json(422, "invalid", f"invalid request: {names}", fields)
+        invalid = request_invalid(err.errors())
+        return _json(invalid.status, invalid.code, invalid.message, invalid.details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -1,9 +1,10 @@
-"""Fixtures shared by every test package: paths, and a tiny ONNX network whose node names
-carry the module scopes of the exported networks (``/layers.0/conv/Conv``)."""
+"""Fixtures shared by every test package: paths, a migrated PostgreSQL schema, and a tiny
+ONNX network whose node names carry the module scopes of the exported networks
+(``/layers.0/conv/Conv``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,17 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from .databases import Database, migrated_postgres
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SHAPE = (2, 3, 16, 16)
+
+
+@pytest.fixture(scope="session")
+def postgres_db() -> Iterator[Database]:
+    """A PostgreSQL schema migrated once per session; tests empty it (``Database.wipe``)."""
+    with migrated_postgres() as database:
+        yield database
 
 
 @pytest.fixture(scope="session")

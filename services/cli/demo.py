@@ -3,9 +3,11 @@
 It starts the API (SQLite under the data directory), a worker (embedded filesystem broker)
 and a local ``ort-cpu`` agent; enrolls this CPU as a device; has the worker export
 architectures of the ProxylessNAS space and the agent measure them at batch 32; builds the
-device's lookup table; prints measured and LUT latencies; submits a search with a budget
-below the median random architecture, watches it, prints its result (architecture, measured
-latency against the budget, accuracy), writes its Pareto plot; and stops everything.
+device's lookup table; prints measured and LUT latencies; measures random networks and fits
+``lut`` and ``linear`` predictor versions on them (holdout metrics, the calibration plot of the
+better); submits a search with a budget below the median random architecture as that predictor
+sees it, watches it, prints its result (architecture, measured latency against the budget,
+accuracy), writes its Pareto plot; and stops everything.
 """
 
 from __future__ import annotations
@@ -19,11 +21,16 @@ from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, get_space
 from services.cli.api_client import ApiClient
 from services.cli.output import console, emit_mapping, emit_table
+from services.cli.predictor_commands import wait_fit
+from services.cli.search_access import RemoteSearches
 from services.cli.search_commands import print_result, watch_search
 from services.cli.stack import running_stack
 from services.cli.workflows import Target, build_lookup_table, lut_latencies, measure_architectures
 
 BUDGET_BELOW_MEDIAN = 0.9  # the search's budget, relative to the median random architecture
+BUDGET_SAMPLES = 200  # random architectures whose predicted median sets the budget
+PREDICTOR_HOLDOUT = 0.25
+PREDICTOR_KINDS = ("lut", "linear")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class DemoOptions:
     estimator: str = "proxyless"
     search_steps: int = 60
     proxy_resolution: int = 32
+    predictor_networks: int = 12  # random networks measured to fit the predictor
 
 
 def demo_architectures(space: SearchSpace, seed: int) -> dict[str, str]:
@@ -84,22 +92,57 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             ["architecture", "median ms", "CV", "runs", "LUT ms", "LUT / measured"],
         )
         if lut_ms:
-            budget = _budget(api, table, space, options.seed, rows[0])
+            predictor = _fit_predictor(api, settings, target, space, options)
+            budget = _budget(api, predictor["id"], space, options.seed)
             _search(api, settings, device_id, budget, options)
     console.print(f"database: {settings.effective_database_url}")
 
 
-def _budget(
-    api: ApiClient, table: dict[str, Any], space: SearchSpace, seed: int, random_row: dict[str, Any]
-) -> float:
-    """Below the median random architecture: the median LUT sum of 200 random architectures,
-    scaled by the measured/LUT ratio of the random one measured, times 0.9."""
-    samples = [space.format(space.sample(10_000 + seed + i)) for i in range(200)]
-    lut_sums = [ms for ms in lut_latencies(api, table, samples).values() if ms is not None]
-    median_ms = statistics.median(lut_sums) / random_row["LUT / measured"]
+def _fit_predictor(
+    api: ApiClient, settings: Settings, target: Target, space: SearchSpace, options: DemoOptions
+) -> dict[str, Any]:
+    """Measure ``options.predictor_networks`` more random networks; fit a ``lut`` and a
+    ``linear`` version on every network measured, same seeded holdout; print both metrics and
+    return the one a search picks by default (lowest holdout MAPE), with its calibration plot."""
+    archs = [
+        space.format(space.sample(1_000 + options.seed + i))
+        for i in range(options.predictor_networks)
+    ]
+    measure_architectures(api, target, space, archs, options.timeout_s, export_first=True)
+    versions = []
+    for kind in PREDICTOR_KINDS:
+        body = {
+            "device_id": target.device_id,
+            "space_ref": space.ref,
+            "kind": kind,
+            "batch_size": target.batch_size,
+            "holdout": PREDICTOR_HOLDOUT,
+            "seed": options.seed,
+        }
+        fit = wait_fit(api, api.post("/predictors/fits", body)["id"], options.timeout_s)
+        versions.append(api.get(f"/predictors/{fit['predictor_id']}"))
+    emit_table(
+        f"predictors fit on {versions[0]['n_measurements']} measured networks, "
+        f"{PREDICTOR_HOLDOUT:.0%} held out",
+        [{"kind": v["kind"], **v["metrics"]} for v in versions],
+        ["kind", "n_train", "n_holdout", "mape_pct", "within10_pct", "kendall_tau"],
+    )
+    chosen: dict[str, Any] = min(versions, key=lambda v: v["metrics"]["mape_pct"])
+    plot = settings.data_dir / f"calibration-{chosen['id']}.png"
+    plot.write_bytes(api.get_bytes(f"/predictors/{chosen['id']}/calibration.png"))
+    console.print(f"the search uses the {chosen['kind']} predictor; calibration plot: {plot}")
+    return chosen
+
+
+def _budget(api: ApiClient, predictor_id: str, space: SearchSpace, seed: int) -> float:
+    """Below the median random architecture: 0.9 x the median predicted latency of 200 random
+    architectures."""
+    samples = [space.format(space.sample(10_000 + seed + i)) for i in range(BUDGET_SAMPLES)]
+    answers = api.post(f"/predictors/{predictor_id}/predict", {"architectures": samples})
+    median_ms = statistics.median(a["latency_ms"] for a in answers)
     console.print(
-        f"median random architecture: {median_ms:.1f} ms (LUT sums of 200, scaled to this "
-        f"device); budget {BUDGET_BELOW_MEDIAN:g} x that"
+        f"median random architecture: {median_ms:.1f} ms (predicted, {BUDGET_SAMPLES} "
+        f"samples); budget {BUDGET_BELOW_MEDIAN:g} x that"
     )
     return round(BUDGET_BELOW_MEDIAN * median_ms, 1)
 
@@ -128,11 +171,12 @@ def _search(
         },
     )
     console.print(f"search {search['id']}: {options.estimator}, budget {budget} ms")
-    final = watch_search(api, search["id"], options.timeout_s)
+    searches = RemoteSearches(api)
+    final = watch_search(searches, search["id"], options.timeout_s)
     if final["state"] != "succeeded":
         console.print(f"[red]search {final['state']}[/]: {final.get('error')}")
         return
-    print_result(api, search["id"], as_json=False)
+    print_result(searches, search["id"], as_json=False)
     plot = settings.data_dir / f"pareto-{search['id']}.png"
     plot.write_bytes(api.get_bytes(f"/searches/{search['id']}/pareto.png"))
     console.print(f"Pareto plot: {plot}")

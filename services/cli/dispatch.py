@@ -17,6 +17,7 @@ from latency_db.errors import DomainError
 from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, resolve_space
 from services.cli.api_client import ApiClient, ApiRefused
+from services.errors import ApiError
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ def run_action(
                 return local(session)
         finally:
             engine.dispose()
-    except (DomainError, ApiRefused, httpx.HTTPError) as err:
+    except (DomainError, ApiError, ApiRefused, httpx.HTTPError) as err:
         fail(str(err))
 
 

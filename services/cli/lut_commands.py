@@ -1,7 +1,9 @@
-"""``hwnas lut``: import a published per-op lookup table for a device."""
+"""``hwnas lut``: build a device's per-op lookup table, show it (table, heatmap), or import
+a published one."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -12,11 +14,33 @@ from sqlalchemy.orm import Session
 
 from latency_db.importers.proxylessnas_lut import import_lut
 from latency_db.models import DeviceKind
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import get_settings
-from services.cli.dispatch import read_text, run_action, space_option
-from services.cli.output import emit_json, emit_mapping
+from services.cli.api_client import ApiClient
+from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
+from services.cli.output import emit_json, emit_mapping, emit_table
+from services.cli.workflows import Target, lut_query, request_lookup_table, wait_lookup_table
+from services.lookup_tables import (
+    TableRef,
+    heatmap_png,
+    progress,
+    queue_table,
+    read_table,
+    table_ref,
+)
+from services.lut_grid import LutGrid, lut_grid
+from services.task_queue import TaskQueue
 
-app = typer.Typer(help="Lookup tables: import published per-op tables.")
+app = typer.Typer(help="Lookup tables: build, show (with a heatmap), import published ones.")
+
+DeviceOption = Annotated[str, typer.Option("--device", help="device name")]
+SpaceOption = Annotated[str, typer.Option(help="space family or full space ref")]
+ResolutionOption = Annotated[int | None, typer.Option(help="default: the space's")]
+WidthOption = Annotated[float | None, typer.Option(help="width multiplier (default 1.0)")]
+BatchOption = Annotated[int, typer.Option(min=1, help="batch size the ops are timed at")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+NOT_MEASURED = "?"
 
 
 class LutFormat(str, Enum):
@@ -28,12 +52,12 @@ def import_table(
     file: Annotated[Path, typer.Argument(help="the table (ProxylessNAS/OFA YAML)")],
     device: Annotated[str, typer.Option(help="device name; created when missing")],
     table_format: Annotated[LutFormat, typer.Option("--format")] = LutFormat.PROXYLESSNAS,
-    space: Annotated[str, typer.Option(help="space family or full space ref")] = "proxyless",
-    resolution: Annotated[int | None, typer.Option(help="default: the space's")] = None,
-    width: Annotated[float | None, typer.Option(help="width multiplier (default 1.0)")] = None,
-    batch: Annotated[int, typer.Option(min=1, help="batch size of the table")] = 1,
+    space: SpaceOption = "proxyless",
+    resolution: ResolutionOption = None,
+    width: WidthOption = None,
+    batch: BatchOption = 1,
     kind: Annotated[DeviceKind, typer.Option(help="kind of a created device")] = DeviceKind.PHONE,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Store a published table as the device's op measurements (runtime backend
     ``published``) and report its coverage of the space instance's op keys."""
@@ -80,3 +104,163 @@ def import_table(
     )
     for key in coverage["missing"]:
         typer.echo(f"missing: {key}")
+
+
+@app.command("build")
+def build(
+    device: DeviceOption,
+    space: SpaceOption = "proxyless",
+    resolution: ResolutionOption = None,
+    width: WidthOption = None,
+    batch: BatchOption = 32,
+    backend: Annotated[str, typer.Option(help="runtime backend of the device's agent")] = "ort-cpu",
+    threads: Annotated[int, typer.Option(min=1, help="runtime threads per timed run")] = 1,
+    wait: Annotated[bool, typer.Option(help="show progress until every key is done")] = True,
+    timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue a profiling job for every op key of the space instance not yet measured
+    (idempotent); with --wait, show measured/total keys until the table is done. A worker
+    exports each op and an agent of the device times it: on the embedded database, run
+    'hwnas server', 'hwnas worker' and the device's 'hwnas-agent run' (token from 'hwnas
+    device add') on the same data directory."""
+    settings = get_settings()
+    target = space_option(space, resolution, width)
+    runtime: dict[str, Any] = {"backend": backend, "settings": {"threads": threads}}
+
+    def local(session: Session) -> tuple[dict[str, Any], list[str]]:
+        ref = TableRef(
+            device=device_repo.get_device_by_name(session=session, name=device),
+            space=target,
+            runtime_config=runtime_repo.get_or_create_runtime_config(
+                session=session, backend=backend, settings=runtime["settings"]
+            ),
+            batch_size=batch,
+        )
+        status, job_ids = queue_table(session=session, ref=ref, max_attempts=settings.max_attempts)
+        return status.model_dump(mode="json"), job_ids
+
+    def remote(api: ApiClient) -> tuple[dict[str, Any], list[str]]:
+        lut_target = Target(device_id_by_name(api, device), runtime, batch)
+        return request_lookup_table(api, lut_target, target), []  # the server has them exported
+
+    status, job_ids = run_action(settings, local=local, remote=remote)
+    if job_ids:  # committed: a worker may export them now
+        TaskQueue(settings).export_jobs(job_ids)
+    if wait:
+        query = lut_query(status)
+        try:
+            status["progress"] = wait_lookup_table(
+                lambda: _progress(query),
+                f"lookup table {target.ref}",
+                timeout,
+                to_stderr=as_json,
+            )
+        except TimeoutError as err:
+            fail(f"{err}: are a worker and an agent of {device!r} running?")
+    if as_json:
+        emit_json(status)
+        return
+    emit_mapping(
+        f"lookup table of {device} on {status['space_ref']}",
+        {
+            "runtime_config_id": status["runtime_config_id"],
+            "batch_size": status["batch_size"],
+            "jobs created": status["created_jobs"],
+            **status["progress"],
+        },
+    )
+
+
+def _texts(grid: LutGrid, ms_by_key: Mapping[str, float]) -> list[dict[str, str]]:
+    """Each row's cells as text, by op: ms to 3 digits, ``?`` not measured, blank no op."""
+    missing = grid.missing(ms_by_key)
+    return [
+        {
+            op: NOT_MEASURED if (r, c) in missing else "" if ms is None else f"{ms:.3g}"
+            for c, (op, ms) in enumerate(zip(grid.ops, row, strict=True))
+        }
+        for r, row in enumerate(grid.cell_ms(ms_by_key))
+    ]
+
+
+def _progress(query: Mapping[str, Any]) -> dict[str, int]:
+    """The table's progress now, each time in a transaction (or request) of its own."""
+
+    def local(session: Session) -> dict[str, int]:
+        return progress(session=session, ref=table_ref(session=session, **query)).model_dump()
+
+    def remote(api: ApiClient) -> dict[str, int]:
+        return dict(api.get("/lookup-tables", **query)["progress"])
+
+    return run_action(get_settings(), local=local, remote=remote)
+
+
+@app.command("show")
+def show(
+    device: DeviceOption,
+    space: SpaceOption = "proxyless",
+    resolution: ResolutionOption = None,
+    width: WidthOption = None,
+    batch: BatchOption = 32,
+    runtime_config: Annotated[
+        str | None, typer.Option(help="runtime config id (default: the one measured)")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the heatmap PNG here")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the device's table as layer x op rows (median ms; '?': not measured yet) and
+    its coverage; --plot writes the same grid as a heatmap PNG."""
+    target = space_option(space, resolution, width)
+
+    def local(session: Session) -> tuple[dict[str, Any], bytes | None]:
+        ref = table_ref(
+            session=session,
+            device_id=device_repo.get_device_by_name(session=session, name=device).id,
+            space_ref=target.ref,
+            batch_size=batch,
+            runtime_config_id=runtime_config,
+        )
+        table = read_table(session=session, ref=ref)
+        return table.model_dump(mode="json"), heatmap_png(ref, table) if plot else None
+
+    def remote(api: ApiClient) -> tuple[dict[str, Any], bytes | None]:
+        query: dict[str, Any] = {
+            "device_id": device_id_by_name(api, device),
+            "space_ref": target.ref,
+            "batch_size": batch,
+        }
+        if runtime_config:
+            query["runtime_config_id"] = runtime_config
+        table = dict(api.get("/lookup-tables", **query))
+        return table, api.get_bytes("/lookup-tables/heatmap.png", **query) if plot else None
+
+    table, png = run_action(get_settings(), local=local, remote=remote)
+    if plot is not None and png is not None:
+        try:
+            plot.write_bytes(png)
+        except OSError as err:
+            fail(f"cannot write {plot}: {err}")
+    grid = lut_grid(target)
+    ms_by_key = {key: entry["median_ms"] for key, entry in table["entries"].items()}
+    found, expected = table["progress"]["measured"], table["progress"]["total"]
+    if as_json:
+        missing = sorted(set(target.all_op_keys()) - set(ms_by_key))
+        emit_json(
+            {
+                **table,
+                "coverage": {"found": found, "expected": expected, "missing": missing},
+                "grid": {"layers": grid.layers, "ops": grid.ops, "ms": grid.cell_ms(ms_by_key)},
+                "plot": str(plot) if plot else None,
+            }
+        )
+        return
+    texts = _texts(grid, ms_by_key)
+    rows = [{"layer": layer, **cells} for layer, cells in zip(grid.layers, texts, strict=True)]
+    emit_table(f"{device} · {table['space_ref']} · batch {batch} · ms", rows, ["layer", *grid.ops])
+    typer.echo(
+        f"coverage: {found} of {expected} op keys measured "
+        f"(runtime config {table['runtime_config_id']})"
+    )
+    if plot is not None:
+        typer.echo(f"heatmap: {plot}")

@@ -9,6 +9,7 @@ import typer
 from latency_db import migrate
 from latency_db.settings import get_settings
 from services.cli import (
+    device_commands,
     lut_commands,
     measurement_commands,
     predictor_commands,
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(space_commands.app, name="space")
+app.add_typer(device_commands.app, name="device")
 app.add_typer(lut_commands.app, name="lut")
 app.add_typer(measurement_commands.app, name="measurements")
 app.add_typer(predictor_commands.app, name="predictor")
@@ -61,6 +63,7 @@ def demo(
         seed=seed,
         lut_resolution=resolution if lut else None,
         search_steps=20 if quick else 60,
+        predictor_networks=8 if quick else 12,
     )
     run_demo(get_settings(), options)
 

@@ -31,7 +31,8 @@ WidthOption = Annotated[float | None, typer.Option(help="width multiplier (defau
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
 
-def _wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
+def wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
+    """Poll a server-side fit until it ends; the finished fit (exit 2 if it failed)."""
     deadline = time.monotonic() + timeout_s
     while (fit := api.get(f"/predictors/fits/{fit_id}"))["state"] not in FINISHED:
         if time.monotonic() > deadline:
@@ -93,7 +94,7 @@ def fit(
             "holdout": holdout,
             "seed": seed,
         }
-        done = _wait_fit(api, api.post("/predictors/fits", body)["id"], timeout)
+        done = wait_fit(api, api.post("/predictors/fits", body)["id"], timeout)
         return dict(api.get(f"/predictors/{done['predictor_id']}"))
 
     result = run_action(get_settings(), local=local, remote=remote)

@@ -1,5 +1,6 @@
-"""``hwnas search``: submit a latency-constrained search, watch it, print its result, cancel
-or resume it. Searches run on workers, so these talk to the server (HWNAS_SERVER_URL)."""
+"""``hwnas search``: submit a latency-constrained search, watch it, print its result, list,
+cancel or resume it: on the server when HWNAS_SERVER_URL is set, else on the local database
+(where a search runs once ``hwnas worker`` is running on the same data directory)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,22 @@ from typing import Annotated, Any
 
 import typer
 
-from latency_db.settings import get_settings
-from services.cli.api_client import ApiClient
-from services.cli.dispatch import device_id_by_name, fail, run_action
+from latency_db.models import SearchState
+from services.cli.dispatch import fail
 from services.cli.output import console, emit_json, emit_mapping, emit_table
+from services.cli.search_access import Json, Searches, with_searches
 from services.cli.workflows import progress_bar
 
-app = typer.Typer(help="Architecture searches: submit, watch, result, cancel, resume.")
+app = typer.Typer(
+    help=(
+        "Architecture searches: submit, watch, result, list, cancel, resume. On the server "
+        "(HWNAS_SERVER_URL) or the local database; locally a search runs while `hwnas worker` "
+        "is running on the same data directory (HWNAS_DATA_DIR)."
+    )
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
 TERMINAL = ("succeeded", "failed", "canceled")
+EVENT_WAIT_S = 10.0
 RESULT_FIELDS = (
     "architecture",
     "measured_latency_ms",
@@ -29,16 +37,6 @@ RESULT_FIELDS = (
     "device_wait_s",
     "message",
 )
-
-
-def _remote_only(action: Any) -> Any:
-    settings = get_settings()
-    if not settings.server_url:
-        fail(
-            "searches run on workers: set HWNAS_SERVER_URL (and HWNAS_API_TOKEN), "
-            "or use `hwnas demo`"
-        )
-    return run_action(settings, local=lambda _: None, remote=action)
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -55,15 +53,15 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     return config
 
 
-def watch_search(api: ApiClient, search_id: str, timeout_s: float) -> dict[str, Any]:
+def watch_search(searches: Searches, search_id: str, timeout_s: float) -> Json:
     """Follow a search's events with a progress bar until it ends; its final state."""
     deadline = time.monotonic() + timeout_s
     seen = 0
     with progress_bar() as progress:
-        search = api.get(f"/searches/{search_id}")
+        search = searches.get(search_id)
         bar = progress.add_task(f"search {search_id[-6:]}", total=search["spec"].get("steps"))
         while True:
-            events = api.get(f"/searches/{search_id}/events", after=seen, wait=10)
+            events = searches.events(search_id, after=seen, wait=EVENT_WAIT_S)
             seen += len(events)
             for event in events:
                 if event["kind"] == "step":
@@ -77,23 +75,23 @@ def watch_search(api: ApiClient, search_id: str, timeout_s: float) -> dict[str, 
                             f"{int(metrics.get('measurements_used', 0))}"
                         ),
                     )
-            search = api.get(f"/searches/{search_id}")
+            search = searches.get(search_id)
             if search["state"] in TERMINAL and not events:
-                return dict(search)
+                return search
             if time.monotonic() > deadline:
                 fail(f"search {search_id} still {search['state']} after {timeout_s:.0f}s")
 
 
-def print_result(api: ApiClient, search_id: str, as_json: bool) -> dict[str, Any]:
-    answer = api.get(f"/searches/{search_id}/result")
+def print_result(searches: Searches, search_id: str, as_json: bool) -> Json:
+    answer = searches.result(search_id)
     if as_json:
         emit_json(answer)
-        return dict(answer)
+        return answer
     result = answer["result"] or {}
     emit_mapping(
         f"search {search_id}: {answer['state']}", {k: result.get(k) for k in RESULT_FIELDS}
     )
-    return dict(answer)
+    return answer
 
 
 @app.command("submit")
@@ -112,76 +110,64 @@ def submit(
     timeout: Annotated[float, typer.Option(help="seconds to watch")] = 3600,
     as_json: JsonOption = False,
 ) -> None:
-    """Submit a search of the device under a latency budget."""
+    """Submit a search of the device under a latency budget (locally, it runs once
+    `hwnas worker` is running on the same data directory)."""
+    fields = {"budget_ms": budget, "estimator": estimator, "config": parse_settings(setting or [])}
 
-    def remote(api: ApiClient) -> None:
-        body = {
-            "device_id": device_id_by_name(api, device),
-            "budget_ms": budget,
-            "estimator": estimator,
-            "config": parse_settings(setting or []),
-        }
-        search = api.post("/searches", body)
+    def submit_and_follow(searches: Searches) -> None:
+        search = searches.submit(device, fields)
         if not watch:
             if as_json:
                 emit_json(search)
             else:
                 console.print(f"search {search['id']} {search['state']}")
             return
-        final = watch_search(api, search["id"], timeout)
+        final = watch_search(searches, search["id"], timeout)
         if final["state"] == "succeeded":
-            print_result(api, search["id"], as_json)
+            print_result(searches, search["id"], as_json)
         else:
             fail(f"search {search['id']} {final['state']}: {final.get('error')}")
 
-    _remote_only(remote)
+    with_searches(submit_and_follow)
 
 
 @app.command("watch")
 def watch(search_id: str, timeout: Annotated[float, typer.Option()] = 3600) -> None:
     """Follow a search's progress until it ends."""
-    _remote_only(
-        lambda api: console.print(
-            f"search {search_id}: {watch_search(api, search_id, timeout)['state']}"
-        )
-    )
+    final = with_searches(lambda searches: watch_search(searches, search_id, timeout))
+    console.print(f"search {search_id}: {final['state']}")
 
 
 @app.command("result")
 def result(search_id: str, as_json: JsonOption = False) -> None:
     """The architecture, its measured latency against the budget, and its accuracy."""
-    _remote_only(lambda api: print_result(api, search_id, as_json))
+    with_searches(lambda searches: print_result(searches, search_id, as_json))
 
 
 @app.command("list")
-def list_searches(as_json: JsonOption = False) -> None:
-    def remote(api: ApiClient) -> None:
-        rows = api.get("/searches")
-        if as_json:
-            emit_json(rows)
-            return
-        table = [{**r, "step": r["progress"].get("step")} for r in rows]
-        emit_table(
-            "searches", table, ("id", "state", "estimator", "budget_ms", "step", "created_at")
-        )
-
-    _remote_only(remote)
+def list_searches(
+    state: Annotated[SearchState | None, typer.Option(help="only searches in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="newest first, at most")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Your searches, newest first."""
+    rows = with_searches(lambda searches: searches.listing(state, limit))
+    if as_json:
+        emit_json(rows)
+        return
+    table = [{**r, "step": r["progress"].get("step")} for r in rows]
+    emit_table("searches", table, ("id", "state", "estimator", "budget_ms", "step", "created_at"))
 
 
 @app.command("cancel")
 def cancel(search_id: str) -> None:
-    _remote_only(
-        lambda api: console.print(
-            f"search {search_id}: {api.post(f'/searches/{search_id}/cancel')['state']}"
-        )
-    )
+    """Cancel a pending search now; a running one stops at its next segment boundary."""
+    search = with_searches(lambda searches: searches.cancel(search_id))
+    console.print(f"search {search_id}: {search['state']}")
 
 
 @app.command("resume")
 def resume(search_id: str) -> None:
     """Continue a failed search from its last checkpoint."""
-    _remote_only(
-        lambda api: console.print(
-            f"search {search_id}: {api.post(f'/searches/{search_id}/resume')['state']}"
-        )
-    )
+    search = with_searches(lambda searches: searches.resume(search_id))
+    console.print(f"search {search_id}: {search['state']}")

@@ -4,11 +4,12 @@ measure architectures on a device, build its lookup table, ask LUT latencies."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from latency_db.spaces import SearchSpace
@@ -28,13 +29,13 @@ class Target:
     batch_size: int = 32
 
 
-def progress_bar() -> Progress:
+def progress_bar(to_stderr: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=Console(stderr=True) if to_stderr else console,
     )
 
 
@@ -178,6 +179,54 @@ def job_measurement(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
     return dict(api.get(f"/measurements/{row['id']}"))
 
 
+def request_lookup_table(api: ApiClient, target: Target, space: SearchSpace) -> dict[str, Any]:
+    """Queue the op jobs of ``space``'s keys not yet measured: the table's status."""
+    return dict(
+        api.post(
+            "/lookup-tables/build",
+            {
+                "device_id": target.device_id,
+                "runtime": target.runtime,
+                "space": space.name,
+                "resolution": space.resolution,
+                "width_mult": space.width_mult,
+                "num_classes": space.num_classes,
+                "batch_size": target.batch_size,
+            },
+        )
+    )
+
+
+def lut_query(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The query parameters of ``GET /lookup-tables`` that read a built table again."""
+    return {k: status[k] for k in ("device_id", "runtime_config_id", "space_ref", "batch_size")}
+
+
+def wait_lookup_table(
+    read_progress: Callable[[], Mapping[str, int]],
+    label: str,
+    timeout_s: float,
+    *,
+    to_stderr: bool = False,
+) -> dict[str, int]:
+    """Poll ``read_progress`` (the table's ``progress``) with a measured/total bar until every
+    key is measured or failed; the last progress. ``to_stderr`` keeps stdout for JSON."""
+    deadline = time.monotonic() + timeout_s
+    with progress_bar(to_stderr) as progress:
+        bar = progress.add_task(label, total=None)
+        while True:
+            state = dict(read_progress())
+            progress.update(bar, total=state["total"], completed=state["measured"])
+            if state["measured"] + state["failed"] >= state["total"]:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"lookup table unfinished after {timeout_s:.0f}s: {state}")
+            time.sleep(1.0)
+    if state["failed"]:
+        progress.console.print(f"[yellow]{state['failed']} op job(s) failed; see the agent log[/]")
+    return state
+
+
 def build_lookup_table(
     api: ApiClient,
     target: Target,
@@ -191,39 +240,10 @@ def build_lookup_table(
     Returns the table (``entries``, ``progress``) and the query that reads it again.
     """
     with _exports_before_measuring(api, target.device_id, export_first, timeout_s):
-        status = api.post(
-            "/lookup-tables/build",
-            {
-                "device_id": target.device_id,
-                "runtime": target.runtime,
-                "space": space.name,
-                "resolution": space.resolution,
-                "width_mult": space.width_mult,
-                "num_classes": space.num_classes,
-                "batch_size": target.batch_size,
-            },
-        )
-    query = {
-        "device_id": target.device_id,
-        "runtime_config_id": status["runtime_config_id"],
-        "space_ref": status["space_ref"],
-        "batch_size": target.batch_size,
-    }
-    deadline = time.monotonic() + timeout_s
-    with progress_bar() as progress:
-        bar = progress.add_task(f"lookup table {space.ref}", total=status["progress"]["total"])
-        while True:
-            table = dict(api.get("/lookup-tables", **query))
-            state = table["progress"]
-            progress.update(bar, completed=state["measured"])
-            if state["measured"] + state["failed"] >= state["total"]:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"lookup table unfinished after {timeout_s:.0f}s: {state}")
-            time.sleep(1.0)
-    if state["failed"]:
-        console.print(f"[yellow]{state['failed']} op job(s) failed; see the agent log[/]")
-    return {**table, "query": query}
+        query = lut_query(request_lookup_table(api, target, space))
+    label = f"lookup table {space.ref}"
+    wait_lookup_table(lambda: api.get("/lookup-tables", **query)["progress"], label, timeout_s)
+    return {**api.get("/lookup-tables", **query), "query": query}
 
 
 def lut_latencies(

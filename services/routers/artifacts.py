@@ -74,6 +74,7 @@ async def upload_model(
 
 @router.get("/{sha256}", response_model=ArtifactOut)
 def get_artifact(sha256: str, session: SessionDep, _: ReaderDep) -> ArtifactOut:
+    """An artifact's metadata (kind, size, input shape, opset)."""
     return ArtifactOut.model_validate(artifact_repo.get_artifact(session=session, sha256=sha256))
 
 

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request
 
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import devices as device_repo
-from latency_db.repositories import enrollment as enrollment_repo
-from services.agent_wheel import WHEEL_NAME
 from services.deps import CurrentAdmin, CurrentUser, SessionDep
+from services.devices import issue_enrollment, register_device
 from services.schemas.devices import (
     AgentOut,
     DeviceCreate,
@@ -21,37 +20,31 @@ from services.schemas.devices import (
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-def _enrollment(request: Request, session: SessionDep, device_id: str) -> Enrollment:
-    device = device_repo.get_device(session=session, device_id=device_id)
-    row, token = enrollment_repo.issue_enrollment_token(session=session, device=device)
-    server = str(request.base_url).rstrip("/")
-    commands = [
-        f"python -m pip install {server}/v1/agent/{WHEEL_NAME}",
-        f"hwnas-agent run --server {server} --enroll-token {token} --backend ort-cpu",
-    ]
-    return Enrollment(token=token, expires_at=row.expires_at, commands=commands)
-
-
 @router.post("", status_code=201, response_model=DeviceCreated)
 def create_device(
     body: DeviceCreate, request: Request, session: SessionDep, _: CurrentUser
 ) -> DeviceCreated:
     """Register a device; the answer holds its one-time enrollment token (shown once)."""
-    device = device_repo.create_device(
-        session=session, name=body.name, kind=body.kind, attributes=body.attributes
+    created = register_device(
+        session=session,
+        name=body.name,
+        kind=body.kind,
+        attributes=body.attributes,
+        server_url=str(request.base_url),
     )
-    enrollment = _enrollment(request, session, device.id)
     session.commit()
-    return DeviceCreated(device=DeviceOut.model_validate(device), enrollment=enrollment)
+    return created
 
 
 @router.get("", response_model=list[DeviceOut])
 def list_devices(session: SessionDep, _: CurrentUser) -> list[DeviceOut]:
+    """All registered devices, with their state."""
     return [DeviceOut.model_validate(d) for d in device_repo.list_devices(session=session)]
 
 
 @router.get("/{device_id}", response_model=DeviceOut)
 def get_device(device_id: str, session: SessionDep, _: CurrentUser) -> DeviceOut:
+    """One device by id."""
     return DeviceOut.model_validate(device_repo.get_device(session=session, device_id=device_id))
 
 
@@ -60,7 +53,8 @@ def new_enrollment_token(
     device_id: str, request: Request, session: SessionDep, _: CurrentUser
 ) -> Enrollment:
     """Another one-time token, to start one more agent on the device."""
-    enrollment = _enrollment(request, session, device_id)
+    device = device_repo.get_device(session=session, device_id=device_id)
+    enrollment = issue_enrollment(session=session, device=device, server_url=str(request.base_url))
     session.commit()
     return enrollment
 
@@ -78,6 +72,7 @@ def set_device_state(
 
 @router.get("/{device_id}/agents", response_model=list[AgentOut])
 def list_device_agents(device_id: str, session: SessionDep, _: CurrentUser) -> list[AgentOut]:
+    """The agents enrolled on a device, with their state and last heartbeat."""
     device = device_repo.get_device(session=session, device_id=device_id)
     return [
         AgentOut.model_validate(a) for a in agent_repo.list_agents(session=session, device=device)

@@ -11,6 +11,7 @@ from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
 from services.network_jobs import queue_network_jobs
+from services.schemas.common import MAX_OFFSET
 from services.schemas.jobs import JobCreate, JobOut
 from services.validation import invalid, parse_architecture, resolve_space_ref
 
@@ -72,8 +73,9 @@ def list_jobs(
     device_id: str | None = None,
     state: JobState | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[JobOut]:
+    """Profiling jobs, newest first, optionally of one device or in one state."""
     device = device_repo.get_device(session=session, device_id=device_id) if device_id else None
     jobs = job_repo.list_jobs(
         session=session, device=device, state=state, limit=limit, offset=offset
@@ -83,6 +85,7 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut)
 def get_job(job_id: str, session: SessionDep, _: CurrentUser) -> JobOut:
+    """One profiling job with its state, attempt and error."""
     return JobOut.model_validate(job_repo.get_job(session=session, job_id=job_id))
 
 

@@ -23,6 +23,7 @@ def _job_state(job: ProfilingJob) -> JobStateOut:
 def renew(
     lease_token: str, agent: CurrentAgent, session: SessionDep, settings: SettingsDep
 ) -> LeaseOut:
+    """Extend a held lease by the lease period (database clock); 409 once superseded."""
     lease = lease_repo.renew_lease(
         session=session, agent=agent, lease_token=lease_token, lease_seconds=settings.lease_seconds
     )
@@ -50,6 +51,7 @@ def complete(
 
 @router.post("/{lease_token}/fail", response_model=JobStateOut)
 def fail(lease_token: str, body: FailIn, agent: CurrentAgent, session: SessionDep) -> JobStateOut:
+    """Report that the job failed on this agent; it is retried until ``max_attempts``."""
     job = lease_repo.fail_lease(
         session=session,
         agent=agent,

@@ -9,6 +9,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from services.deps import CurrentUser, SessionDep
+from services.schemas.common import MAX_OFFSET
 from services.schemas.jobs import MeasurementDetail, MeasurementOut
 
 router = APIRouter(prefix="/measurements", tags=["measurements"])
@@ -23,8 +24,9 @@ def list_measurements(
     subject_kind: SubjectKind | None = None,
     subject: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[MeasurementOut]:
+    """Measurements, newest first, filtered by device, runtime config or subject."""
     device = device_repo.get_device(session=session, device_id=device_id) if device_id else None
     runtime = (
         runtime_repo.get_runtime_config(session=session, runtime_config_id=runtime_config_id)

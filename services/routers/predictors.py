@@ -61,6 +61,7 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
 
 @router.get("/fits/{fit_id}", response_model=FitOut)
 def get_fit(fit_id: str, session: SessionDep, _: CurrentUser) -> FitOut:
+    """A fit request: its state and, once it succeeded, the predictor version it made."""
     return FitOut.model_validate(predictor_repo.get_fit(session=session, fit_id=fit_id))
 
 
@@ -85,6 +86,7 @@ def list_predictors(
 
 @router.get("/{predictor_id}", response_model=PredictorOut)
 def get_predictor(predictor_id: str, session: SessionDep, _: CurrentUser) -> PredictorOut:
+    """One predictor version with its holdout metrics."""
     return PredictorOut.from_row(
         predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
     )
@@ -118,6 +120,7 @@ def _calibration(session: SessionDep, predictor_id: str) -> CalibrationOut:
 
 @router.get("/{predictor_id}/calibration", response_model=CalibrationOut)
 def calibration(predictor_id: str, session: SessionDep, _: CurrentUser) -> CalibrationOut:
+    """Predicted vs measured latency of the version's holdout architectures."""
     return _calibration(session, predictor_id)
 
 

@@ -30,17 +30,20 @@ def create_user(body: UserCreate, session: SessionDep, _: CurrentAdmin) -> Issue
 
 @router.get("/users/me", response_model=UserOut)
 def who_am_i(user: CurrentUser) -> UserOut:
+    """The user the token belongs to."""
     return UserOut.model_validate(user)
 
 
 @router.get("/tokens", response_model=list[TokenOut])
 def list_tokens(session: SessionDep, user: CurrentUser) -> list[TokenOut]:
+    """Your API tokens (never their plaintext)."""
     rows = user_repo.list_api_tokens(session=session, user=user)
     return [TokenOut.model_validate(t) for t in rows]
 
 
 @router.post("/tokens", status_code=201, response_model=IssuedToken)
 def issue_token(body: TokenCreate, session: SessionDep, user: CurrentUser) -> IssuedToken:
+    """A new API token for yourself; the plaintext is in this answer only."""
     row, plaintext = user_repo.issue_api_token(session=session, user=user, label=body.label)
     session.commit()
     return issued(user, row, plaintext)

@@ -6,6 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The most rows a list may skip: databases bind 64-bit integers at most, and no real page is
+# that deep.
+MAX_OFFSET = 2**31 - 1
+
 
 class ApiModel(BaseModel):
     """Strict request bodies: unknown fields are an error, not silently ignored."""
@@ -28,3 +32,17 @@ class RuntimeOut(Out):
     id: str
     backend: str
     settings: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """Every error answer (``services.errors``): a stable code, a message for people, and
+    details (for a 422, each offending field and its problem)."""
+
+    code: str = Field(examples=["invalid"])
+    message: str
+    details: Any = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "The request was refused; `code` says why"}
+}

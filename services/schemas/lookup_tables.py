@@ -57,7 +57,7 @@ class LutLatencyIn(ApiModel):
     device_id: str
     runtime_config_id: str
     space_ref: str
-    batch_size: int = Field(default=32, ge=1)
+    batch_size: int = Field(default=32, ge=1, le=4096)
     architectures: list[str] = Field(min_length=1, max_length=10_000)
 
 

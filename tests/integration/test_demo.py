@@ -1,5 +1,5 @@
 """``hwnas demo --quick`` end to end, as a user runs it: real API, worker and agent processes
-on embedded defaults; it measures, builds the lookup table, searches and plots."""
+on embedded defaults; it measures, builds the lookup table, fits a predictor, searches and plots."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "measured_latency_ms" in done.stdout and "meets_budget" in done.stdout
+    assert "predictors fit on" in done.stdout and "the search uses the" in done.stdout
+    (calibration,) = tmp_path.glob("calibration-*.png")
+    assert calibration.stat().st_size > 10_000
     (plot,) = tmp_path.glob("pareto-*.png")
     with Image.open(plot) as image:
         assert image.size == (800, 500)

@@ -1,85 +1,30 @@
-"""Real databases for the latency_db tests: a SQLite file and a PostgreSQL schema.
-
-PostgreSQL is at ``HWNAS_TEST_POSTGRES_URL`` (default: the local ``test`` database). Each
-session migrates its own uniquely named schema and drops it at the end, so runs can repeat
-and run side by side. Unreachable PostgreSQL skips those tests, except under ``CI=true``,
-where it fails them.
+"""Real databases for the latency_db tests: a SQLite file and a PostgreSQL schema (see
+``tests/databases.py``), each migrated once per session and emptied after every test.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from latency_db import migrate
 from latency_db.db import make_engine, make_session_factory
-from latency_db.models import Agent, Artifact, Base, Device, ProfilingJob, RuntimeConfig
+from latency_db.models import Agent, Artifact, Device, ProfilingJob, RuntimeConfig
 from latency_db.repositories import artifacts, devices, enrollment, jobs, runtime_configs
 
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@dataclass
-class Database:
-    backend: str
-    url: URL
-    engine: Engine
-    factory: sessionmaker[Session]
-
-    def wipe(self) -> None:
-        with self.engine.begin() as connection:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
-
-
-def _postgres_base_url() -> URL:
-    return make_url(os.environ.get("HWNAS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
-
-
-def _require_postgres(url: URL) -> Engine:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:
-        engine.dispose()
-        message = f"PostgreSQL at {url.render_as_string(hide_password=True)} unreachable: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return engine
-
-
-@contextmanager
-def _temporary_schema() -> Iterator[URL]:
-    """A URL whose connections live in a fresh, empty schema, dropped afterwards."""
-    base = _postgres_base_url()
-    admin = _require_postgres(base)
-    schema = f"hwnas_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"})
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+from ..databases import Database, temporary_schema
 
 
 @pytest.fixture
 def fresh_postgres_url() -> Iterator[URL]:
     """An empty PostgreSQL schema for one test."""
-    with _temporary_schema() as url:
+    with temporary_schema() as url:
         yield url
 
 
@@ -90,15 +35,6 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     engine = make_engine(url)
     yield Database("sqlite", url, engine, make_session_factory(engine))
     engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def postgres_db() -> Iterator[Database]:
-    with _temporary_schema() as url:
-        migrate.upgrade(url)
-        engine = make_engine(url)
-        yield Database("postgresql", url, engine, make_session_factory(engine))
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

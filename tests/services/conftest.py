@@ -1,5 +1,6 @@
-"""The real FastAPI app on a SQLite file, driven in-process over ASGI; the CLI pointed at
-an embedded database or at that app; a device with a seeded LUT and measured networks."""
+"""The real FastAPI app on a SQLite file (or PostgreSQL, for tests parametrized with
+``BOTH_DATABASES``), driven in-process over ASGI; the CLI pointed at an embedded database or
+at that app; a device with a seeded LUT and measured networks."""
 
 from __future__ import annotations
 
@@ -22,14 +23,40 @@ from services.app import create_app
 from services.cli import dispatch
 from services.cli.api_client import ApiClient
 
+from ..databases import Database
+
 ADMIN_TOKEN = "test-admin-token-0123456789"
 RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
 N_NETWORKS = 80
 
 
+# ``@pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)`` runs a test's
+# ``client`` on each backend.
+BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, admin_token=ADMIN_TOKEN, max_upload_bytes=1 << 20)
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The API's database URL: None (its own SQLite file) unless the test is parametrized
+    with ``postgres``: then the session's PostgreSQL schema, emptied afterwards."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    postgres: Database = request.getfixturevalue("postgres_db")
+    try:
+        yield postgres.url.render_as_string(hide_password=False)
+    finally:
+        postgres.wipe()
+
+
+@pytest.fixture
+def client(tmp_path: Path, database: str | None) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database,
+        admin_token=ADMIN_TOKEN,
+        max_upload_bytes=1 << 20,
+    )
     with TestClient(create_app(settings)) as test_client:
         test_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
         yield test_client

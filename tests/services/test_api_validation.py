@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+
+from .conftest import BOTH_DATABASES
+
+pytestmark = pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 
 RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
 
@@ -75,3 +80,43 @@ def test_lookup_table_build_is_idempotent_and_counts_every_key(client: TestClien
     assert second["created_jobs"] == 0 and second["progress"]["queued"] == 70
     negative = client.post("/v1/lookup-tables/build", json={**body, "batch_size": -1})
     assert negative.status_code == 422 and negative.json()["details"][0]["field"] == "batch_size"
+
+
+def test_integers_past_what_a_database_binds_are_422(client: TestClient) -> None:
+    """Found by the OpenAPI fuzz: a 2**63 offset overflowed the SQL bind (500)."""
+    huge = str(2**63)
+    for path, param in [
+        ("/v1/jobs", "offset"),
+        ("/v1/measurements", "offset"),
+        ("/v1/searches", "offset"),
+        ("/v1/searches/any/events", "after"),
+        ("/v1/lookup-tables", "batch_size"),
+    ]:
+        params = {"device_id": "d", "space_ref": "proxyless-r224-w1-c1000", param: huge}
+        reply = client.get(path, params=params)
+        assert reply.status_code == 422, (path, reply.text)
+        assert reply.json()["details"][0]["field"] == f"query.{param}"
+    latency = {"device_id": "d", "runtime_config_id": "r", "space_ref": "s", "architectures": ["a"]}
+    reply = client.post("/v1/lookup-tables/latency", json={**latency, "batch_size": int(huge)})
+    assert reply.status_code == 422 and reply.json()["details"][0]["field"] == "batch_size"
+
+
+def test_nul_characters_are_422_naming_where_they_were(client: TestClient) -> None:
+    """PostgreSQL text cannot hold NUL: in a path, a query or a body it was a 500 there."""
+    for reply, field in [
+        (client.get("/v1/devices/a%00b"), "device_id"),
+        (client.get("/v1/jobs", params={"device_id": "\x00"}), "device_id"),
+        (client.post("/v1/tokens", json={"label": "a\x00b"}), "label"),
+        (
+            client.post(
+                "/v1/devices", json={"name": "d", "kind": "cpu", "attributes": {"k": ["\x00"]}}
+            ),
+            "attributes.k.0",
+        ),
+    ]:
+        assert reply.status_code == 422, reply.text
+        assert reply.json()["details"] == [
+            {"field": field, "problem": "must not contain NUL (\\u0000) characters"}
+        ]
+    assert client.get("/v1/devices").json() == []
+    assert len(client.get("/v1/tokens").json()) == 1  # the admin's own

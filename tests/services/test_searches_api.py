@@ -3,6 +3,7 @@ users see only their own searches, events page, cancel and resume follow the sta
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from latency_db.db import session_scope
 from latency_db.repositories import searches as search_repo
 from latency_db.repositories import users as user_repo
 
-from .conftest import Measured
+from .conftest import BOTH_DATABASES, Measured
 
 DEPLOY = {"deploy_resolution": 32, "deploy_width": 0.35, "deploy_classes": 10, "deploy_batch": 32}
 
@@ -68,6 +69,7 @@ def test_bad_submissions_are_422_naming_the_field(
     assert any(d["field"].startswith(field) for d in error["details"]), error
 
 
+@pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 def test_users_see_only_their_own_searches(client: TestClient, measured: Measured) -> None:
     mine = submit(client, measured)
     with session_scope(client.app.state.session_factory) as session:  # type: ignore[attr-defined]
@@ -80,6 +82,7 @@ def test_users_see_only_their_own_searches(client: TestClient, measured: Measure
     assert client.get("/v1/searches", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
+@pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 def test_list_pages_and_filters(client: TestClient, measured: Measured) -> None:
     ids = [submit(client, measured)["id"] for _ in range(3)]
     first = client.get("/v1/searches", params={"limit": 2}).json()
@@ -98,7 +101,8 @@ def test_events_page_in_order_and_result_waits_for_the_end(
             search_repo.add_search_event(
                 session=session, search=row, step=step, kind="step", payload={"step": step}
             )
-    assert client.get(f"/v1/searches/{search_id}/result").status_code == 409
+    early = client.get(f"/v1/searches/{search_id}/result")
+    assert early.status_code == 409 and early.json()["code"] == "not_finished"
     page = client.get(f"/v1/searches/{search_id}/events", params={"after": 2, "limit": 2}).json()
     assert [e["step"] for e in page] == [2, 3]
     empty = client.get(f"/v1/searches/{search_id}/events", params={"after": 5, "wait": 1}).json()
@@ -112,3 +116,14 @@ def test_cancel_pending_then_resume_is_refused(client: TestClient, measured: Mea
     assert client.post(f"/v1/searches/{search_id}/cancel").json()["state"] == "canceled"
     assert client.post(f"/v1/searches/{search_id}/resume").status_code == 409
     assert client.get(f"/v1/searches/{search_id}/result").json()["state"] == "canceled"
+
+
+def test_non_finite_numbers_in_the_config_are_422(client: TestClient, measured: Measured) -> None:
+    """JSON's ``Infinity``/``NaN`` tokens never reach a stored spec."""
+    for token in ("Infinity", "NaN"):
+        text = json.dumps(body(measured)).replace('"steps": 10', f'"tau_start": {token}')
+        reply = client.post(
+            "/v1/searches", content=text, headers={"Content-Type": "application/json"}
+        )
+        assert reply.status_code == 422, reply.text
+        assert any(d["field"] == "config.tau_start" for d in reply.json()["details"])

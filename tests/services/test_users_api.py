@@ -3,7 +3,12 @@ revoked token is 401."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+
+from .conftest import BOTH_DATABASES
+
+pytestmark = pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 
 
 def test_users_tokens_and_revocation(client: TestClient) -> None:

@@ -1,0 +1,142 @@
+"""Where ``hwnas search`` reads and changes searches: the server's ``/v1/searches`` when
+HWNAS_SERVER_URL is set, else the local database through ``services.searches``, the
+functions the server runs. Both answer the API's JSON shapes, so each command is written once.
+
+Locally there is no login: the CLI acts as the user named ``admin``
+(``services.bootstrap.admin_user``, created on first use), the user a server on the same
+data directory authenticates with HWNAS_ADMIN_TOKEN. A local submit queues the search on
+the embedded broker (or HWNAS_BROKER_URL), where ``hwnas worker`` picks it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from latency_db.models import SearchState
+from latency_db.repositories import devices as device_repo
+from latency_db.settings import Settings, get_settings
+from services import searches as service
+from services.bootstrap import admin_user
+from services.cli.api_client import ApiClient
+from services.cli.dispatch import device_id_by_name, run_action
+from services.task_queue import TaskQueue
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+class Searches(Protocol):
+    def submit(self, device: str, fields: Json) -> Json:
+        """Submit ``fields`` (the API's body less ``device_id``) for the named device."""
+
+    def listing(self, state: SearchState | None, limit: int) -> list[Json]:
+        """The user's searches, newest first."""
+
+    def get(self, search_id: str) -> Json:
+        """The search as it is now (what a worker has committed included)."""
+
+    def events(self, search_id: str, after: int, wait: float) -> list[Json]: ...
+
+    def result(self, search_id: str) -> Json: ...
+
+    def cancel(self, search_id: str) -> Json: ...
+
+    def resume(self, search_id: str) -> Json: ...
+
+
+class RemoteSearches:
+    def __init__(self, api: ApiClient) -> None:
+        self._api = api
+
+    def submit(self, device: str, fields: Json) -> Json:
+        body = {"device_id": device_id_by_name(self._api, device), **fields}
+        return dict(self._api.post("/searches", body))
+
+    def listing(self, state: SearchState | None, limit: int) -> list[Json]:
+        query = {"state": state.value if state else None, "limit": limit}
+        return list(self._api.get("/searches", **{k: v for k, v in query.items() if v}))
+
+    def get(self, search_id: str) -> Json:
+        return dict(self._api.get(f"/searches/{search_id}"))
+
+    def events(self, search_id: str, after: int, wait: float) -> list[Json]:
+        return list(self._api.get(f"/searches/{search_id}/events", after=after, wait=wait))
+
+    def result(self, search_id: str) -> Json:
+        return dict(self._api.get(f"/searches/{search_id}/result"))
+
+    def cancel(self, search_id: str) -> Json:
+        return dict(self._api.post(f"/searches/{search_id}/cancel"))
+
+    def resume(self, search_id: str) -> Json:
+        return dict(self._api.post(f"/searches/{search_id}/resume"))
+
+
+class LocalSearches:
+    EVENTS_PAGE = 500
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self._session = session
+        self._settings = settings
+        self._user = admin_user(session)
+
+    def submit(self, device: str, fields: Json) -> Json:
+        row = device_repo.get_device_by_name(session=self._session, name=device)
+        body = service.parse_submission({"device_id": row.id, **fields})
+        search = service.submit_search(
+            session=self._session, user=self._user, body=body, tasks=TaskQueue(self._settings)
+        )
+        return search.model_dump(mode="json")
+
+    def listing(self, state: SearchState | None, limit: int) -> list[Json]:
+        rows = service.list_searches(
+            session=self._session, user=self._user, state=state, limit=limit, offset=0
+        )
+        return [s.model_dump(mode="json") for s in rows]
+
+    def get(self, search_id: str) -> Json:
+        self._session.commit()  # end the read: a new one sees what a worker has committed
+        self._session.expire_all()
+        search = service.owned_search(self._session, self._user, search_id)
+        return service.search_out(search).model_dump(mode="json")
+
+    def events(self, search_id: str, after: int, wait: float) -> list[Json]:
+        events = service.search_events(
+            session=self._session,
+            user=self._user,
+            search_id=search_id,
+            after=after,
+            limit=self.EVENTS_PAGE,
+            wait=wait,
+        )
+        return [e.model_dump(mode="json") for e in events]
+
+    def result(self, search_id: str) -> Json:
+        answer = service.search_result(session=self._session, user=self._user, search_id=search_id)
+        return answer.model_dump(mode="json")
+
+    def cancel(self, search_id: str) -> Json:
+        search = service.cancel_search(session=self._session, user=self._user, search_id=search_id)
+        return search.model_dump(mode="json")
+
+    def resume(self, search_id: str) -> Json:
+        search = service.resume_search(
+            session=self._session,
+            user=self._user,
+            search_id=search_id,
+            tasks=TaskQueue(self._settings),
+        )
+        return search.model_dump(mode="json")
+
+
+def with_searches(action: Callable[[Searches], T]) -> T:
+    """``action`` on the server's searches, or on the local database's in one transaction."""
+    settings = get_settings()
+    return run_action(
+        settings,
+        local=lambda session: action(LocalSearches(session, settings)),
+        remote=lambda api: action(RemoteSearches(api)),
+    )

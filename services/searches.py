@@ -1,0 +1,185 @@
+"""Searches as one service layer behind both ``/v1/searches`` and the local ``hwnas search``:
+a submission checked against the space, the device and its latency data; ownership; the
+cancel and resume rules; the answers' shapes.
+
+Functions that change a search own the end of the transaction: they commit, then enqueue
+the worker's segment, so a worker never sees a search that is not yet stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+from sqlalchemy.orm import Session
+
+from latency_db.errors import Conflict, NotFound, ValidationError
+from latency_db.models import Search, SearchState, User
+from latency_db.predictors.selection import lut_model, search_latency_model
+from latency_db.predictors.versions import runtime_config_for
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import searches as search_repo
+from latency_db.search_spec import submission_problems
+from services.errors import request_invalid
+from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
+from services.task_queue import TaskQueue
+from services.validation import invalid
+
+POLL_INTERVAL_S = 0.5
+
+
+def parse_submission(body: Mapping[str, Any]) -> SearchCreate:
+    """The submission the API would read from this JSON body, with the API's 422 if not."""
+    try:
+        return SearchCreate.model_validate(body)
+    except pydantic.ValidationError as err:
+        raise request_invalid(err.errors()) from None
+
+
+def search_out(search: Search) -> SearchOut:
+    model = {k: v for k, v in search.config.get("latency_model", {}).items() if k != "params"}
+    return SearchOut.model_validate(
+        {
+            **{c: getattr(search, c) for c in SearchOut.model_fields if hasattr(search, c)},
+            "state": search.state.value,
+            "latency_model": model,
+            "spec": search.config.get("spec", {}),
+        }
+    )
+
+
+def owned_search(session: Session, user: User, search_id: str) -> Search:
+    """The caller's search (any search for an admin); another user's is not found."""
+    search = search_repo.get_search(session=session, search_id=search_id)
+    if search.owner_id != user.id and not user.is_admin:
+        raise NotFound(f"search {search_id} not found")
+    return search
+
+
+def submit_search(
+    *, session: Session, user: User, body: SearchCreate, tasks: TaskQueue
+) -> SearchOut:
+    """Validate, store and queue a search; a worker runs it in checkpointed segments."""
+    spec = body.config
+    problems = submission_problems(body.estimator, spec, body.budget_ms)
+    if problems:
+        raise invalid(*next(iter(problems.items())))
+    try:
+        device = device_repo.get_device(session=session, device_id=body.device_id)
+    except NotFound:
+        raise invalid("device_id", f"unknown device {body.device_id!r}") from None
+    deploy = spec.deploy_space()
+    try:
+        runtime = runtime_config_for(
+            session=session,
+            device=device,
+            space=deploy,
+            batch_size=spec.deploy_batch,
+            runtime_config_id=body.runtime_config_id,
+        )
+        latency = search_latency_model(
+            session=session,
+            device=device,
+            runtime_config=runtime,
+            space=deploy,
+            batch_size=spec.deploy_batch,
+            predictor_id=spec.predictor_id,
+        )
+    except (ValidationError, NotFound) as err:
+        raise invalid(
+            "config.predictor_id" if spec.predictor_id else "device_id", str(err)
+        ) from None
+    lut = lut_model(
+        session=session,
+        device=device,
+        runtime_config=runtime,
+        space=deploy,
+        batch_size=spec.deploy_batch,
+    )
+    if spec.oracle == "lut" and lut is None:
+        raise invalid(
+            "config.oracle", f"device {device.name!r} has no complete lookup table for {deploy.ref}"
+        )
+    search = search_repo.create_search(
+        session=session,
+        owner=user,
+        device=device,
+        runtime_config=runtime,
+        space_ref=deploy.ref,
+        config={"spec": spec.model_dump(), "latency_model": latency, "lut_model": lut},
+        budget_ms=body.budget_ms,
+        estimator=body.estimator,
+    )
+    session.commit()
+    tasks.search_segment(search.id, 0)
+    return search_out(search)
+
+
+def list_searches(
+    *, session: Session, user: User, state: SearchState | None, limit: int, offset: int
+) -> list[SearchOut]:
+    """The user's searches, newest first."""
+    rows = search_repo.list_searches(
+        session=session, owner=user, state=state, limit=limit, offset=offset
+    )
+    return [search_out(s) for s in rows]
+
+
+def search_events(
+    *, session: Session, user: User, search_id: str, after: int, limit: int, wait: float
+) -> list[SearchEventOut]:
+    """Events in order from position ``after``; with ``wait`` (seconds) hold until there is
+    one or the search has ended, reading the worker's commits as they land."""
+    search = owned_search(session, user, search_id)
+    deadline = time.monotonic() + wait
+    while True:
+        events = search_repo.list_search_events(
+            session=session, search=search, offset=after, limit=limit
+        )
+        if events or search.state in search_repo.TERMINAL or time.monotonic() >= deadline:
+            return [SearchEventOut.model_validate(e) for e in events]
+        session.commit()  # end the read (and SQLite's write lock) while waiting
+        time.sleep(POLL_INTERVAL_S)
+        session.refresh(search)
+
+
+def search_result(*, session: Session, user: User, search_id: str) -> SearchResultOut:
+    """The result of an ended search; a 409 ``not_finished`` before the end."""
+    search = owned_search(session, user, search_id)
+    if search.state not in search_repo.TERMINAL:
+        raise Conflict(
+            f"search {search_id} is {search.state.value}, not finished", code="not_finished"
+        )
+    return SearchResultOut(search_id=search.id, state=search.state.value, result=search.result)
+
+
+def succeeded_search(session: Session, user: User, search_id: str) -> Search:
+    """The user's search that ended with a result (a 409 ``not_finished`` otherwise)."""
+    search = owned_search(session, user, search_id)
+    if search.state is not SearchState.SUCCEEDED or not search.result:
+        raise Conflict(
+            f"search {search_id} has no result ({search.state.value})", code="not_finished"
+        )
+    return search
+
+
+def cancel_search(*, session: Session, user: User, search_id: str) -> SearchOut:
+    """Cancel now if pending; a running search stops at its next segment boundary."""
+    search = search_repo.request_search_cancel(
+        session=session, search=owned_search(session, user, search_id)
+    )
+    session.commit()
+    return search_out(search)
+
+
+def resume_search(*, session: Session, user: User, search_id: str, tasks: TaskQueue) -> SearchOut:
+    """Continue a failed (or stuck running) search from its last checkpoint."""
+    search = search_repo.resume_search(
+        session=session, search=owned_search(session, user, search_id)
+    )
+    segment = int(search.progress.get("segment", 0))
+    session.commit()
+    tasks.search_segment(search.id, segment)
+    return search_out(search)

@@ -1,0 +1,85 @@
+"""Real databases for tests: a migrated database with its engine, and PostgreSQL schemas made
+for one use.
+
+PostgreSQL is at ``HWNAS_TEST_POSTGRES_URL`` (default: the local ``test`` database). Each use
+gets its own uniquely named schema and drops it at the end, so runs can repeat and run side by
+side. Unreachable PostgreSQL skips the test, except under ``CI=true``, where it fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from latency_db import migrate
+from latency_db.db import make_engine, make_session_factory
+from latency_db.models import Base
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Database:
+    backend: str
+    url: URL
+    engine: Engine
+    factory: sessionmaker[Session]
+
+    def wipe(self) -> None:
+        with self.engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+def _postgres_base_url() -> URL:
+    return make_url(os.environ.get("HWNAS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+
+
+def _require_postgres(url: URL) -> Engine:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        message = f"PostgreSQL at {url.render_as_string(hide_password=True)} unreachable: {exc}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return engine
+
+
+@contextmanager
+def temporary_schema() -> Iterator[URL]:
+    """A URL whose connections live in a fresh, empty schema, dropped afterwards."""
+    base = _postgres_base_url()
+    admin = _require_postgres(base)
+    schema = f"hwnas_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield base.update_query_dict({"options": f"-csearch_path={schema}"})
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def migrated_postgres() -> Iterator[Database]:
+    """A temporary schema migrated to head, with an engine on it."""
+    with temporary_schema() as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        try:
+            yield Database("postgresql", url, engine, make_session_factory(engine))
+        finally:
+            engine.dispose()
