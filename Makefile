@@ -17,9 +17,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/hwnas demo $(DEMO_ARGS)
 
+# Two pytest-xdist workers: the integration tests spend much of their time waiting on their
+# own server, worker and agent processes; one torch/ORT thread each keeps 2 cores unsaturated.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,12 @@ MobileNetV2-like) is then trained from scratch the same way (same steps, batches
 and its top-1 on the val split reported: same compute for all.
 
     python bench/search_quality.py [--steps 150] [--train-steps 300] [--random 3] [--reruns 1]
-        [--latency-form hinge] [--latency-weight 5] [--seed 0]
+        [--latency-form hinge] [--latency-weight 5] [--seed 0] [--no-predictor]
+        [--oracle local]
+
+With ``--predictor`` (the default) a ``linear`` predictor is fitted on the measured networks
+first, so both searches use it as their latency model, as they would for a user who fitted
+one; ``--no-predictor`` leaves them the LUT sum.
 
 Use the ``--data-dir`` and ``--reruns`` that predictor_fidelity.py measured with.
 """
@@ -35,6 +40,7 @@ from search_worker.data import accuracy, load_search_data
 from search_worker.nn import Network, init_weights
 from search_worker.search.finish import train_network
 from services.cli.api_client import ApiClient
+from services.cli.predictor_commands import wait_fit
 from services.cli.stack import running_stack
 from services.cli.workflows import Target, build_lookup_table, measure_missing, measured_networks
 
@@ -58,6 +64,16 @@ def run_search(
     if state["state"] != "succeeded":
         raise RuntimeError(f"{estimator} search {state['state']}: {state['error']}")
     return dict(api.get(f"/searches/{search['id']}/result")["result"])
+
+
+def fit_predictor(api: ApiClient, device_id: str, space_ref: str, seed: int) -> dict[str, Any]:
+    """A ``linear`` version on every measured network (20% held out): the model a search
+    uses by default, as a user who fitted one gets."""
+    body = {"device_id": device_id, "space_ref": space_ref, "kind": "linear", "seed": seed}
+    fit = wait_fit(api, api.post("/predictors/fits", body)["id"], timeout_s=600)
+    metrics = api.get(f"/predictors/{fit['predictor_id']}")["metrics"]
+    keys = ("n_train", "n_holdout", "mape_pct", "within10_pct", "kendall_tau")
+    return {"kind": "linear", "id": fit["predictor_id"], **{k: metrics[k] for k in keys}}
 
 
 def trained_accuracy(space: SearchSpace, arch: str, args: argparse.Namespace) -> float:
@@ -86,6 +102,19 @@ def main() -> None:
         "--latency-form", choices=("add_linear", "hinge"), default="hinge", help="of both searches"
     )
     parser.add_argument("--latency-weight", type=float, default=5.0)
+    parser.add_argument(
+        "--oracle",
+        choices=("measured", "local"),
+        default="local",
+        help="local: the worker measures in-process, training paused (worker and agent share "
+        "this CPU; a device measuring while the worker trains reads about 3x slow)",
+    )
+    parser.add_argument(
+        "--predictor",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fit a linear predictor first (else the searches use the LUT sum)",
+    )
     args = parser.parse_args()
     deploy = get_space("proxyless", 224)
     proxy = get_space("proxyless", args.proxy_resolution, 1.0, 10)
@@ -100,6 +129,7 @@ def main() -> None:
         "seed": args.seed,
         "latency_form": args.latency_form,
         "latency_weight": args.latency_weight,
+        "oracle": args.oracle,
     }
     stack = running_stack(
         Settings(data_dir=args.data_dir),
@@ -121,6 +151,7 @@ def main() -> None:
                 "measured random networks"
             )
         budget = statistics.median(measured.values())
+        predictor = fit_predictor(api, device, deploy.ref, args.seed) if args.predictor else None
         mobilenet = deploy.format([MOBILENETV2_OP] * len(deploy.layers))
         mobilenet_ms = measure_missing(
             api, target, deploy, [mobilenet], runtime_id, timeout_s=3600
@@ -136,6 +167,8 @@ def main() -> None:
         "latency_form": args.latency_form,
         "latency_weight": args.latency_weight,
         "seed": args.seed,
+        "latency_model": predictor or "lut",
+        "oracle": args.oracle,
     }
     for name, result in searched.items():
         rows[name] = {

@@ -11,15 +11,24 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.orm import Session
 
+from latency_db.errors import ValidationError
 from latency_db.models import Device, Measurement, RuntimeConfig
-from latency_db.predictors.versions import runtime_config_for
+from latency_db.predictors.selection import matching_predictor
+from latency_db.predictors.versions import load_version, runtime_config_for
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
-from latency_db.spaces import SearchSpace
+from latency_db.spaces import Architecture, SearchSpace
 from services.lut_grid import lut_grid
-from services.schemas.lookup_tables import LutEntry, LutOut, LutProgressOut, LutStatus
-from services.validation import resolve_space_ref
+from services.schemas.lookup_tables import (
+    LutEntriesOut,
+    LutEntry,
+    LutLatency,
+    LutOut,
+    LutProgressOut,
+    LutStatus,
+)
+from services.validation import invalid, resolve_space_ref
 
 
 @dataclass(frozen=True)
@@ -99,15 +108,20 @@ def progress(*, session: Session, ref: TableRef) -> LutProgressOut:
     return LutProgressOut(**asdict(state))
 
 
-def read_table(*, session: Session, ref: TableRef) -> LutOut:
-    """The table: the latest accepted measurement per op key of the space instance."""
-    rows = measurement_repo.lookup_table(
+def _measured_entries(session: Session, ref: TableRef) -> dict[str, Measurement]:
+    """The latest accepted measurement of each op key of the space instance measured so far."""
+    return measurement_repo.lookup_table(
         session=session,
         device=ref.device,
         runtime_config=ref.runtime_config,
         batch_size=ref.batch_size,
         op_keys=ref.space.all_op_keys(),
     )
+
+
+def read_table(*, session: Session, ref: TableRef) -> LutOut:
+    """The table: the latest accepted measurement per op key of the space instance."""
+    rows = _measured_entries(session, ref)
     return LutOut(
         device_id=ref.device.id,
         runtime_config_id=ref.runtime_config.id,
@@ -116,6 +130,60 @@ def read_table(*, session: Session, ref: TableRef) -> LutOut:
         progress=progress(session=session, ref=ref),
         entries={key: _entry(row) for key, row in sorted(rows.items())},
     )
+
+
+def table_entries(*, session: Session, ref: TableRef, op_keys: list[str]) -> LutEntriesOut:
+    """The entries of these op keys in one read (null where not measured); a key that is
+    not one of the space instance's is a 422 naming it."""
+    known = set(ref.space.all_op_keys())
+    for i, key in enumerate(op_keys):
+        if key not in known:
+            raise invalid(f"op_keys.{i}", f"{key!r} is not an op key of {ref.space.ref}")
+    rows = _measured_entries(session, ref)
+    return LutEntriesOut(
+        device_id=ref.device.id,
+        runtime_config_id=ref.runtime_config.id,
+        space_ref=ref.space.ref,
+        batch_size=ref.batch_size,
+        entries={key: _entry(rows[key]) if key in rows else None for key in op_keys},
+    )
+
+
+def architecture_latencies(
+    *, session: Session, ref: TableRef, archs: list[Architecture], predictor_id: str | None
+) -> list[LutLatency]:
+    """Each architecture's LUT sum (stem and head included; None while a key is missing)
+    and, with ``predictor_id``, that version's prediction and spread: one call for both."""
+    rows = _measured_entries(session, ref)
+    predicted: list[tuple[float | None, float | None]] = [(None, None)] * len(archs)
+    if predictor_id is not None:
+        try:
+            row = matching_predictor(
+                session=session,
+                predictor_id=predictor_id,
+                device=ref.device,
+                runtime_config=ref.runtime_config,
+                space=ref.space,
+                batch_size=ref.batch_size,
+            )
+        except ValidationError as err:
+            raise invalid("predictor_id", str(err)) from None
+        mean, std = load_version(row).predict(archs)
+        predicted = [(float(m), float(s)) for m, s in zip(mean, std, strict=True)]
+    answers = []
+    for arch, (predicted_ms, std_ms) in zip(archs, predicted, strict=True):
+        keys = ref.space.op_keys(arch)
+        missing = sorted({k for k in keys if k not in rows})
+        answers.append(
+            LutLatency(
+                architecture=ref.space.format(arch),
+                lut_ms=None if missing else sum(rows[k].median_ms for k in keys),
+                missing_keys=missing,
+                predicted_ms=predicted_ms,
+                std_ms=std_ms,
+            )
+        )
+    return answers
 
 
 def heatmap_png(ref: TableRef, table: LutOut) -> bytes:

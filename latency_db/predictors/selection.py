@@ -49,6 +49,32 @@ def lut_model(
     return {"id": None, "kind": "lut", "version": None, "mape_pct": None, "params": params}
 
 
+def matching_predictor(
+    *,
+    session: Session,
+    predictor_id: str,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+) -> Predictor:
+    """The version ``predictor_id``, or a ``ValidationError`` when it was fit for another
+    device, runtime configuration, space instance or batch size."""
+    predictor = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+    wanted = (device.id, runtime_config.id, space.ref, batch_size)
+    found = (
+        predictor.device_id,
+        predictor.runtime_config_id,
+        predictor.space_ref,
+        predictor.batch_size,
+    )
+    if found != wanted:
+        raise ValidationError(
+            f"predictor {predictor_id} is for another device, runtime, space or batch"
+        )
+    return predictor
+
+
 def search_latency_model(
     *,
     session: Session,
@@ -61,19 +87,16 @@ def search_latency_model(
     """``{"id", "kind", "version", "mape_pct", "params"}`` of the model, or a
     ``ValidationError`` saying what the device lacks."""
     if predictor_id is not None:
-        predictor = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
-        wanted = (device.id, runtime_config.id, space.ref, batch_size)
-        found = (
-            predictor.device_id,
-            predictor.runtime_config_id,
-            predictor.space_ref,
-            predictor.batch_size,
-        )
-        if found != wanted:
-            raise ValidationError(
-                f"predictor {predictor_id} is for another device, runtime, space or batch"
+        return _described(
+            matching_predictor(
+                session=session,
+                predictor_id=predictor_id,
+                device=device,
+                runtime_config=runtime_config,
+                space=space,
+                batch_size=batch_size,
             )
-        return _described(predictor)
+        )
     fitted = [
         p
         for p in predictor_repo.list_predictors(

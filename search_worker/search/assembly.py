@@ -25,6 +25,7 @@ class StoredSearch:
     budget_ms: float
     device_id: str
     runtime_config_id: str
+    runtime: dict[str, Any]  # {"backend", "settings"} of the runtime configuration
     config: dict[str, Any]
     checkpoint_path: str | None
 
@@ -44,11 +45,17 @@ def build_oracle(
         if lut is None:
             raise ValueError("oracle 'lut' needs the device's complete lookup table")
         return PredictorOracle(load_predictor(lut["params"]), mode="lut")
-    if spec.oracle == "local":
-        from search_worker.oracle.local import LocalOracle  # imports the agent's runtime
+    if spec.oracle == "local":  # the agent's runtime, imported only here
+        from search_worker.oracle.local import LocalOracle
+
+        from profiler_agent.backends.base import BackendSettings
 
         return LocalOracle(
-            space=spec.deploy_space(), batch_size=spec.deploy_batch, store=context.store
+            space=spec.deploy_space(),
+            batch_size=spec.deploy_batch,
+            store=context.store,
+            backend=search.runtime["backend"],
+            settings=BackendSettings.from_mapping(search.runtime["settings"]),
         )
     return MeasuredOracle(
         context.sessions,

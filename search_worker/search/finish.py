@@ -2,8 +2,11 @@
 device, train it briefly on the proxy data, report its accuracy, and export it.
 
 Candidates are scored on the same held-out architecture batches with the supernet's shared
-weights; the (accuracy, latency) points of everything the search measured feed the Pareto
-plot. A result that misses the budget says so.
+weights; the (accuracy, latency) points of everything the search measured, and of samples of
+its final distribution (at their predicted latency), feed the Pareto plot, beside a fixed
+baseline scored and measured the same way (MobileNetV2-like: every layer ``k3_e6``, the
+inverted-residual block of Sandler et al., CVPR 2018). A result that misses the budget says
+so.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from search_worker.oracle import MeasurementFailed
 from search_worker.search.problem import Candidate
 from search_worker.search.run import SearchRun
 
-MAX_POINTS = 200
+MAX_POINTS = 200  # measured architectures shown on the Pareto plot
+PLOT_SAMPLES = 24  # drawn from the final distribution, scored for the plot (latency predicted)
+BASELINES = {"MobileNetV2-like (all k3_e6)": "k3_e6"}  # name: the op of every layer
 
 
 @dataclass
@@ -43,6 +48,30 @@ def _choose(
     if within:
         return max(within, key=lambda c: c.accuracy)
     return min(timed, key=lambda c: measured[c.arch])
+
+
+def _baseline_architectures(run: SearchRun) -> dict[str, tuple[int, ...]]:
+    """Op indices of each baseline the space can express (every layer offers its op)."""
+    found = {}
+    for name, token in BASELINES.items():
+        try:
+            tokens = run.space.parse([token] * len(run.space.layers))
+        except ValueError:
+            continue
+        found[name] = tuple(run.space.indices(tokens))
+    return found
+
+
+def _point(
+    run: SearchRun, candidate: Candidate, known: dict[tuple[int, ...], float]
+) -> dict[str, Any]:
+    """A Pareto point: the architecture, its supernet accuracy, predicted and measured ms."""
+    return {
+        "arch": run.space.format(run.space.parse(list(candidate.arch))),
+        "supernet_accuracy": candidate.accuracy,
+        "predicted_ms": candidate.predicted_ms,
+        "latency_ms": known.get(candidate.arch),
+    }
 
 
 def train_network(network: nn.Module, batches: BatchStream, steps: int, lr: float) -> None:
@@ -69,25 +98,20 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
     eval_batches = [run.data.arch.next() for _ in range(spec.eval_batches)]
     problem = run.problem(eval_batches)
     candidates = run.estimator.derive(problem, run.generator)
+    baselines = _baseline_architectures(run)
     measured = run.oracle.wait_for(
-        [c.arch for c in candidates], spec.finish_timeout_s, on_poll=heartbeat
+        [c.arch for c in candidates] + list(baselines.values()),
+        spec.finish_timeout_s,
+        on_poll=heartbeat,
     )
     chosen = _choose(candidates, measured, budget)
     scored = {c.arch: c for c in candidates}
     known = run.oracle.measured()
-    for arch in list(known)[:MAX_POINTS]:
-        if arch not in scored:
+    draws = run.logits.sample(torch.Generator().manual_seed(spec.seed), PLOT_SAMPLES)
+    for arch in [*list(known)[:MAX_POINTS], *(tuple(row) for row in draws.tolist())]:
+        if arch not in scored and arch not in baselines.values():
             scored[arch] = problem.evaluate(arch)
-    points = [
-        {
-            "arch": run.space.format(run.space.parse(list(c.arch))),
-            "supernet_accuracy": c.accuracy,
-            "predicted_ms": c.predicted_ms,
-            "latency_ms": known.get(c.arch),
-            "chosen": c.arch == chosen.arch,
-        }
-        for c in scored.values()
-    ]
+    points = [_point(run, c, known) | {"chosen": c.arch == chosen.arch} for c in scored.values()]
     heartbeat()
     network = run.supernet.extract(list(chosen.arch))
     train_network(network, run.data.train, spec.finetune_steps, spec.weight_lr)
@@ -126,6 +150,10 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         "finetune_steps": spec.finetune_steps,
         "supernet_accuracy": chosen.accuracy,
         "candidates": points,
+        "baselines": [
+            _point(run, problem.evaluate(arch), measured) | {"name": name}
+            for name, arch in baselines.items()
+        ],
         "steps": run.step_index,
         "oracle": run.oracle.mode,
         "measurements_used": run.oracle.stats.measurements_used,

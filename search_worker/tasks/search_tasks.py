@@ -54,6 +54,7 @@ def _claim(context: WorkerContext, search_id: str, segment: int) -> StoredSearch
             search.budget_ms,
             search.device_id,
             search.runtime_config_id,
+            {"backend": search.runtime_config.backend, "settings": search.runtime_config.settings},
             search.config,
             search.checkpoint_path,
         )

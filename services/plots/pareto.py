@@ -4,7 +4,7 @@ evaluated, the budget line, the chosen architecture and any baselines."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -12,11 +12,10 @@ from matplotlib.figure import Figure
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 5.0, 100
 
 
-def pareto_png(
-    result: Mapping[str, Any], title: str, baselines: Sequence[Mapping[str, Any]] = ()
-) -> bytes:
+def pareto_png(result: Mapping[str, Any], title: str) -> bytes:
     """800x500 px. Candidates with a measured latency are filled, predicted-only ones hollow;
-    ``baselines`` are points ``{"name", "latency_ms", "accuracy"}``."""
+    the result's ``baselines`` (scored by the same supernet) are squares, hollow when only
+    their predicted latency is known."""
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     axes = figure.subplots()
     points = result.get("candidates", [])
@@ -49,13 +48,16 @@ def pareto_png(
         label=f"chosen (top-1 {result['accuracy']:.3f} after training)",
         zorder=3,
     )
-    for baseline in baselines:
+    for baseline in result.get("baselines", []):
+        timed = baseline.get("latency_ms") is not None
         axes.scatter(
-            [baseline["latency_ms"]],
-            [baseline["accuracy"]],
+            [baseline["latency_ms"] if timed else baseline["predicted_ms"]],
+            [baseline["supernet_accuracy"]],
             marker="s",
-            s=40,
-            label=baseline["name"],
+            s=50,
+            edgecolors="tab:green",
+            facecolors="tab:green" if timed else "none",
+            label=baseline["name"] + ("" if timed else " (predicted latency)"),
         )
     axes.set(xlabel="latency on the device (ms)", ylabel="supernet accuracy (proxy)")
     axes.set_title(title, fontsize=9)

@@ -7,12 +7,28 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from latency_db.repositories import devices as device_repo
-from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
-from services.lookup_tables import TableRef, heatmap_png, queue_table, read_table, table_ref
-from services.schemas.lookup_tables import LutBuildIn, LutLatency, LutLatencyIn, LutOut, LutStatus
-from services.validation import build_space, parse_architecture, resolve_space_ref
+from services.lookup_tables import (
+    TableRef,
+    architecture_latencies,
+    heatmap_png,
+    queue_table,
+    read_table,
+    table_entries,
+    table_ref,
+)
+from services.schemas.lookup_tables import (
+    LutBuildIn,
+    LutEntriesIn,
+    LutEntriesOut,
+    LutLatency,
+    LutLatencyIn,
+    LutOut,
+    LutStatus,
+    TableIn,
+)
+from services.validation import build_space, parse_architecture
 
 router = APIRouter(prefix="/lookup-tables", tags=["lookup tables"])
 
@@ -79,31 +95,31 @@ def heatmap(_: CurrentUser, ref: TableQuery, session: SessionDep) -> Response:
     return Response(heatmap_png(ref, read_table(session=session, ref=ref)), media_type="image/png")
 
 
+@router.post("/entries", response_model=LutEntriesOut)
+def entries(body: LutEntriesIn, session: SessionDep, _: CurrentUser) -> LutEntriesOut:
+    """Batch lookup: the entries of a list of op keys (null where not measured yet)."""
+    return table_entries(session=session, ref=_body_ref(session, body), op_keys=body.op_keys)
+
+
 @router.post("/latency", response_model=list[LutLatency])
 def lut_latency(body: LutLatencyIn, session: SessionDep, _: CurrentUser) -> list[LutLatency]:
-    """LUT latency of architectures: the sum of their blocks' entries, stem and head included."""
-    device = device_repo.get_device(session=session, device_id=body.device_id)
-    runtime = runtime_repo.get_runtime_config(
-        session=session, runtime_config_id=body.runtime_config_id
-    )
-    space = resolve_space_ref(body.space_ref)
+    """Latency of a batch of architectures in one call: the LUT sum of their blocks' entries
+    (stem and head included) and, with ``predictor_id``, that version's prediction."""
+    ref = _body_ref(session, body)
     archs = [
-        parse_architecture(space, text, f"architectures.{i}")
+        parse_architecture(ref.space, text, f"architectures.{i}")
         for i, text in enumerate(body.architectures)
     ]
-    table = measurement_repo.lookup_table(
-        session=session,
-        device=device,
-        runtime_config=runtime,
-        batch_size=body.batch_size,
-        op_keys=space.all_op_keys(),
+    return architecture_latencies(
+        session=session, ref=ref, archs=archs, predictor_id=body.predictor_id
     )
-    answers = []
-    for arch in archs:
-        keys = space.op_keys(arch)
-        missing = sorted({k for k in keys if k not in table})
-        total = None if missing else sum(table[k].median_ms for k in keys)
-        answers.append(
-            LutLatency(architecture=space.format(arch), lut_ms=total, missing_keys=missing)
-        )
-    return answers
+
+
+def _body_ref(session: SessionDep, body: TableIn) -> TableRef:
+    return table_ref(
+        session=session,
+        device_id=body.device_id,
+        space_ref=body.space_ref,
+        batch_size=body.batch_size,
+        runtime_config_id=body.runtime_config_id,
+    )

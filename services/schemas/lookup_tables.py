@@ -53,15 +53,37 @@ class LutOut(ApiModel):
     entries: dict[str, LutEntry]
 
 
-class LutLatencyIn(ApiModel):
+class TableIn(ApiModel):
+    """Which table; without ``runtime_config_id``, the one the device was measured under."""
+
     device_id: str
-    runtime_config_id: str
-    space_ref: str
+    runtime_config_id: str | None = None
+    space_ref: str = Field(examples=["proxyless-r224-w1.0-c1000"])
     batch_size: int = Field(default=32, ge=1, le=4096)
+
+
+class LutLatencyIn(TableIn):
     architectures: list[str] = Field(min_length=1, max_length=10_000)
+    predictor_id: str | None = Field(
+        default=None, description="also answer this predictor version's latency and spread"
+    )
 
 
 class LutLatency(ApiModel):
     architecture: str
     lut_ms: float | None
     missing_keys: list[str]
+    predicted_ms: float | None = None
+    std_ms: float | None = None
+
+
+class LutEntriesIn(TableIn):
+    op_keys: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class LutEntriesOut(ApiModel):
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int
+    entries: dict[str, LutEntry | None] = Field(description="null: not measured yet")

@@ -29,7 +29,10 @@ from services.cli.api_client import ApiClient
 POSTGRES_ADMIN = os.environ.get(
     "HWNAS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("HWNAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per pytest-xdist worker (15, 14, ...): parallel workers never flush or
+# consume each other's queues.
+_XDIST_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+REDIS_URL = os.environ.get("HWNAS_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _XDIST_INDEX}")
 RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
 FAST_POLICY = ["--warmup-runs", "2", "--warmup-seconds", "0", "--runs", "5", "--seconds", "0"]
 

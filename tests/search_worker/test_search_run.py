@@ -90,6 +90,14 @@ def test_finish_reports_a_measured_architecture(
     assert result["meets_budget"] == (result["measured_latency_ms"] <= run.budget_ms)
     assert 0.0 <= result["accuracy"] <= 1.0
     assert any(p["chosen"] for p in result["candidates"])
+    sampled = [p for p in result["candidates"] if p["latency_ms"] is None]
+    assert sampled and all(np.isfinite(p["predicted_ms"]) for p in sampled)
+    (baseline,) = result["baselines"]
+    assert baseline["arch"] == " ".join(["k3_e6"] * len(run.space.layers))
+    assert baseline["latency_ms"] == pytest.approx(
+        run.oracle.known(tuple(run.space.indices(baseline["arch"].split())))
+    )
+    assert baseline["arch"] not in {p["arch"] for p in result["candidates"]}
     assert {a.kind for a in finished.artifacts} == {"onnx", "torchscript"}
     assert all(a.path.stat().st_size > 1000 for a in finished.artifacts)
 

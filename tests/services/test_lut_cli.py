@@ -22,6 +22,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.spaces import SearchSpace, get_space
+from services.cli import output
 from services.cli.main import app
 from services.lut_grid import IDENTITY, lut_grid
 
@@ -187,7 +188,7 @@ def test_show_prints_layer_rows_and_writes_the_heatmap(
             assert ms == pytest.approx(expected)
     assert _png_size(plot) == (900, 1000)
 
-    monkeypatch.setenv("COLUMNS", "150")  # a row per line
+    monkeypatch.setattr(output.console, "width", 150)  # a row per line, whatever COLUMNS was
     text = runner.invoke(app, ["lut", "show", "--device", "cpu-lut", "--space", SEEDED])
     assert text.exit_code == 0, text.output
     assert "coverage: 58 of 58 op keys measured" in text.output

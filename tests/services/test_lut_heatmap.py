@@ -1,5 +1,6 @@
-"""The layer x op grid of a space instance, its heatmap PNG, and the table and heatmap routes
-of ``/v1/lookup-tables`` (the runtime configuration defaults to the one measured)."""
+"""The layer x op grid of a space instance, its heatmap PNG, and the table, heatmap and
+batch-lookup routes of ``/v1/lookup-tables`` (the runtime configuration defaults to the one
+measured)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,24 @@ def test_heatmap_route_refuses_bad_queries(client: TestClient, measured: Measure
         "/v1/lookup-tables/heatmap.png", params=query, headers={"Authorization": ""}
     )
     assert anonymous.status_code == 401
+
+
+def test_batch_lookup_of_op_keys(client: TestClient, measured: Measured) -> None:
+    keys = sorted(measured.lut_ms)[:3]
+    query = {"device_id": measured.device_id, "space_ref": measured.space.ref}
+    reply = client.post("/v1/lookup-tables/entries", json=query | {"op_keys": keys})
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert answer["runtime_config_id"] == measured.runtime_config_id
+    assert list(answer["entries"]) == keys
+    for key in keys:
+        assert answer["entries"][key]["median_ms"] == pytest.approx(measured.lut_ms[key])
+    unmeasured = client.post(
+        "/v1/lookup-tables/entries",
+        json=query
+        | {"op_keys": keys, "batch_size": 8, "runtime_config_id": measured.runtime_config_id},
+    )
+    assert unmeasured.status_code == 200 and set(unmeasured.json()["entries"].values()) == {None}
+    stranger = client.post("/v1/lookup-tables/entries", json=query | {"op_keys": [keys[0], "k9"]})
+    assert stranger.status_code == 422
+    assert stranger.json()["details"][0]["field"] == "op_keys.1"

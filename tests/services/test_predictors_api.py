@@ -176,3 +176,36 @@ def test_training_jobs_random_and_active(client: TestClient, measured: Measured)
         "/v1/predictors/training-jobs", json=base | {"count": 2, "strategy": "uncertain"}
     )
     assert missing.status_code == 422
+
+
+def test_lut_and_predictor_latency_in_one_call(client: TestClient, measured: Measured) -> None:
+    fit = _fit(client, measured, "linear", holdout=0.25, seed=3)
+    archs = [measured.space.sample(random.Random(i)) for i in range(5)]
+    query = {"device_id": measured.device_id, "space_ref": measured.space.ref}
+    reply = client.post(
+        "/v1/lookup-tables/latency",
+        json=query
+        | {"architectures": [" ".join(a) for a in archs], "predictor_id": fit["predictor_id"]},
+    )
+    assert reply.status_code == 200, reply.text
+    for arch, answer in zip(archs, reply.json(), strict=True):
+        hand = sum(measured.lut_ms[k] for k in measured.space.op_keys(arch))
+        assert answer["lut_ms"] == pytest.approx(hand) and answer["missing_keys"] == []
+        assert answer["predicted_ms"] == pytest.approx(measured.true_ms(arch), rel=0.02)
+        assert answer["std_ms"] == 0.0
+    without = client.post(
+        "/v1/lookup-tables/latency", json=query | {"architectures": [" ".join(archs[0])]}
+    )
+    assert without.json()[0]["predicted_ms"] is None
+    other_batch = client.post(
+        "/v1/lookup-tables/latency",
+        json=query
+        | {
+            "batch_size": 8,
+            "runtime_config_id": measured.runtime_config_id,
+            "architectures": [" ".join(archs[0])],
+            "predictor_id": fit["predictor_id"],
+        },
+    )
+    assert other_batch.status_code == 422, other_batch.text
+    assert other_batch.json()["details"][0]["field"] == "predictor_id"
