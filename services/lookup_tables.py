@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import TypedDict
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,13 @@ from services.schemas.lookup_tables import (
 from services.validation import invalid, resolve_space_ref
 
 
+class TableNames(TypedDict):
+    device_id: str
+    runtime_config_id: str
+    space_ref: str
+    batch_size: int
+
+
 @dataclass(frozen=True)
 class TableRef:
     """Which table: a device, a runtime configuration, a space instance and a batch size."""
@@ -39,6 +47,15 @@ class TableRef:
     runtime_config: RuntimeConfig
     space: SearchSpace
     batch_size: int
+
+    def names(self) -> TableNames:
+        """The ids that name the table in the API's answers."""
+        return TableNames(
+            device_id=self.device.id,
+            runtime_config_id=self.runtime_config.id,
+            space_ref=self.space.ref,
+            batch_size=self.batch_size,
+        )
 
 
 def table_ref(
@@ -86,10 +103,7 @@ def queue_table(
         max_attempts=max_attempts,
     )
     status = LutStatus(
-        device_id=ref.device.id,
-        runtime_config_id=ref.runtime_config.id,
-        space_ref=ref.space.ref,
-        batch_size=ref.batch_size,
+        **ref.names(),
         created_jobs=len(jobs),
         progress=progress(session=session, ref=ref),
     )
@@ -123,10 +137,7 @@ def read_table(*, session: Session, ref: TableRef) -> LutOut:
     """The table: the latest accepted measurement per op key of the space instance."""
     rows = _measured_entries(session, ref)
     return LutOut(
-        device_id=ref.device.id,
-        runtime_config_id=ref.runtime_config.id,
-        space_ref=ref.space.ref,
-        batch_size=ref.batch_size,
+        **ref.names(),
         progress=progress(session=session, ref=ref),
         entries={key: _entry(row) for key, row in sorted(rows.items())},
     )
@@ -141,10 +152,7 @@ def table_entries(*, session: Session, ref: TableRef, op_keys: list[str]) -> Lut
             raise invalid(f"op_keys.{i}", f"{key!r} is not an op key of {ref.space.ref}")
     rows = _measured_entries(session, ref)
     return LutEntriesOut(
-        device_id=ref.device.id,
-        runtime_config_id=ref.runtime_config.id,
-        space_ref=ref.space.ref,
-        batch_size=ref.batch_size,
+        **ref.names(),
         entries={key: _entry(rows[key]) if key in rows else None for key in op_keys},
     )
 

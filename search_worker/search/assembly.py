@@ -46,9 +46,8 @@ def build_oracle(
             raise ValueError("oracle 'lut' needs the device's complete lookup table")
         return PredictorOracle(load_predictor(lut["params"]), mode="lut")
     if spec.oracle == "local":  # the agent's runtime, imported only here
-        from search_worker.oracle.local import LocalOracle
-
         from profiler_agent.backends.base import BackendSettings
+        from search_worker.oracle.local import LocalOracle
 
         return LocalOracle(
             space=spec.deploy_space(),

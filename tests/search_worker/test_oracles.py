@@ -56,3 +56,26 @@ def test_predictor_oracle_answers_at_once_without_measuring(space: SearchSpace) 
     restored = PredictorOracle(lut)
     restored.load_state_dict(oracle.state_dict())
     assert restored.known(arch) == oracle.known(arch)
+
+
+def test_a_local_search_measures_with_its_runtime_configuration(
+    space: SearchSpace, tmp_path: Path
+) -> None:
+    from latency_db.settings import Settings
+    from search_worker.context import WorkerContext
+    from search_worker.search.assembly import StoredSearch, build_oracle
+
+    search = StoredSearch(
+        id="s",
+        estimator="unas",
+        budget_ms=10.0,
+        device_id="d",
+        runtime_config_id="r",
+        runtime={"backend": "ort-cpu", "settings": {"threads": 1}},
+        config={"spec": {"oracle": "local"}},
+        checkpoint_path=None,
+    )
+    context = WorkerContext(Settings(data_dir=tmp_path), None, ArtifactStore(tmp_path))  # type: ignore[arg-type]
+    oracle = build_oracle(search, context, request_exports=lambda _: None)
+    assert isinstance(oracle, LocalOracle)
+    assert oracle.backend.name == "ort-cpu" and oracle.settings.threads == 1
