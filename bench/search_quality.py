@@ -40,7 +40,7 @@ from search_worker.data import accuracy, load_search_data
 from search_worker.nn import Network, init_weights
 from search_worker.search.finish import train_network
 from services.cli.api_client import ApiClient
-from services.cli.predictor_commands import wait_fit
+from services.cli.predictor_commands import fit_on_server
 from services.cli.stack import running_stack
 from services.cli.workflows import Target, build_lookup_table, measure_missing, measured_networks
 
@@ -70,10 +70,9 @@ def fit_predictor(api: ApiClient, device_id: str, space_ref: str, seed: int) -> 
     """A ``linear`` version on every measured network (20% held out): the model a search
     uses by default, as a user who fitted one gets."""
     body = {"device_id": device_id, "space_ref": space_ref, "kind": "linear", "seed": seed}
-    fit = wait_fit(api, api.post("/predictors/fits", body)["id"], timeout_s=600)
-    metrics = api.get(f"/predictors/{fit['predictor_id']}")["metrics"]
+    version = fit_on_server(api, body, timeout_s=600)
     keys = ("n_train", "n_holdout", "mape_pct", "within10_pct", "kendall_tau")
-    return {"kind": "linear", "id": fit["predictor_id"], **{k: metrics[k] for k in keys}}
+    return {"kind": "linear", "id": version["id"], **{k: version["metrics"][k] for k in keys}}
 
 
 def trained_accuracy(space: SearchSpace, arch: str, args: argparse.Namespace) -> float:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -39,6 +40,14 @@ class Database:
                 connection.execute(table.delete())
 
 
+def postgres_unreachable(message: str) -> NoReturn:
+    """Skip the test for want of PostgreSQL, except under ``CI=true``, where CI must see it:
+    fail it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _postgres_base_url() -> URL:
     return make_url(os.environ.get("HWNAS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
 
@@ -50,10 +59,9 @@ def _require_postgres(url: URL) -> Engine:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
         engine.dispose()
-        message = f"PostgreSQL at {url.render_as_string(hide_password=True)} unreachable: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        postgres_unreachable(
+            f"PostgreSQL at {url.render_as_string(hide_password=True)} unreachable: {exc}"
+        )
     return engine
 
 

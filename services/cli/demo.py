@@ -21,7 +21,7 @@ from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, get_space
 from services.cli.api_client import ApiClient
 from services.cli.output import console, emit_mapping, emit_table
-from services.cli.predictor_commands import wait_fit
+from services.cli.predictor_commands import fit_on_server
 from services.cli.search_access import RemoteSearches
 from services.cli.search_commands import print_result, watch_search
 from services.cli.stack import running_stack
@@ -119,8 +119,7 @@ def _fit_predictor(
             "holdout": PREDICTOR_HOLDOUT,
             "seed": options.seed,
         }
-        fit = wait_fit(api, api.post("/predictors/fits", body)["id"], options.timeout_s)
-        versions.append(api.get(f"/predictors/{fit['predictor_id']}"))
+        versions.append(fit_on_server(api, body, options.timeout_s))
     emit_table(
         f"predictors fit on {versions[0]['n_measurements']} measured networks, "
         f"{PREDICTOR_HOLDOUT:.0%} held out",

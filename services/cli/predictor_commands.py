@@ -31,8 +31,14 @@ WidthOption = Annotated[float | None, typer.Option(help="width multiplier (defau
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
 
-def wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
-    """Poll a server-side fit until it ends; the finished fit (exit 2 if it failed)."""
+def fit_on_server(api: ApiClient, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """Submit a fit (``POST /predictors/fits``), wait for a worker to run it, and return the
+    new predictor version (exit 2 if it failed or timed out)."""
+    done = _wait_fit(api, api.post("/predictors/fits", body)["id"], timeout_s)
+    return dict(api.get(f"/predictors/{done['predictor_id']}"))
+
+
+def _wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while (fit := api.get(f"/predictors/fits/{fit_id}"))["state"] not in FINISHED:
         if time.monotonic() > deadline:
@@ -94,8 +100,7 @@ def fit(
             "holdout": holdout,
             "seed": seed,
         }
-        done = wait_fit(api, api.post("/predictors/fits", body)["id"], timeout)
-        return dict(api.get(f"/predictors/{done['predictor_id']}"))
+        return fit_on_server(api, body, timeout)
 
     result = run_action(get_settings(), local=local, remote=remote)
     if as_json:

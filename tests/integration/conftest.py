@@ -26,6 +26,8 @@ from latency_db import migrate
 from services import processes
 from services.cli.api_client import ApiClient
 
+from ..databases import postgres_unreachable
+
 POSTGRES_ADMIN = os.environ.get(
     "HWNAS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -130,10 +132,7 @@ def _postgres_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True)
     except psycopg.OperationalError as err:
-        message = f"PostgreSQL at {POSTGRES_ADMIN} unreachable: {err}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        postgres_unreachable(f"PostgreSQL at {POSTGRES_ADMIN} unreachable: {err}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
 from latency_db.errors import Conflict, ValidationError
-from latency_db.models import Search, SearchState
+from latency_db.models import Search, SearchState, User
 from latency_db.repositories import predictors, searches, users
 
 from .conftest import World
@@ -62,18 +63,30 @@ def test_predictor_versions_count_up_per_group(session: Session, world: World) -
         )
 
 
-def test_search_lifecycle_and_events(session: Session, world: World) -> None:
-    owner = users.create_user(session=session, name="owner")
-    search = searches.create_search(
+def _search(
+    session: Session,
+    world: World,
+    owner: User,
+    estimator: str,
+    budget_ms: float,
+    config: dict[str, Any] | None = None,
+) -> Search:
+    """A search of the world's device on ``SPACE``, as the repository stores it."""
+    return searches.create_search(
         session=session,
         owner=owner,
         device=world.device,
         runtime_config=world.runtime_config,
         space_ref=SPACE,
-        config={"epochs": 1},
-        budget_ms=20.0,
-        estimator="proxyless",
+        config=config or {},
+        budget_ms=budget_ms,
+        estimator=estimator,
     )
+
+
+def test_search_lifecycle_and_events(session: Session, world: World) -> None:
+    owner = users.create_user(session=session, name="owner")
+    search = _search(session, world, owner, "proxyless", 20.0, config={"epochs": 1})
     assert search.state is SearchState.PENDING and search.started_at is None
     with pytest.raises(Conflict, match="pending to succeeded"):
         searches.transition_search(session=session, search=search, state="succeeded")
@@ -105,26 +118,8 @@ def test_bad_searches_are_refused(session: Session, world: World) -> None:
     owner = users.create_user(session=session, name="owner")
     for budget in (0.0, -5.0, float("nan")):
         with pytest.raises(ValidationError, match="budget_ms"):
-            searches.create_search(
-                session=session,
-                owner=owner,
-                device=world.device,
-                runtime_config=world.runtime_config,
-                space_ref=SPACE,
-                config={},
-                budget_ms=budget,
-                estimator="darts",
-            )
-    pending = searches.create_search(
-        session=session,
-        owner=owner,
-        device=world.device,
-        runtime_config=world.runtime_config,
-        space_ref=SPACE,
-        config={},
-        budget_ms=5.0,
-        estimator="darts",
-    )
+            _search(session, world, owner, "darts", budget)
+    pending = _search(session, world, owner, "darts", 5.0)
     assert searches.request_search_cancel(session=session, search=pending).state is (
         SearchState.CANCELED
     )
@@ -133,16 +128,7 @@ def test_bad_searches_are_refused(session: Session, world: World) -> None:
 
 def _running(session: Session, world: World) -> Search:
     owner = users.create_user(session=session, name="segments")
-    return searches.create_search(
-        session=session,
-        owner=owner,
-        device=world.device,
-        runtime_config=world.runtime_config,
-        space_ref=SPACE,
-        config={},
-        budget_ms=5.0,
-        estimator="unas",
-    )
+    return _search(session, world, owner, "unas", 5.0)
 
 
 def test_a_segment_is_claimed_once_and_a_silent_one_is_resumed(
