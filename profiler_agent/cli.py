@@ -86,6 +86,31 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.reruns_when_unstable,
         help="re-runs of the timed phase while CV > --max-cv",
     )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=defaults.max_timed_s,
+        help="adaptive stopping: time until the median's 95%% CI is within 1%% or this many "
+        "seconds (0: stop at the minimums)",
+    )
+    parser.add_argument(
+        "--max-other-cpu",
+        type=float,
+        default=defaults.max_other_cpu,
+        help="cores other processes may keep busy before a phase counts as disturbed",
+    )
+    parser.add_argument(
+        "--max-disturbed-tries",
+        type=int,
+        default=defaults.max_disturbed_tries,
+        help="disturbed timed phases before reporting (1: never re-measure)",
+    )
+    parser.add_argument(
+        "--max-quiet-wait",
+        type=float,
+        default=defaults.max_quiet_wait_s,
+        help="longest wait for quiet before re-measuring a disturbed phase (s)",
+    )
 
 
 def _policy(args: argparse.Namespace) -> MeasurementPolicy:
@@ -96,6 +121,10 @@ def _policy(args: argparse.Namespace) -> MeasurementPolicy:
         timed_min_s=args.seconds,
         max_cv=args.max_cv,
         reruns_when_unstable=args.reruns,
+        max_timed_s=args.max_seconds,
+        max_other_cpu=args.max_other_cpu,
+        max_disturbed_tries=args.max_disturbed_tries,
+        max_quiet_wait_s=args.max_quiet_wait,
     )
 
 
@@ -130,7 +159,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _describe(record: dict[str, Any]) -> str:
-    stats = record["stats"]
+    stats, verdict = record["stats"], record["verdict"]
     p90 = stats["p90_ms"]
     lines = [
         f"{record['model']} on {record['backend']} {record['runtime_settings']}",
@@ -138,7 +167,16 @@ def _describe(record: dict[str, Any]) -> str:
         f"(mean {stats['mean_ms']:.3f}, min {stats['min_ms']:.3f}, "
         f"p90 {'-' if p90 is None else f'{p90:.3f}'}, CV {stats['cv']:.1%}, "
         f"{stats['runs']} runs{', UNSTABLE' if record['unstable'] else ''})",
+        f"  verdict: {verdict['verdict']} ({verdict['reason']}) after {verdict['tries']} "
+        f"timed phase(s)",
     ]
+    interval = record.get("median_ci_ms")
+    if interval:
+        lines.append(f"  95% CI of the median: [{interval[0]:.3f}, {interval[1]:.3f}] ms")
+    if record["evidence"]:
+        lines.append(
+            "  evidence: " + ", ".join(f"{k} {v}" for k, v in sorted(record["evidence"].items()))
+        )
     profile = record.get("layer_profile")
     if profile:
         lines.append(

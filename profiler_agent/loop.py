@@ -269,7 +269,14 @@ class Agent:
             except ServerRefused as err:
                 log.warning("result of job %s refused: %s", job.job_id, err)
                 return
-        log.info("job %s done: median %.3f ms", job.job_id, record["median_ms"])
+        verdict = record["verdict"]
+        log.info(
+            "job %s done: median %.3f ms, %s (%s)",
+            job.job_id,
+            record["median_ms"],
+            verdict["verdict"],
+            verdict["reason"],
+        )
 
     def _measure(self, job: Job, check: Callable[[], None]) -> dict[str, Any]:
         settings = self._settings(job)

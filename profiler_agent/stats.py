@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -67,3 +68,22 @@ def summarize(times_ms: Sequence[float], source: str = "backend") -> LatencyStat
         std_ms=std,
         cv=std / mean,
     )
+
+
+def median_ci(times_ms: Sequence[float], z: float = 1.96) -> tuple[float, float] | None:
+    """Distribution-free confidence interval of the median from order statistics.
+
+    With the sorted times x(1) <= ... <= x(n), the interval [x(j), x(k)] with
+    j = floor(n/2 - z*sqrt(n)/2) and k = ceil(n/2 + 1 + z*sqrt(n)/2) covers the true median
+    with probability ~95 % for z = 1.96, whatever the distribution (Le Boudec, "Performance
+    Evaluation of Computer and Communication Systems", EPFL Press 2010, Theorem 2.1 and
+    Table A.1). None where n is too small for those ranks (n < 8 at 95 %).
+    """
+    values = np.sort(np.asarray(times_ms, dtype=np.float64))
+    n = int(values.size)
+    half_width = z * math.sqrt(n) / 2.0
+    j = math.floor(n / 2.0 - half_width)
+    k = math.ceil(n / 2.0 + 1.0 + half_width)
+    if j < 1 or k > n:
+        return None
+    return float(values[j - 1]), float(values[k - 1])

@@ -19,7 +19,7 @@ from importlib.resources.abc import Traversable
 DISTRIBUTION = "hwnas_agent"
 VERSION = "0.1.0"
 WHEEL_NAME = f"{DISTRIBUTION}-{VERSION}-py3-none-any.whl"
-REQUIRES = ["numpy>=1.26", "pydantic>=2.6", "httpx>=0.27", "onnxruntime>=1.17"]
+REQUIRES = ["numpy>=1.26", "pydantic>=2.6", "httpx>=0.27", "onnxruntime>=1.17", "psutil>=5.9"]
 PACKAGE = "profiler_agent"
 
 

@@ -54,6 +54,8 @@ from profiler_agent.backends.base import (
     Unsupported,
 )
 from profiler_agent.environment import fingerprint
+from profiler_agent.evidence import EvidenceCollector
+from profiler_agent.evidence.android import AndroidCollector
 from profiler_agent.layer_profile import LayerTime, parse_ort_profile
 from profiler_agent.stats import LatencyStats
 
@@ -251,6 +253,10 @@ class AndroidAdbBackend(Backend[AndroidPrepared]):
             events = json.loads(local.read_text())
         # the tool's own warm-up iteration, then the in-process warm-up runs
         return parse_ort_profile(events, skip_runs=1 + prepared.inprocess_warmup)
+
+    def evidence_collector(self, prepared: AndroidPrepared) -> EvidenceCollector:
+        """The phone's thermal status and clocks (the host's CPU does not time the model)."""
+        return AndroidCollector(self.adb.shell)
 
     def describe_environment(self) -> dict[str, Any]:
         phone: dict[str, Any] = {"serial": self.serial}

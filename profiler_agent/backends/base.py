@@ -2,6 +2,7 @@
 
 ``prepare`` builds the session/engine once and makes inputs of the static shape; ``run`` /
 ``run_batch`` time inferences; ``profile_layers`` is an optional separate profiling run;
+``evidence_collector`` watches each timed phase for interference (issue 16);
 ``describe_environment`` is the fingerprint stored with every measurement. Backends that can
 only report a tool's aggregate statistics (no per-run times) say so with ``timing_kind``.
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from profiler_agent.environment import usable_cores
+from profiler_agent.evidence import EvidenceCollector
+from profiler_agent.evidence.cpu import CpuCollector
 from profiler_agent.layer_profile import LayerTime
 
 if TYPE_CHECKING:
@@ -141,6 +144,10 @@ class Backend(ABC, Generic[P]):
     def profile_layers(self, prepared: P, runs: int = 10) -> list[LayerTime]:
         """Per-node times from the runtime's own profiler, in a separate run."""
         raise Unsupported(f"{self.name} has no per-layer profiler")
+
+    def evidence_collector(self, prepared: P) -> EvidenceCollector:
+        """What watches a timed phase for interference; CPU use of others by default."""
+        return CpuCollector()
 
     @abstractmethod
     def describe_environment(self) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from profiler_agent.backends.base import (
     resolve_shape,
 )
 from profiler_agent.environment import fingerprint
+from profiler_agent.evidence import EvidenceCollector
+from profiler_agent.evidence.nvml import cpu_and_gpu_collector
 from profiler_agent.layer_profile import LayerTime, load_ort_profile, parse_ort_profile
 
 _DTYPES: dict[str, type[np.floating[Any]]] = {
@@ -122,6 +124,11 @@ class _OrtBackend(Backend[OrtPrepared]):
                 live.infer()
             events = load_ort_profile(Path(live.session.end_profiling()))
         return parse_ort_profile(events, skip_runs=_PROFILE_WARMUP_RUNS)
+
+    def evidence_collector(self, prepared: OrtPrepared) -> EvidenceCollector:
+        if not self.on_device:
+            return super().evidence_collector(prepared)
+        return cpu_and_gpu_collector(prepared.backend_settings.device_id)
 
     def describe_environment(self) -> dict[str, Any]:
         return {

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 from profiler_agent.backends import register_backend
 from profiler_agent.backends.base import Backend, BackendSettings, BackendUnavailable, Prepared
 from profiler_agent.environment import fingerprint
+from profiler_agent.evidence import EvidenceCollector
+from profiler_agent.evidence.nvml import cpu_and_gpu_collector
 
 
 @dataclass
@@ -136,3 +138,6 @@ class TorchCudaBackend(_TorchBackend):
 
     def _synchronize(self, device: Any) -> None:
         self._torch.cuda.synchronize(device)
+
+    def evidence_collector(self, prepared: TorchPrepared) -> EvidenceCollector:
+        return cpu_and_gpu_collector(int(prepared.example.device.index or 0))

@@ -45,6 +45,8 @@ from profiler_agent.backends.base import (
     resolve_shape,
 )
 from profiler_agent.environment import fingerprint
+from profiler_agent.evidence import EvidenceCollector
+from profiler_agent.evidence.nvml import cpu_and_gpu_collector
 from profiler_agent.layer_profile import LayerTime, block_of
 
 _WORKSPACE_BYTES = 1 << 30
@@ -267,6 +269,9 @@ class TensorrtBackend(Backend[TrtPrepared]):
             LayerTime(name=name, op_type="trt_layer", time_ms=total / runs, block=block_of(name))
             for name, total in totals.items()
         ]
+
+    def evidence_collector(self, prepared: TrtPrepared) -> EvidenceCollector:
+        return cpu_and_gpu_collector(int(prepared.settings["device_id"]))
 
     def describe_environment(self) -> dict[str, Any]:
         err, version = self._cudart.cudaRuntimeGetVersion()

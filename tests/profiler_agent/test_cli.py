@@ -9,7 +9,10 @@ import pytest
 
 from profiler_agent.cli import EXIT_INVALID_MODEL, EXIT_UNAVAILABLE, main
 
-FAST = ["--warmup-runs", "2", "--warmup-seconds", "0", "--runs", "5", "--seconds", "0.02"]
+FAST = [
+    *("--warmup-runs", "2", "--warmup-seconds", "0", "--runs", "5", "--seconds", "0.02"),
+    *("--max-seconds", "0", "--max-disturbed-tries", "1"),
+]
 
 
 def _agent(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,6 +44,11 @@ def test_measure_prints_one_json_object(tiny_onnx: Path) -> None:
     assert len(record["times_ms"]) >= 5
     assert record["median_ms"] == record["stats"]["median_ms"] > 0
     assert isinstance(record["unstable"], bool)
+    assert record["verdict"]["verdict"] in ("clean", "unstable", "disturbed")
+    assert record["verdict"]["tries"] == record["evidence"]["tries"] == record["attempts"]
+    assert record["evidence"]["other_cpu_cores"] >= 0
+    assert record["evidence"]["own_cpu_cores"] > 0
+    assert record["policy"]["max_disturbed_tries"] == 1
     assert record["environment"]["runtime"]["name"] == "onnxruntime"
     assert {"stem", "layers.0", "layers.1", "classifier"} <= set(record["layer_profile"]["blocks"])
 
@@ -49,6 +57,7 @@ def test_measure_text_output(tiny_onnx: Path, capsys: pytest.CaptureFixture[str]
     assert main(["measure", str(tiny_onnx), "--threads", "1", *FAST]) == 0
     out = capsys.readouterr().out
     assert "median" in out and "ort-cpu" in out
+    assert "verdict: " in out and "other_cpu_cores" in out
 
 
 def test_measure_a_corrupt_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,17 +1,41 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from profiler_agent.backends import BackendSettings, create_backend
 from profiler_agent.backends.base import Backend, Prepared, TimingKind
+from profiler_agent.evidence import Evidence, EvidenceCollector
 from profiler_agent.protocol import MeasurementPolicy, measure
 from profiler_agent.stats import InvalidTimings, LatencyStats
 
-FAST = MeasurementPolicy(warmup_min_runs=2, warmup_min_s=0.0, timed_min_runs=5, timed_min_s=0.02)
+FAST = MeasurementPolicy(
+    warmup_min_runs=2,
+    warmup_min_s=0.0,
+    timed_min_runs=5,
+    timed_min_s=0.02,
+    max_timed_s=0.0,
+    max_disturbed_tries=1,
+)
+
+
+class ScriptedEvidence(EvidenceCollector):
+    """Evidence by interval: ``script[i]`` for the i-th interval, the last one after that."""
+
+    def __init__(self, script: Sequence[Mapping[str, Any]] = ({},)) -> None:
+        self.script = list(script)
+        self.intervals = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> Evidence:
+        self.intervals += 1
+        return dict(self.script[min(self.intervals, len(self.script)) - 1])
 
 
 class ScriptedBackend(Backend[Prepared]):
@@ -19,9 +43,10 @@ class ScriptedBackend(Backend[Prepared]):
 
     name = "scripted"
 
-    def __init__(self, times: Iterator[float]) -> None:
+    def __init__(self, times: Iterator[float], evidence: ScriptedEvidence | None = None) -> None:
         self.times = times
         self.batches: list[int] = []
+        self.evidence = evidence or ScriptedEvidence()
 
     def prepare(
         self, model_path: Path, input_shape: Sequence[int] | None, settings: BackendSettings
@@ -34,6 +59,9 @@ class ScriptedBackend(Backend[Prepared]):
     def run_batch(self, prepared: Prepared, runs: int) -> list[float]:
         self.batches.append(runs)
         return super().run_batch(prepared, runs)
+
+    def evidence_collector(self, prepared: Prepared) -> EvidenceCollector:
+        return self.evidence
 
     def describe_environment(self) -> dict[str, Any]:
         return {}
@@ -95,6 +123,7 @@ def test_no_rerun_when_the_policy_says_so() -> None:
         timed_min_runs=4,
         timed_min_s=0.0,
         reruns_when_unstable=0,
+        max_timed_s=0.0,
     )
     result = measure(ScriptedBackend(alternating(1.0, 3.0)), Prepared(Path("m"), (1,), {}), policy)
     assert (result.unstable, result.attempts, result.warmup_runs) == (True, 1, 0)
@@ -154,6 +183,8 @@ def test_real_ort_measurement_with_a_fast_policy(tiny_onnx: Path) -> None:
     assert 0 < result.stats.min_ms <= result.stats.median_ms <= result.stats.max_ms
     assert result.attempts in (1, 2)
     assert result.unstable == (result.stats.cv > FAST.max_cv)
+    assert result.verdict.verdict in ("clean", "unstable", "disturbed")
+    assert result.evidence["own_cpu_cores"] > 0  # the real CPU collector watched the phase
     as_dict = result.to_dict()
     assert as_dict["median_ms"] == result.stats.median_ms
     assert as_dict["policy"]["timed_min_runs"] == 5
@@ -171,3 +202,91 @@ def test_long_phases_are_cut_into_batches_so_cancel_is_seen() -> None:
     assert len(result.times_ms) == 10_000
     assert max(backend.batches) <= 2000  # BATCH_CAP_S of 1 ms runs
     assert len(checks) >= 10_000 / 2000
+
+
+def random_times(draw: Any) -> Iterator[float]:
+    while True:
+        yield from draw(1000).tolist()
+
+
+ADAPTIVE = MeasurementPolicy(
+    warmup_min_runs=0, warmup_min_s=0.0, timed_min_runs=20, timed_min_s=0.0, max_timed_s=10.0
+)
+
+
+def test_adaptive_stopping_stops_at_the_minimums_on_a_tight_distribution() -> None:
+    rng = np.random.default_rng(0)
+    backend = ScriptedBackend(random_times(lambda n: rng.normal(10.0, 0.02, n)))
+    result = measure(backend, Prepared(Path("m"), (1,), {}), ADAPTIVE)
+    assert len(result.times_ms) == 20
+    assert result.median_ci_ms is not None
+    low, high = result.median_ci_ms
+    assert result.median_ms * 0.99 <= low <= result.median_ms <= high <= result.median_ms * 1.01
+    assert result.to_dict()["median_ci_ms"] == [low, high]
+
+
+def test_adaptive_stopping_runs_longer_until_the_median_is_known_to_1_percent() -> None:
+    rng = np.random.default_rng(1)
+    backend = ScriptedBackend(random_times(lambda n: rng.normal(10.0, 0.5, n)))
+    result = measure(backend, Prepared(Path("m"), (1,), {}), ADAPTIVE)
+    assert len(result.times_ms) > 20 and result.stats.total_ms < 10_000.0
+    low, high = result.median_ci_ms or (0.0, 0.0)
+    assert max(result.median_ms - low, high - result.median_ms) <= 0.01 * result.median_ms
+
+
+def test_adaptive_stopping_stops_at_the_time_cap_on_a_wide_distribution() -> None:
+    rng = np.random.default_rng(2)
+    backend = ScriptedBackend(random_times(lambda n: rng.lognormal(np.log(10.0), 1.0, n)))
+    policy = MeasurementPolicy(
+        warmup_min_runs=0, warmup_min_s=0.0, timed_min_runs=20, timed_min_s=0.0, max_timed_s=2.0
+    )
+    result = measure(backend, Prepared(Path("m"), (1,), {}), policy)
+    last_batch = backend.batches[-1]
+    assert result.stats.total_ms >= 2000.0
+    assert result.stats.total_ms - sum(result.times_ms[-last_batch:]) < 2000.0
+    low, high = result.median_ci_ms or (0.0, 0.0)
+    assert high - low > 0.02 * result.median_ms  # still wide: the cap, not precision, stopped it
+
+
+QUICK_WAIT = MeasurementPolicy(
+    warmup_min_runs=0,
+    warmup_min_s=0.0,
+    timed_min_runs=5,
+    timed_min_s=0.0,
+    max_timed_s=0.0,
+    quiet_window_s=0.05,
+    max_quiet_wait_s=0.5,
+)
+
+
+def test_a_disturbed_phase_is_re_measured_after_quiet_returns() -> None:
+    evidence = ScriptedEvidence([{"other_cpu_cores": 0.9}, {"other_cpu_cores": 0.9}, {}])
+    backend = ScriptedBackend(constant(2.0), evidence)
+    result = measure(backend, Prepared(Path("m"), (1,), {}), QUICK_WAIT)
+    # phase 1 disturbed, quiet window 1 still busy, window 2 quiet, phase 2 clean
+    assert evidence.intervals == 4
+    assert (result.verdict.verdict, result.verdict.tries, result.attempts) == ("clean", 2, 2)
+    assert 0.1 <= result.evidence["waited_for_quiet_s"] < 0.5
+    assert result.evidence["tries"] == 2
+
+
+def test_waiting_for_quiet_still_consults_check() -> None:
+    evidence = ScriptedEvidence([{"other_cpu_cores": 0.9}])
+    backend = ScriptedBackend(constant(2.0), evidence)
+
+    def check() -> None:
+        if evidence.intervals >= 1:  # the first phase is over: we are waiting
+            raise TimeoutError("canceled while waiting")
+
+    policy = MeasurementPolicy(**{**QUICK_WAIT.to_dict(), "max_quiet_wait_s": 60.0})
+    with pytest.raises(TimeoutError, match="while waiting"):
+        measure(backend, Prepared(Path("m"), (1,), {}), policy, check)
+    assert backend.batches == [5]  # one timed phase, then the wait was abandoned
+
+
+def test_unstable_and_disturbed_tries_are_counted_apart() -> None:
+    evidence = ScriptedEvidence([{"other_cpu_cores": 0.9}, {}])
+    backend = ScriptedBackend(alternating(1.0, 3.0), evidence)  # CV 0.5: always unstable
+    result = measure(backend, Prepared(Path("m"), (1,), {}), QUICK_WAIT)
+    # disturbed, quiet, then unstable and re-run once: three timed phases
+    assert (result.verdict.verdict, result.attempts, result.unstable) == ("unstable", 3, True)

@@ -25,7 +25,14 @@ def test_torch_cpu_measures_a_torchscript_file(scripted: Path) -> None:
     prepared = backend.prepare(scripted, (2, 3, 16, 16), BackendSettings(threads=1))
     assert torch.get_num_threads() == 1
     assert prepared.settings["intra_op_num_threads"] == 1
-    policy = MeasurementPolicy(warmup_min_runs=2, warmup_min_s=0, timed_min_runs=5, timed_min_s=0)
+    policy = MeasurementPolicy(
+        warmup_min_runs=2,
+        warmup_min_s=0,
+        timed_min_runs=5,
+        timed_min_s=0,
+        max_timed_s=0,
+        max_disturbed_tries=1,
+    )
     result = measure(backend, prepared, policy)
     assert len(result.times_ms) == 5 and result.stats.min_ms > 0
     assert backend.describe_environment()["runtime"]["name"] == "torch"

@@ -18,7 +18,14 @@ from search_worker.oracle.local import LocalOracle
 
 from .conftest import small_space
 
-FAST = MeasurementPolicy(warmup_min_runs=1, warmup_min_s=0.0, timed_min_runs=3, timed_min_s=0.0)
+FAST = MeasurementPolicy(
+    warmup_min_runs=1,
+    warmup_min_s=0.0,
+    timed_min_runs=3,
+    timed_min_s=0.0,
+    max_timed_s=0.0,
+    max_disturbed_tries=1,
+)
 
 
 @pytest.fixture(scope="module")

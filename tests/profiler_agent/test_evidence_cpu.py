@@ -1,0 +1,101 @@
+"""The CPU collector on real ``/proc`` data, with a real busy child process as the load.
+
+Other engineers' work may keep this machine busy, so no test asserts that the machine is
+quiet: each compares what the collector reports with what the test itself controls (its
+child's CPU time, its own busy loop) measured independently through ``/proc/<pid>/stat``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+
+from profiler_agent.evidence import CombinedCollector
+from profiler_agent.evidence.cpu import CpuCollector
+
+# /proc/stat is sampled at the clock tick (100 Hz) while a process's own times are exact
+# run time, so over a second or two the two differ by a few ticks per busy core.
+TOLERANCE_S = 0.15
+WORK_S = 0.6  # CPU seconds the load (or the agent) spends in an interval: > 4x the tolerance
+BUSY_LOOP = "while True: pass"
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+@pytest.fixture
+def busy_child() -> Iterator[psutil.Process]:
+    """A child process spinning on one core, already running when the test starts."""
+    child = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    process = psutil.Process(child.pid)
+    deadline = time.monotonic() + 10.0
+    while cpu_seconds(process) < 0.05 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield process
+    finally:
+        child.kill()
+        child.wait()
+
+
+def busy_total(times: Any) -> float:
+    return times.user + times.nice + times.system + times.irq + times.softirq
+
+
+def test_a_busy_child_counts_as_other_and_a_sleeping_agent_as_nothing(
+    busy_child: psutil.Process,
+) -> None:
+    collector = CpuCollector()
+    child_before = cpu_seconds(busy_child)
+    collector.start()
+    deadline = time.monotonic() + 10.0  # however busy the machine, the child gets its 0.5 s
+    while cpu_seconds(busy_child) - child_before < WORK_S and time.monotonic() < deadline:
+        time.sleep(0.05)
+    evidence = collector.stop()
+    child_s = cpu_seconds(busy_child) - child_before
+    interval = evidence["interval_s"]
+    assert child_s >= WORK_S
+    assert evidence["other_cpu_cores"] * interval >= child_s - TOLERANCE_S
+    assert evidence["own_cpu_cores"] < 0.1
+    assert evidence["usable_cores"] >= 1
+    assert 0.0 <= evidence["steal_share"] <= 1.0
+    assert evidence["loadavg_1m"] >= 0.0
+
+
+def test_the_agents_own_busy_loop_counts_as_own_not_other() -> None:
+    collector = CpuCollector()
+    me = psutil.Process()
+    own_before, system_before = cpu_seconds(me), psutil.cpu_times()
+    collector.start()
+    deadline = time.monotonic() + 10.0
+    while cpu_seconds(me) - own_before < WORK_S and time.monotonic() < deadline:
+        pass
+    evidence = collector.stop()
+    own_s = cpu_seconds(me) - own_before
+    system_busy_s = busy_total(psutil.cpu_times()) - busy_total(system_before)
+    interval = evidence["interval_s"]
+    assert own_s >= WORK_S
+    assert evidence["own_cpu_cores"] * interval == pytest.approx(own_s, abs=TOLERANCE_S)
+    # everything busy is either ours or others': counting our loop as others' too would
+    # exceed the machine's busy time by our whole loop
+    reported_s = (evidence["own_cpu_cores"] + evidence["other_cpu_cores"]) * interval
+    assert reported_s <= system_busy_s + TOLERANCE_S
+
+
+def test_clock_keys_are_present_only_where_readable() -> None:
+    collector = CombinedCollector([CpuCollector()])
+    collector.start()
+    evidence = collector.stop()
+    if "cpu_mhz_min" in evidence:
+        assert 0 < evidence["cpu_mhz_min"] <= evidence["cpu_mhz_max"]
+    assert "cpu_max_mhz" not in evidence or evidence["cpu_max_mhz"] > 0
+    with pytest.raises(RuntimeError, match="before start"):
+        CpuCollector().stop()
