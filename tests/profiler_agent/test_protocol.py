@@ -240,7 +240,12 @@ def test_adaptive_stopping_stops_at_the_time_cap_on_a_wide_distribution() -> Non
     policy = MeasurementPolicy(
         warmup_min_runs=0, warmup_min_s=0.0, timed_min_runs=20, timed_min_s=0.0, max_timed_s=2.0
     )
-    result = measure(backend, Prepared(Path("m"), (1,), {}), policy)
+
+    def check() -> None:  # a missing cap fails here instead of running on
+        if sum(backend.batches) > 10_000:
+            raise AssertionError("adaptive stopping ran past its time cap")
+
+    result = measure(backend, Prepared(Path("m"), (1,), {}), policy, check)
     last_batch = backend.batches[-1]
     assert result.stats.total_ms >= 2000.0
     assert result.stats.total_ms - sum(result.times_ms[-last_batch:]) < 2000.0
