@@ -4,6 +4,8 @@ Read at the end of the interval: the SM clock against its maximum, the temperatu
 clock event ("throttle") reasons decoded to names, the other compute processes on the GPU
 and their peak SM utilization over the interval (``nvmlDeviceGetProcessUtilization`` samples
 since the interval's start). Bit values are ``nvmlClocksThrottleReason*`` of ``nvml.h``.
+``gpu_index`` is the backend's CUDA device id; NVML counts all GPUs, so under
+``CUDA_VISIBLE_DEVICES`` the two can name different GPUs (not mapped here).
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ from profiler_agent.evidence.android import (
     parse_cur_freqs_mhz,
     parse_thermal_status,
 )
-from profiler_agent.evidence.nvml import THROTTLE_REASONS, decode_throttle_reasons
+from profiler_agent.evidence.cpu import CpuCollector
+from profiler_agent.evidence.nvml import (
+    THROTTLE_REASONS,
+    NvmlCollector,
+    cpu_and_gpu_collector,
+    decode_throttle_reasons,
+)
 
 # ``adb shell dumpsys thermalservice`` on Android 11-14 (ThermalManagerService.dumpInternal)
 DUMPSYS_THERMAL = """\
@@ -96,3 +102,12 @@ def test_android_collector_reads_the_phone_at_the_end() -> None:
         "cpu_freqs_mhz": [1785, 1785, 300, 300, 2419, 2419, 2841],
     }
     assert AndroidCollector(lambda argv: NO_SERVICE if argv[0] == "dumpsys" else "").stop() == {}
+
+
+def test_cuda_collector_is_cpu_only_where_nvml_cannot_start() -> None:
+    try:
+        NvmlCollector(0)
+    except Exception:  # no nvidia-ml-py, no driver or no GPU here
+        assert type(cpu_and_gpu_collector(0)) is CpuCollector
+    else:
+        pytest.skip("NVML runs here")
