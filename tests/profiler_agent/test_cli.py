@@ -49,6 +49,8 @@ def test_measure_prints_one_json_object(tiny_onnx: Path) -> None:
     assert record["evidence"]["other_cpu_cores"] >= 0
     assert record["evidence"]["own_cpu_cores"] > 0
     assert record["policy"]["max_disturbed_tries"] == 1
+    low, high = record["median_ci_ms"]  # hundreds of sub-millisecond runs: enough for a CI
+    assert low <= record["median_ms"] <= high
     assert record["environment"]["runtime"]["name"] == "onnxruntime"
     assert {"stem", "layers.0", "layers.1", "classifier"} <= set(record["layer_profile"]["blocks"])
 

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import psutil
 import pytest
 
-from profiler_agent.evidence import CombinedCollector
-from profiler_agent.evidence.cpu import CpuCollector
+from profiler_agent.evidence.cpu import CpuCollector, CpuReading, cpu_evidence
 
 # /proc/stat is sampled at the clock tick (100 Hz) while a process's own times are exact
 # run time, so over a second or two the two differ by a few ticks per busy core.
@@ -90,12 +90,23 @@ def test_the_agents_own_busy_loop_counts_as_own_not_other() -> None:
     assert reported_s <= system_busy_s + TOLERANCE_S
 
 
-def test_clock_keys_are_present_only_where_readable() -> None:
-    collector = CombinedCollector([CpuCollector()])
-    collector.start()
-    evidence = collector.stop()
-    if "cpu_mhz_min" in evidence:
-        assert 0 < evidence["cpu_mhz_min"] <= evidence["cpu_mhz_max"]
-    assert "cpu_max_mhz" not in evidence or evidence["cpu_max_mhz"] > 0
+def test_evidence_arithmetic_from_two_readings() -> None:
+    before = CpuReading(
+        at=100.0, busy_s=50.0, steal_s=1.0, total_s=200.0, own_s=10.0, mhz=(2000.0, 2400.0)
+    )
+    after = CpuReading(
+        at=102.0, busy_s=53.0, steal_s=1.1, total_s=204.0, own_s=11.0, mhz=(1800.0, 2600.0)
+    )
+    evidence = cpu_evidence(before, after)
+    # 3 busy seconds in 2 s, 1 of them the agent's own: others kept 1 core busy
+    assert evidence["other_cpu_cores"] == 1.0
+    assert evidence["own_cpu_cores"] == 0.5
+    assert evidence["steal_share"] == 0.025
+    assert (evidence["cpu_mhz_min"], evidence["cpu_mhz_max"]) == (1800.0, 2600.0)
+    unreadable = cpu_evidence(replace(before, mhz=()), replace(after, mhz=(), total_s=200.0))
+    assert "cpu_mhz_min" not in unreadable and "steal_share" not in unreadable
+    # the agent's own time is never reported as others' (tick rounding can make it exceed
+    # the system's busy time in a short interval)
+    assert cpu_evidence(before, replace(after, own_s=14.0))["other_cpu_cores"] == 0.0
     with pytest.raises(RuntimeError, match="before start"):
         CpuCollector().stop()
