@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -35,15 +36,21 @@ class CpuReading:
     mhz: tuple[float, ...]
 
 
-def read_cpu(process: psutil.Process) -> CpuReading:
-    times = psutil.cpu_times()
-    fields = times._asdict()
+def split_cpu_times(fields: Mapping[str, float]) -> tuple[float, float, float]:
+    """(busy, steal, total) seconds of ``psutil.cpu_times()`` fields: busy is neither idle,
+    iowait nor steal; guest time is inside user/nice already, so it is not added again."""
+    busy = sum(v for k, v in fields.items() if k not in _NOT_BUSY)
     total = sum(v for k, v in fields.items() if k not in ("guest", "guest_nice"))
+    return busy, fields.get("steal", 0.0), total
+
+
+def read_cpu(process: psutil.Process) -> CpuReading:
+    busy, steal, total = split_cpu_times(psutil.cpu_times()._asdict())
     own = process.cpu_times()
     return CpuReading(
         at=time.monotonic(),
-        busy_s=sum(v for k, v in fields.items() if k not in _NOT_BUSY),
-        steal_s=fields.get("steal", 0.0),
+        busy_s=busy,
+        steal_s=steal,
         total_s=total,
         own_s=own.user + own.system,
         mhz=core_mhz(),

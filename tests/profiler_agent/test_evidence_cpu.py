@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from profiler_agent.evidence.cpu import CpuCollector, CpuReading, cpu_evidence
+from profiler_agent.evidence.cpu import CpuCollector, CpuReading, cpu_evidence, split_cpu_times
 
 # /proc/stat is sampled at the clock tick (100 Hz) while a process's own times are exact
 # run time, so over a second or two the two differ by a few ticks per busy core.
@@ -110,3 +110,16 @@ def test_evidence_arithmetic_from_two_readings() -> None:
     assert cpu_evidence(before, replace(after, own_s=14.0))["other_cpu_cores"] == 0.0
     with pytest.raises(RuntimeError, match="before start"):
         CpuCollector().stop()
+
+
+def test_steal_and_guest_time_are_nobodys_work_here() -> None:
+    linux = {
+        **{"user": 10.0, "nice": 1.0, "system": 5.0, "idle": 100.0, "iowait": 3.0},
+        **{"irq": 1.0, "softirq": 1.0, "steal": 4.0, "guest": 2.0, "guest_nice": 0.0},
+    }
+    assert split_cpu_times(linux) == (18.0, 4.0, 125.0)
+    assert split_cpu_times({"user": 2.0, "nice": 0.0, "system": 1.0, "idle": 7.0}) == (
+        3.0,
+        0.0,
+        10.0,
+    )
