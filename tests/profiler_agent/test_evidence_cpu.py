@@ -36,7 +36,7 @@ def busy_child() -> Iterator[psutil.Process]:
     """A child process spinning on one core, already running when the test starts."""
     child = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
     process = psutil.Process(child.pid)
-    deadline = time.monotonic() + 10.0
+    deadline = time.monotonic() + 30.0
     while cpu_seconds(process) < 0.05 and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
@@ -56,7 +56,7 @@ def test_a_busy_child_counts_as_other_and_a_sleeping_agent_as_nothing(
     collector = CpuCollector()
     child_before = cpu_seconds(busy_child)
     collector.start()
-    deadline = time.monotonic() + 10.0  # however busy the machine, the child gets its 0.5 s
+    deadline = time.monotonic() + 30.0  # however busy the machine, the child gets its share
     while cpu_seconds(busy_child) - child_before < WORK_S and time.monotonic() < deadline:
         time.sleep(0.05)
     evidence = collector.stop()
@@ -75,7 +75,7 @@ def test_the_agents_own_busy_loop_counts_as_own_not_other() -> None:
     me = psutil.Process()
     own_before, system_before = cpu_seconds(me), psutil.cpu_times()
     collector.start()
-    deadline = time.monotonic() + 10.0
+    deadline = time.monotonic() + 30.0
     while cpu_seconds(me) - own_before < WORK_S and time.monotonic() < deadline:
         pass
     evidence = collector.stop()
