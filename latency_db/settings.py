@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_attempts: PositiveInt = 3
     search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
+    # The device-busy lock a worker shares with an agent on its host (None: the agent's
+    # default, a folder under the system temp dir); see profiler_agent.host_lock.
+    host_lock_dir: Path | None = None
     admin_token: str | None = None
     api_token: str | None = None  # the CLI's user token when it talks to ``server_url``
 

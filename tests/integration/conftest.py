@@ -165,6 +165,7 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         "HWNAS_LEASE_SECONDS": "4",
         "HWNAS_HEARTBEAT_SECONDS": "1",
         "HWNAS_MAX_UPLOAD_BYTES": str(1 << 20),
+        "HWNAS_HOST_LOCK_DIR": str(tmp_path / "host-lock"),  # this stack's worker and agents
     }
     if database_url.startswith("postgresql"):  # production shape: PostgreSQL + Redis broker
         redis.Redis.from_url(REDIS_URL).flushdb()
