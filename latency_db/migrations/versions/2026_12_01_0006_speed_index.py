@@ -1,5 +1,6 @@
 """Drift (issue 16 item 4): sentinel jobs and measurements, the speed-index series, each
-measurement's speed index, and the agent process session that tells a restart.
+measurement's speed index, drift-normalized predictor fits, and the agent process session
+that tells a restart.
 
 Revision ID: 0006
 Revises: 0002
@@ -60,6 +61,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("measurements") as batch:
         batch.add_column(sa.Column("speed_index", sa.Double(), nullable=True))
+    with op.batch_alter_table("predictor_fits") as batch:
+        batch.add_column(
+            sa.Column("normalize_drift", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
     with op.batch_alter_table("agents") as batch:
         batch.add_column(sa.Column("session_id", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("session_started_at", sa.DateTime(timezone=True), nullable=True))
@@ -113,6 +118,8 @@ def downgrade() -> None:
     with op.batch_alter_table("agents") as batch:
         batch.drop_column("session_started_at")
         batch.drop_column("session_id")
+    with op.batch_alter_table("predictor_fits") as batch:
+        batch.drop_column("normalize_drift")
     with op.batch_alter_table("measurements") as batch:
         batch.drop_column("speed_index")
     op.execute("DELETE FROM measurements WHERE subject_kind = 'sentinel'")
