@@ -207,7 +207,8 @@ def heatmap_png(ref: TableRef, table: LutOut) -> bytes:
     done = table.progress
     title = (
         f"{ref.device.name} · {runtime.backend} {settings} · {ref.space.ref} · "
-        f"batch {ref.batch_size} · {done.measured} of {done.total} op keys measured (ms)"
+        f"batch {ref.batch_size} · {done.measured} of {done.total} op keys measured "
+        f"({'ms at the reference speed' if ref.normalize_drift else 'ms'})"
     )
     ms_by_key = {key: entry.median_ms for key, entry in table.entries.items()}
     return lut_heatmap_png(lut_grid(ref.space), ms_by_key, title)
