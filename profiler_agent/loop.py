@@ -288,8 +288,7 @@ class Agent:
                 with_profile=job.profile,
                 check=check,
             )
-        if waited_s > 0.0:
-            log.info("job %s waited %.3f s for a training step on this host", job.job_id, waited_s)
+        log.info("job %s waited %.3f s for a training step on this host", job.job_id, waited_s)
         record.setdefault("evidence", {})["waited_for_worker_s"] = waited_s
         return record
 
