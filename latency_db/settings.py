@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -32,8 +32,16 @@ class Settings(BaseSettings):
     agent_stale_seconds: PositiveInt = 30
     agent_offline_seconds: PositiveInt = 120
     max_attempts: PositiveInt = 3
+    # Drift: agents measure the sentinel at start, then every so many jobs or minutes
+    # (latency_db.repositories.sentinels); ``sentinel=False`` switches it off.
+    sentinel: bool = True
+    sentinel_every_jobs: PositiveInt = 50
+    sentinel_every_minutes: PositiveFloat = 30.0
     search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
+    # The device-busy lock a worker shares with an agent on its host (None: the agent's
+    # default, a folder under the system temp dir); see profiler_agent.host_lock.
+    host_lock_dir: Path | None = None
     admin_token: str | None = None
     api_token: str | None = None  # the CLI's user token when it talks to ``server_url``
 

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--enroll-token", help="one-time token (first start only)")
     r.add_argument("--data-dir", type=Path, default=Path.home() / ".hwnas-agent")
     r.add_argument("--name", help="agent name (default: host name)")
+    r.add_argument(
+        "--host-lock-dir",
+        type=Path,
+        help="device-busy lock shared with a worker on this host "
+        "(default: $HWNAS_HOST_LOCK_DIR, else a folder under the system temp dir)",
+    )
     _add_runtime_options(r)
     _add_policy_options(r)
     return parser
@@ -221,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         enroll_token=args.enroll_token,
         name=args.name,
         policy=_policy(args),
+        host_lock_dir=args.host_lock_dir,
     )
     return run_agent(config)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,8 @@ class ServerClient:
         self._credential = credential
         self._backoff = backoff or Backoff()
         self._should_stop = should_stop
+        # This process's session: the server sees a new one as a restart (sentinel due).
+        self.session_id = uuid.uuid4().hex
 
     def close(self) -> None:
         self._http.close()
@@ -115,7 +118,10 @@ class ServerClient:
 
     def claim(self, wait_s: float) -> dict[str, Any] | None:
         response = self._request(
-            "POST", "/agents/claim", params={"wait": wait_s}, timeout=wait_s + 30
+            "POST",
+            "/agents/claim",
+            params={"wait": wait_s, "session_id": self.session_id},
+            timeout=wait_s + 30,
         )
         return None if response.status_code == 204 else response.json()
 

@@ -44,6 +44,7 @@ from profiler_agent.backends import (
 )
 from profiler_agent.client import Backoff, ServerClient, ServerRefused
 from profiler_agent.credentials import AgentIdentity, load_identity, save_identity
+from profiler_agent.host_lock import HostLock
 from profiler_agent.measure import measurement_record
 from profiler_agent.protocol import MeasurementPolicy
 from profiler_agent.stats import InvalidTimings
@@ -85,6 +86,7 @@ class AgentConfig:
     retry: Backoff = field(default_factory=Backoff)
     policy: MeasurementPolicy = field(default_factory=MeasurementPolicy)
     prepared_cache_size: int = 8
+    host_lock_dir: Path | None = None  # None: profiler_agent.host_lock.default_lock_dir()
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class Agent:
         self._lost: set[str] = set()
         self._lock = threading.Lock()
         self._prepared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.host_lock = HostLock(config.host_lock_dir)
 
     def holds_lease(self) -> bool:
         # No lock: the signal handler calls this on the main thread, which may hold it.
@@ -283,13 +286,18 @@ class Agent:
         path = self.client.download_artifact(job.artifact_sha256, self.config.data_dir / "cache")
         check()
         prepared = self._prepare(job, path, settings)
-        return measurement_record(
-            self.backend,
-            prepared,
-            policy=self.config.policy,
-            with_profile=job.profile,
-            check=check,
-        )
+        # A worker training on this host pauses while the device is held (host_lock).
+        with self.host_lock.measuring() as waited_s:
+            record = measurement_record(
+                self.backend,
+                prepared,
+                policy=self.config.policy,
+                with_profile=job.profile,
+                check=check,
+            )
+        log.info("job %s waited %.3f s for a training step on this host", job.job_id, waited_s)
+        record.setdefault("evidence", {})["waited_for_worker_s"] = waited_s
+        return record
 
     def _fail(self, job: Job, code: str, err: object) -> None:
         log.warning("job %s failed (%s): %s", job.job_id, code, err)

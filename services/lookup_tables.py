@@ -19,6 +19,7 @@ from latency_db.predictors.versions import load_version, runtime_config_for
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
+from latency_db.repositories.speed import normalized_ms
 from latency_db.spaces import Architecture, SearchSpace
 from services.lut_grid import lut_grid
 from services.schemas.lookup_tables import (
@@ -47,6 +48,7 @@ class TableRef:
     runtime_config: RuntimeConfig
     space: SearchSpace
     batch_size: int
+    normalize_drift: bool = False  # medians at the reference speed (repositories.speed)
 
     def names(self) -> TableNames:
         """The ids that name the table in the API's answers."""
@@ -65,6 +67,7 @@ def table_ref(
     space_ref: str,
     batch_size: int,
     runtime_config_id: str | None = None,
+    normalize_drift: bool = False,
 ) -> TableRef:
     """The table named by ids; without a runtime configuration, the one the device was
     measured under (a clear error when there is none or several)."""
@@ -77,7 +80,7 @@ def table_ref(
         batch_size=batch_size,
         runtime_config_id=runtime_config_id,
     )
-    return TableRef(device, runtime, space, batch_size)
+    return TableRef(device, runtime, space, batch_size, normalize_drift)
 
 
 def op_input_shapes(space: SearchSpace, batch_size: int) -> dict[str, list[int]]:
@@ -138,8 +141,9 @@ def read_table(*, session: Session, ref: TableRef) -> LutOut:
     rows = _measured_entries(session, ref)
     return LutOut(
         **ref.names(),
+        normalize_drift=ref.normalize_drift,
         progress=progress(session=session, ref=ref),
-        entries={key: _entry(row) for key, row in sorted(rows.items())},
+        entries={key: _entry(row, ref) for key, row in sorted(rows.items())},
     )
 
 
@@ -153,7 +157,7 @@ def table_entries(*, session: Session, ref: TableRef, op_keys: list[str]) -> Lut
     rows = _measured_entries(session, ref)
     return LutEntriesOut(
         **ref.names(),
-        entries={key: _entry(rows[key]) if key in rows else None for key in op_keys},
+        entries={key: _entry(rows[key], ref) if key in rows else None for key in op_keys},
     )
 
 
@@ -185,7 +189,7 @@ def architecture_latencies(
         answers.append(
             LutLatency(
                 architecture=ref.space.format(arch),
-                lut_ms=None if missing else sum(rows[k].median_ms for k in keys),
+                lut_ms=None if missing else sum(_ms(rows[k], ref) for k in keys),
                 missing_keys=missing,
                 predicted_ms=predicted_ms,
                 std_ms=std_ms,
@@ -203,15 +207,23 @@ def heatmap_png(ref: TableRef, table: LutOut) -> bytes:
     done = table.progress
     title = (
         f"{ref.device.name} · {runtime.backend} {settings} · {ref.space.ref} · "
-        f"batch {ref.batch_size} · {done.measured} of {done.total} op keys measured (ms)"
+        f"batch {ref.batch_size} · {done.measured} of {done.total} op keys measured "
+        f"({'ms at the reference speed' if ref.normalize_drift else 'ms'})"
     )
     ms_by_key = {key: entry.median_ms for key, entry in table.entries.items()}
     return lut_heatmap_png(lut_grid(ref.space), ms_by_key, title)
 
 
-def _entry(row: Measurement) -> LutEntry:
+def _ms(row: Measurement, ref: TableRef) -> float:
+    """The entry's median, at the reference speed when the table is drift-normalized."""
+    return normalized_ms([row])[0] if ref.normalize_drift else row.median_ms
+
+
+def _entry(row: Measurement, ref: TableRef) -> LutEntry:
     return LutEntry(
-        median_ms=row.median_ms,
+        median_ms=_ms(row, ref),
+        measured_median_ms=row.median_ms,
+        speed_index=row.speed_index,
         cv=row.cv,
         unstable=row.unstable,
         measurement_id=row.id,

@@ -18,6 +18,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SHAPE = (2, 3, 16, 16)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_host_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This session's own device-busy lock folder (profiler_agent.host_lock): workers and
+    agents of parallel test runs on one machine never wait for each other."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HWNAS_HOST_LOCK_DIR", str(tmp_path_factory.mktemp("host-lock")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_db() -> Iterator[Database]:
     """A PostgreSQL schema migrated once per session; tests empty it (``Database.wipe``)."""

@@ -14,7 +14,12 @@ from latency_db.models.devices import (
     EnrollmentToken,
 )
 from latency_db.models.jobs import JobKind, JobLease, JobState, LeaseState, ProfilingJob
-from latency_db.models.measurements import Measurement, MeasurementSource, SubjectKind
+from latency_db.models.measurements import (
+    Measurement,
+    MeasurementSource,
+    SpeedSample,
+    SubjectKind,
+)
 from latency_db.models.predictors import FitState, Predictor, PredictorFit, PredictorKind
 from latency_db.models.runtime import RuntimeConfig
 from latency_db.models.searches import Search, SearchEvent, SearchState
@@ -45,6 +50,7 @@ __all__ = [
     "Search",
     "SearchEvent",
     "SearchState",
+    "SpeedSample",
     "SubjectKind",
     "User",
     "new_id",

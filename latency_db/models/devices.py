@@ -90,6 +90,9 @@ class Agent(Base):
     environment: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[AgentState] = mapped_column(enum_type(AgentState), default=AgentState.ONLINE)
     last_heartbeat_at: Mapped[datetime | None]
+    # The agent process's session (sent with its claims): a new one is a restart.
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    session_started_at: Mapped[datetime | None]
     enrolled_at: Mapped[datetime] = created_column()
 
     device: Mapped[Device] = relationship(back_populates="agents")

@@ -30,6 +30,7 @@ class JobKind(str, Enum):
     NETWORK = "network"
     MODEL = "model"
     LAYERS = "layers"
+    SENTINEL = "sentinel"  # the runtime configuration's reference network (drift)
 
 
 class JobState(str, Enum):
@@ -48,8 +49,9 @@ class LeaseState(str, Enum):
     RELEASED = "released"
 
 
-# At most one queued or leased ``op`` job per LUT entry (device, runtime config, key, batch).
-ACTIVE_OP_JOB = "kind = 'op' AND state IN ('queued', 'leased')"
+# At most one queued or leased ``op`` job per LUT entry (device, runtime config, key, batch),
+# and one ``sentinel`` job per device and runtime config.
+ACTIVE_OP_JOB = "kind IN ('op', 'sentinel') AND state IN ('queued', 'leased')"
 
 
 class ProfilingJob(Base):

@@ -29,6 +29,7 @@ class SubjectKind(str, Enum):
     OP = "op"
     NETWORK = "network"
     MODEL = "model"
+    SENTINEL = "sentinel"
 
 
 class MeasurementSource(str, Enum):
@@ -86,12 +87,43 @@ class Measurement(Base):
     source: Mapped[MeasurementSource] = mapped_column(enum_type(MeasurementSource))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     accepted: Mapped[bool] = mapped_column(default=True)
+    # The device's speed index when this was measured (latency_db.drift); None before any
+    # sentinel of its runtime configuration.
+    speed_index: Mapped[float | None]
     created_at: Mapped[datetime] = created_column()
 
     device: Mapped[Device] = relationship()
     runtime_config: Mapped[RuntimeConfig] = relationship()
     job: Mapped[ProfilingJob | None] = relationship(back_populates="measurement")
     agent: Mapped[Agent | None] = relationship()
+
+
+class SpeedSample(Base):
+    """One point of a device's speed-index series under one runtime configuration: a sentinel
+    measurement, its median and the reference median it is compared with."""
+
+    __tablename__ = "speed_samples"
+    __table_args__ = (
+        CheckConstraint("sentinel_ms > 0 AND reference_ms > 0", name="medians_positive"),
+        Index("ix_speed_samples_series", "device_id", "runtime_config_id", "created_at"),
+    )
+
+    id: Mapped[str] = id_column()
+    device_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("devices.id", ondelete="CASCADE")
+    )
+    runtime_config_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("runtime_configs.id")
+    )
+    measurement_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("measurements.id", ondelete="CASCADE"), unique=True
+    )
+    sentinel_ms: Mapped[float]
+    reference_ms: Mapped[float]
+    speed_index: Mapped[float]
+    created_at: Mapped[datetime] = created_column()
+
+    measurement: Mapped[Measurement] = relationship()
 
 
 @event.listens_for(Measurement, "before_update")

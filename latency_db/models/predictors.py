@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from latency_db.models.base import (
@@ -103,6 +103,7 @@ class PredictorFit(Base):
     kind: Mapped[PredictorKind] = mapped_column(enum_type(PredictorKind))
     seed: Mapped[int]
     holdout_fraction: Mapped[float]
+    normalize_drift: Mapped[bool] = mapped_column(default=False, server_default=false())
     state: Mapped[FitState] = mapped_column(enum_type(FitState))
     predictor_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("predictors.id", ondelete="SET NULL")

@@ -26,6 +26,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.repositories import runtime_configs as runtime_repo
+from latency_db.repositories.speed import normalized_ms
 from latency_db.spaces import Architecture, SearchSpace, space_from_ref
 
 # Fewer measured networks than this cannot give a holdout worth reporting.
@@ -49,8 +50,10 @@ def device_lut(
     runtime_config: RuntimeConfig,
     space: SearchSpace,
     batch_size: int,
+    normalize_drift: bool = False,
 ) -> dict[str, float]:
-    """The device's lookup table for ``space``: op key -> latest median ms (keys it has)."""
+    """The device's lookup table for ``space``: op key -> latest median ms (keys it has),
+    at the device's reference speed with ``normalize_drift`` (repositories.speed)."""
     table = measurement_repo.lookup_table(
         session=session,
         device=device,
@@ -58,7 +61,9 @@ def device_lut(
         batch_size=batch_size,
         op_keys=space.all_op_keys(),
     )
-    return {key: row.median_ms for key, row in table.items()}
+    rows = list(table.values())
+    values = normalized_ms(rows) if normalize_drift else [row.median_ms for row in rows]
+    return dict(zip(table, values, strict=True))
 
 
 def training_set(
@@ -68,8 +73,10 @@ def training_set(
     runtime_config: RuntimeConfig,
     space: SearchSpace,
     batch_size: int,
+    normalize_drift: bool = False,
 ) -> TrainingSet:
-    """The LUT (latest entry per op key) and the latest measurement of every network."""
+    """The LUT (latest entry per op key) and the latest measurement of every network, at
+    the device's reference speed with ``normalize_drift``."""
     networks = measurement_repo.latest_measurements(
         session=session,
         device=device,
@@ -86,9 +93,10 @@ def training_set(
             runtime_config=runtime_config,
             space=space,
             batch_size=batch_size,
+            normalize_drift=normalize_drift,
         ),
         architectures=[row.subject for row in rows],
-        latencies_ms=[row.median_ms for row in rows],
+        latencies_ms=normalized_ms(rows) if normalize_drift else [row.median_ms for row in rows],
         measurement_ids=[row.id for row in rows],
     )
 
@@ -149,8 +157,10 @@ def fit_version(
     batch_size: int = 32,
     holdout_fraction: float = 0.2,
     seed: int = 0,
+    normalize_drift: bool = False,
 ) -> Predictor:
-    """Fit a predictor on everything measured and store it as the group's next version."""
+    """Fit a predictor on everything measured and store it as the group's next version;
+    ``normalize_drift`` fits (and reports) latencies at the device's reference speed."""
     kind = PredictorKind(kind)
     data = training_set(
         session=session,
@@ -158,6 +168,7 @@ def fit_version(
         runtime_config=runtime_config,
         space=space,
         batch_size=batch_size,
+        normalize_drift=normalize_drift,
     )
     if kind is not PredictorKind.LUT and len(data.architectures) < MIN_NETWORKS:
         raise ValidationError(
@@ -184,6 +195,7 @@ def fit_version(
             **result.metrics,
             "n_train": len(result.train_positions),
             "n_holdout": len(result.holdout_positions),
+            "normalize_drift": normalize_drift,
         },
         training_measurement_ids=data.measurement_ids,
         seed=seed,
@@ -209,6 +221,7 @@ def run_fit(*, session: Session, fit: PredictorFit) -> None:
             batch_size=fit.batch_size,
             holdout_fraction=fit.holdout_fraction,
             seed=fit.seed,
+            normalize_drift=fit.normalize_drift,
         )
     except (ValidationError, NotFound) as err:
         predictor_repo.finish_fit(session=session, fit=fit, error_message=str(err))

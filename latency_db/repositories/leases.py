@@ -39,7 +39,10 @@ from latency_db.repositories.measurements import (
     add_measurement,
     get_measurement_by_idempotency_key,
 )
+from latency_db.repositories.sentinels import SentinelSchedule, queue_due_sentinel
+from latency_db.repositories.speed import add_speed_sample, reading_for
 from latency_db.security import LEASE_TOKEN, generate_token, hash_token
+from latency_db.timing_stats import compute_stats
 
 _CLAIM_TRIES = 5
 LEASE_EXPIRED = "lease_expired"
@@ -65,6 +68,7 @@ _SUBJECT_KIND = {
     JobKind.NETWORK: SubjectKind.NETWORK,
     JobKind.LAYERS: SubjectKind.NETWORK,
     JobKind.MODEL: SubjectKind.MODEL,
+    JobKind.SENTINEL: SubjectKind.SENTINEL,
 }
 
 
@@ -99,16 +103,25 @@ def _next_queued_job_id(session: Session, agent: Agent) -> str | None:
     return session.scalars(stmt).first()
 
 
-def claim_job(*, session: Session, agent: Agent, lease_seconds: int) -> Claim | None:
+def claim_job(
+    *,
+    session: Session,
+    agent: Agent,
+    lease_seconds: int,
+    sentinel: SentinelSchedule | None = None,
+) -> Claim | None:
     """Lease the next queued job of the agent's device for its backend (highest priority,
     then oldest), or None when there is none or the agent/device takes no new work.
-    Expired leases of the device are returned to the queue first."""
+    Expired leases of the device are returned to the queue first; with a ``sentinel``
+    schedule, a due sentinel job is queued ahead of the next job (repositories.sentinels)."""
     check_positive_int(lease_seconds, "lease_seconds")
     if agent.state in (AgentState.DRAINING, AgentState.DISABLED):
         return None
     if agent.device.state is not DeviceState.ACTIVE:
         return None
     expire_leases(session=session, device_id=agent.device_id)
+    if sentinel is not None:
+        queue_due_sentinel(session=session, agent=agent, schedule=sentinel)
     now = db_now(session)
     for _ in range(_CLAIM_TRIES):
         job_id = _next_queued_job_id(session, agent)
@@ -237,6 +250,14 @@ def complete_lease(
     job = lease.job
     if job.kind is JobKind.LAYERS and layer_profile is None:
         raise ValidationError("a layers job needs layer_profile")
+    sentinel_stats = compute_stats(times_ms) if job.kind is JobKind.SENTINEL else None
+    speed = reading_for(
+        session=session,
+        device_id=job.device_id,
+        runtime_config_id=job.runtime_config_id,
+        sentinel_median_ms=None if sentinel_stats is None else sentinel_stats.median_ms,
+        unstable=sentinel_stats is not None and sentinel_stats.unstable,
+    )
     with session.begin_nested():  # a lost race below undoes the measurement too
         measurement = add_measurement(  # validates everything before it writes
             session=session,
@@ -254,7 +275,10 @@ def complete_lease(
             agent=agent,
             layer_profile=layer_profile,
             idempotency_key=idempotency_key,
+            speed_index=speed.speed_index,
         )
+        if sentinel_stats is not None:
+            add_speed_sample(session=session, measurement=measurement, reading=speed)
         _end_lease(session, lease, LeaseState.COMPLETED, now)
         job.state = JobState.SUCCEEDED
         job.error_code = job.error_message = None

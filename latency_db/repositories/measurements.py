@@ -50,6 +50,7 @@ def add_measurement(
     layer_profile: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     accepted: bool = True,
+    speed_index: float | None = None,
 ) -> Measurement:
     """Validate everything, derive the statistics from the raw times, then write one row."""
     stats = compute_stats(times_ms)
@@ -87,6 +88,7 @@ def add_measurement(
         source=parse_enum(MeasurementSource, source, "source"),
         idempotency_key=idempotency_key,
         accepted=accepted,
+        speed_index=speed_index,
         created_at=db_now(session),
     )
     session.add(measurement)

@@ -144,6 +144,7 @@ def create_fit(
     kind: PredictorKind | str,
     seed: int,
     holdout_fraction: float,
+    normalize_drift: bool = False,
 ) -> PredictorFit:
     """Record a fit request (QUEUED); enqueue its task after the commit."""
     fraction = check_finite(holdout_fraction, "holdout_fraction")
@@ -157,6 +158,7 @@ def create_fit(
         kind=parse_enum(PredictorKind, kind, "kind"),
         seed=seed,
         holdout_fraction=fraction,
+        normalize_drift=normalize_drift,
         state=FitState.QUEUED,
         created_at=db_now(session),
     )

@@ -24,7 +24,7 @@ from search_worker.data import BatchStream, accuracy
 from search_worker.export import ExportedArtifact, export_module
 from search_worker.oracle import MeasurementFailed
 from search_worker.search.problem import Candidate
-from search_worker.search.run import SearchRun
+from search_worker.search.run import SearchRun, StepGate, no_gate
 
 MAX_POINTS = 200  # measured architectures shown on the Pareto plot
 PLOT_SAMPLES = 24  # drawn from the final distribution, scored for the plot (latency predicted)
@@ -74,8 +74,15 @@ def _point(
     }
 
 
-def train_network(network: nn.Module, batches: BatchStream, steps: int, lr: float) -> None:
-    """Train a standalone network for ``steps`` SGD steps (Nesterov, cosine learning rate)."""
+def train_network(
+    network: nn.Module,
+    batches: BatchStream,
+    steps: int,
+    lr: float,
+    step_gate: StepGate = no_gate,
+) -> None:
+    """Train a standalone network for ``steps`` SGD steps (Nesterov, cosine learning rate),
+    each started when ``step_gate`` lets it (no agent measuring on this host)."""
     if steps == 0:
         return
     optimizer = torch.optim.SGD(
@@ -86,10 +93,11 @@ def train_network(network: nn.Module, batches: BatchStream, steps: int, lr: floa
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
         x, y = batches.next()
-        loss = nn.functional.cross_entropy(network(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with step_gate():
+            loss = nn.functional.cross_entropy(network(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
 
 
 def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], None]) -> Finished:
@@ -114,7 +122,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
     points = [_point(run, c, known) | {"chosen": c.arch == chosen.arch} for c in scored.values()]
     heartbeat()
     network = run.supernet.extract(list(chosen.arch))
-    train_network(network, run.data.train, spec.finetune_steps, spec.weight_lr)
+    train_network(network, run.data.train, spec.finetune_steps, spec.weight_lr, run.step_gate)
     heartbeat()
     top1 = accuracy(network, run.data.val)
     network.eval()

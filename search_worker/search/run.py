@@ -8,8 +8,10 @@ the search (the ProxylessNAS recipe, Cai et al., ICLR 2019, at proxy scale).
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -27,7 +29,16 @@ from search_worker.search.losses import LatencyForm, LatencyLoss, Objective, obj
 from search_worker.search.problem import ArchitectureProblem
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+StepGate = Callable[[], AbstractContextManager[float]]
+"""Entered around each step; yields the seconds the step waited (the host's device-busy lock,
+:meth:`profiler_agent.host_lock.HostLock.training_step`)."""
 _GRAD_CLIP = 5.0
+_LOGGED_PAUSE_S = 0.01
+log = logging.getLogger(__name__)
+
+
+def no_gate() -> AbstractContextManager[float]:
+    return nullcontext(0.0)
 
 
 def estimator_config(spec: SearchSpec) -> EstimatorConfig:
@@ -55,8 +66,10 @@ class SearchRun:
         latency: DifferentiableLatency,
         oracle: LatencyOracle,
         data: SearchData,
+        step_gate: StepGate = no_gate,
     ) -> None:
         self.spec = spec
+        self.step_gate = step_gate
         self.data = data
         self.latency = latency
         self.oracle = oracle
@@ -132,6 +145,19 @@ class SearchRun:
             group["lr"] = lr
 
     def step(self) -> dict[str, float]:
+        """One step, started only when the step gate lets it (no agent measuring here)."""
+        with self.step_gate() as paused_s:
+            if paused_s > _LOGGED_PAUSE_S:
+                log.info(
+                    "step %d paused %.3f s while the device's agent measured",
+                    self.step_index,
+                    paused_s,
+                )
+            metrics = self._step()
+        metrics["paused_s"] = paused_s
+        return metrics
+
+    def _step(self) -> dict[str, float]:
         self.supernet.train()
         self._set_weight_lr()
         selections = self.estimator.weight_selections(self.step_index, self.generator)

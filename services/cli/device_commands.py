@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,12 +13,14 @@ from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import devices as device_repo
 from latency_db.settings import get_settings
 from services.cli.api_client import ApiClient
-from services.cli.dispatch import device_id_by_name, run_action
+from services.cli.dispatch import device_id_by_name, fail, run_action
 from services.cli.output import emit_json, emit_mapping, emit_table
+from services.device_health import device_health
 from services.devices import register_device
-from services.schemas.devices import AgentOut, DeviceOut
+from services.plots.speed_index import speed_index_png
+from services.schemas.devices import AgentOut, DeviceHealthOut, DeviceOut
 
-app = typer.Typer(help="Devices: register, list with their agents, drain, activate.")
+app = typer.Typer(help="Devices: register, list with their agents, drain, activate, health.")
 
 # Where ``hwnas server`` listens by default: the address an embedded token's commands name.
 LOCAL_SERVER_URL = "http://127.0.0.1:8000"
@@ -138,3 +141,48 @@ def _set_state(name: str, state: DeviceState, as_json: bool) -> None:
         emit_json(device)
     else:
         typer.echo(f"device {device['name']}: {device['state']}")
+
+
+@app.command("health")
+def health(
+    name: NameArgument,
+    as_json: JsonOption = False,
+    plot: Annotated[Path | None, typer.Option(help="write the speed-index PNG here")] = None,
+) -> None:
+    """The device's speed index over time: each sentinel measurement's median, the index
+    (reference median / this one; below 1 when the device runs slower) and its stability."""
+
+    def local(session: Session) -> dict[str, Any]:
+        device = device_repo.get_device_by_name(session=session, name=name)
+        return device_health(session=session, device=device).model_dump(mode="json")
+
+    def remote(api: ApiClient) -> dict[str, Any]:
+        return dict(api.get(f"/devices/{device_id_by_name(api, name)}/health"))
+
+    report = DeviceHealthOut.model_validate(run_action(get_settings(), local=local, remote=remote))
+    if plot is not None:
+        try:
+            plot.write_bytes(speed_index_png(report.points, f"{name}: speed index"))
+        except OSError as err:
+            fail(f"cannot write {plot}: {err}")
+    if as_json:
+        emit_json({**report.model_dump(mode="json"), "plot": str(plot) if plot else None})
+        return
+    rows = [
+        {
+            "time": point.time.strftime("%Y-%m-%d %H:%M:%S"),
+            "config": point.runtime_config_id,
+            "sentinel ms": point.sentinel_ms,
+            "speed index": point.speed_index,
+            "cv": point.cv,
+            "stable": "no" if point.unstable else "yes",
+        }
+        for point in report.points
+    ]
+    emit_table(f"{name}: speed index", rows, list(rows[0]) if rows else ["time"])
+    if not rows:
+        typer.echo("no sentinel measured yet: it runs before the first job an agent takes")
+    for config_id, index in report.current.items():
+        typer.echo(f"current speed index under config {config_id}: {index:.3f}")
+    if plot is not None:
+        typer.echo(f"plot: {plot}")

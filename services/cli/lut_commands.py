@@ -207,6 +207,9 @@ def show(
         str | None, typer.Option(help="runtime config id (default: the one measured)")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="write the heatmap PNG here")] = None,
+    normalize_drift: Annotated[
+        bool, typer.Option(help="latencies at the device's reference speed (sentinel)")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print the device's table as layer x op rows (median ms; '?': not measured yet) and
@@ -220,6 +223,7 @@ def show(
             space_ref=target.ref,
             batch_size=batch,
             runtime_config_id=runtime_config,
+            normalize_drift=normalize_drift,
         )
         table = read_table(session=session, ref=ref)
         return table.model_dump(mode="json"), heatmap_png(ref, table) if plot else None
@@ -229,6 +233,7 @@ def show(
             "device_id": device_id_by_name(api, device),
             "space_ref": target.ref,
             "batch_size": batch,
+            "normalize_drift": normalize_drift,
         }
         if runtime_config:
             query["runtime_config_id"] = runtime_config

@@ -63,6 +63,9 @@ def fit(
         str | None, typer.Option(help="runtime config id (default: the one measured)")
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a server fit")] = 600,
+    normalize_drift: Annotated[
+        bool, typer.Option(help="fit latencies at the device's reference speed (sentinel)")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Fit a new version on every network measured for the device and print its holdout
@@ -87,6 +90,7 @@ def fit(
             batch_size=batch,
             holdout_fraction=holdout,
             seed=seed,
+            normalize_drift=normalize_drift,
         )
         return PredictorOut.from_row(predictor).model_dump(mode="json")
 
@@ -99,6 +103,7 @@ def fit(
             "batch_size": batch,
             "holdout": holdout,
             "seed": seed,
+            "normalize_drift": normalize_drift,
         }
         return fit_on_server(api, body, timeout)
 

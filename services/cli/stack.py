@@ -26,7 +26,12 @@ def running_stack(
     """
     port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"HWNAS_DATA_DIR": str(settings.data_dir), "HWNAS_ADMIN_TOKEN": token}
+    env = {
+        "HWNAS_DATA_DIR": str(settings.data_dir),
+        "HWNAS_ADMIN_TOKEN": token,
+        # The worker pauses its training steps while the agent measures (one CPU for both).
+        "HWNAS_HOST_LOCK_DIR": str(settings.data_dir / "host-lock"),
+    }
     # The worker trains on the CPU the agent measures on: one torch thread, or the two
     # runtimes' thread pools oversubscribe the cores and both slow down many times over.
     worker_env = {**env, "HWNAS_TORCH_THREADS": "1"}

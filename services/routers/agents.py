@@ -6,13 +6,16 @@ import asyncio
 import time
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from latency_db.db import session_scope
-from latency_db.models import Agent
+from latency_db.models import Agent, Artifact
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import enrollment as enrollment_repo
 from latency_db.repositories import leases as lease_repo
+from latency_db.repositories.sentinels import SentinelSchedule, record_agent_session
+from latency_db.sentinel import ensure_sentinel_artifact
 from latency_db.settings import Settings
 from services.deps import CurrentAgent, SessionDep, SettingsDep
 from services.schemas.agents import (
@@ -64,12 +67,37 @@ def heartbeat(
     )
 
 
-def _claim_once(request: Request, agent: Agent, settings: Settings) -> ClaimOut | None:
+def _sentinel_schedule(
+    request: Request, session: Session, settings: Settings
+) -> SentinelSchedule | None:
+    """The server's sentinel schedule; the sentinel artifact is stored on first use."""
+    if not settings.sentinel:
+        return None
+    sha256 = getattr(request.app.state, "sentinel_sha256", None)
+    artifact = None if sha256 is None else session.get(Artifact, sha256)
+    if artifact is None:
+        artifact = ensure_sentinel_artifact(session=session, store=request.app.state.artifact_store)
+        request.app.state.sentinel_sha256 = artifact.sha256
+    return SentinelSchedule(
+        artifact=artifact,
+        every_jobs=settings.sentinel_every_jobs,
+        every_minutes=settings.sentinel_every_minutes,
+        max_attempts=settings.max_attempts,
+    )
+
+
+def _claim_once(
+    request: Request, agent: Agent, settings: Settings, session_id: str | None
+) -> ClaimOut | None:
     """One claim attempt in its own transaction (the database clock is per transaction)."""
     with session_scope(request.app.state.session_factory) as session:
         agent = session.merge(agent, load=False)
+        record_agent_session(session=session, agent=agent, session_id=session_id)
         claimed = lease_repo.claim_job(
-            session=session, agent=agent, lease_seconds=settings.lease_seconds
+            session=session,
+            agent=agent,
+            lease_seconds=settings.lease_seconds,
+            sentinel=_sentinel_schedule(request, session, settings),
         )
         if claimed is None:
             return None
@@ -103,6 +131,13 @@ async def claim(
     agent: CurrentAgent,
     settings: SettingsDep,
     wait: float = Query(default=0.0, ge=0.0, le=MAX_CLAIM_WAIT_S, description="long-poll seconds"),
+    session_id: str | None = Query(
+        default=None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the agent process's session; a new one means the agent restarted",
+    ),
 ) -> ClaimOut | Response:
     """Lease the next job of the agent's device and backend; 204 when none came in ``wait``.
 
@@ -111,7 +146,7 @@ async def claim(
     """
     deadline = time.monotonic() + wait
     while True:
-        claimed = await run_in_threadpool(_claim_once, request, agent, settings)
+        claimed = await run_in_threadpool(_claim_once, request, agent, settings, session_id)
         if claimed is not None:
             return claimed
         if time.monotonic() >= deadline or await request.is_disconnected():

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import devices as device_repo
 from services.deps import CurrentAdmin, CurrentUser, SessionDep
+from services.device_health import device_health
 from services.devices import issue_enrollment, register_device
 from services.schemas.devices import (
     AgentOut,
     DeviceCreate,
     DeviceCreated,
+    DeviceHealthOut,
     DeviceOut,
     DeviceStateIn,
     Enrollment,
@@ -77,3 +79,18 @@ def list_device_agents(device_id: str, session: SessionDep, _: CurrentUser) -> l
     return [
         AgentOut.model_validate(a) for a in agent_repo.list_agents(session=session, device=device)
     ]
+
+
+@router.get("/{device_id}/health", response_model=DeviceHealthOut)
+def get_device_health(
+    device_id: str,
+    session: SessionDep,
+    _: CurrentUser,
+    runtime_config_id: str | None = Query(default=None, max_length=26),
+    limit: int = Query(default=1000, ge=1, le=10_000),
+) -> DeviceHealthOut:
+    """The device's speed-index series from its sentinel measurements, oldest first."""
+    device = device_repo.get_device(session=session, device_id=device_id)
+    return device_health(
+        session=session, device=device, runtime_config_id=runtime_config_id, limit=limit
+    )

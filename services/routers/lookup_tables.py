@@ -42,6 +42,9 @@ def _table_query(
         Query(description="default: the one runtime configuration the device was measured under"),
     ] = None,
     batch_size: Annotated[int, Query(ge=1, le=4096)] = 32,
+    normalize_drift: Annotated[
+        bool, Query(description="latencies at the device's reference speed (sentinel)")
+    ] = False,
 ) -> TableRef:
     return table_ref(
         session=session,
@@ -49,6 +52,7 @@ def _table_query(
         space_ref=space_ref,
         batch_size=batch_size,
         runtime_config_id=runtime_config_id,
+        normalize_drift=normalize_drift,
     )
 
 
@@ -122,4 +126,5 @@ def _body_ref(session: SessionDep, body: TableIn) -> TableRef:
         space_ref=body.space_ref,
         batch_size=body.batch_size,
         runtime_config_id=body.runtime_config_id,
+        normalize_drift=body.normalize_drift,
     )

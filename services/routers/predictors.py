@@ -53,6 +53,7 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
         kind=body.kind,
         seed=body.seed,
         holdout_fraction=body.holdout,
+        normalize_drift=body.normalize_drift,
     )
     session.commit()
     tasks.fit_predictor(fit.id)

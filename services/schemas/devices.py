@@ -51,3 +51,27 @@ class AgentOut(Out):
     environment: dict[str, Any]
     last_heartbeat_at: datetime | None
     enrolled_at: datetime
+
+
+class SpeedPointOut(ApiModel):
+    """One sentinel measurement of a device: its median, the series' reference median and
+    the speed index (reference / median; 1.0 at the reference, below 1 when slower)."""
+
+    time: datetime
+    runtime_config_id: str
+    measurement_id: str
+    sentinel_ms: float
+    reference_ms: float
+    speed_index: float
+    cv: float
+    unstable: bool  # an unstable sentinel is shown but does not move the index
+
+
+class DeviceHealthOut(ApiModel):
+    """A device's speed-index series (oldest first) and the current index per runtime
+    configuration (the latest stable point)."""
+
+    device_id: str
+    device_name: str
+    current: dict[str, float]
+    points: list[SpeedPointOut]

@@ -63,6 +63,7 @@ class MeasurementOut(Out):
     std_ms: float
     cv: float
     unstable: bool
+    speed_index: float | None  # the device's speed when measured (GET /devices/{id}/health)
     source: str
     created_at: datetime
 

@@ -37,7 +37,9 @@ class LutStatus(ApiModel):
 
 
 class LutEntry(ApiModel):
-    median_ms: float
+    median_ms: float  # at the reference speed when the table is drift-normalized
+    measured_median_ms: float
+    speed_index: float | None
     cv: float
     unstable: bool
     measurement_id: str
@@ -49,6 +51,7 @@ class LutOut(ApiModel):
     runtime_config_id: str
     space_ref: str
     batch_size: int
+    normalize_drift: bool
     progress: LutProgressOut
     entries: dict[str, LutEntry]
 
@@ -60,6 +63,9 @@ class TableIn(ApiModel):
     runtime_config_id: str | None = None
     space_ref: str = Field(examples=["proxyless-r224-w1.0-c1000"])
     batch_size: int = Field(default=32, ge=1, le=4096)
+    normalize_drift: bool = Field(
+        default=False, description="latencies at the device's reference speed (sentinel)"
+    )
 
 
 class LutLatencyIn(TableIn):

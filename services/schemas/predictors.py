@@ -26,6 +26,9 @@ class FitCreate(ApiModel):
     batch_size: int = Field(default=32, ge=1, le=4096)
     holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    normalize_drift: bool = Field(
+        default=False, description="fit latencies at the device's reference speed (sentinel)"
+    )
 
 
 class FitOut(Out):
@@ -37,6 +40,7 @@ class FitOut(Out):
     kind: str
     seed: int
     holdout_fraction: float
+    normalize_drift: bool
     state: str
     predictor_id: str | None
     error_message: str | None

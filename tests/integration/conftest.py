@@ -157,8 +157,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
-    """An API server on a free port with short leases; workers and agents on demand."""
+def stack(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    """An API server on a free port with short leases; workers and agents on demand. The
+    sentinel schedule is off unless the test is marked ``sentinel``: the other tests follow
+    their own jobs claim by claim."""
     port = processes.free_port()
     token = secrets.token_urlsafe(16)
     env = {
@@ -168,6 +170,8 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         "HWNAS_LEASE_SECONDS": "4",
         "HWNAS_HEARTBEAT_SECONDS": "1",
         "HWNAS_MAX_UPLOAD_BYTES": str(1 << 20),
+        "HWNAS_HOST_LOCK_DIR": str(tmp_path / "host-lock"),  # this stack's worker and agents
+        "HWNAS_SENTINEL": str(request.node.get_closest_marker("sentinel") is not None).lower(),
     }
     if database_url.startswith("postgresql"):  # production shape: PostgreSQL + Redis broker
         redis.Redis.from_url(REDIS_URL).flushdb()

@@ -1,0 +1,220 @@
+"""The sentinel schedule in the claim path and the speed index it feeds, on real databases
+(issue 16 item 4): at the first claim, after an agent restart, after K jobs and after M
+minutes on the database clock; the index of every measurement; drift normalization."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from latency_db.artifact_store import ArtifactStore
+from latency_db.db import db_now
+from latency_db.errors import Conflict
+from latency_db.models import JobKind, ProfilingJob, SubjectKind
+from latency_db.repositories import jobs, leases
+from latency_db.repositories.sentinels import (
+    SENTINEL_PRIORITY,
+    SentinelSchedule,
+    record_agent_session,
+)
+from latency_db.repositories.speed import current_speed_index, normalized_ms, speed_series
+from latency_db.sentinel import INPUT_SHAPE, SENTINEL_SUBJECT, ensure_sentinel_artifact
+
+from .conftest import World, make_world, queue_job
+
+STABLE_2MS = [2.0, 2.01, 1.99, 2.0, 2.0]
+STABLE_2_5MS = [2.5, 2.51, 2.49, 2.5, 2.5]
+UNSTABLE = [1.0, 3.0, 1.0, 3.0, 2.0]
+
+
+@pytest.fixture
+def schedule(session: Session, tmp_path: Path) -> SentinelSchedule:
+    artifact = ensure_sentinel_artifact(session=session, store=ArtifactStore(tmp_path))
+    return SentinelSchedule(artifact=artifact, every_jobs=3, every_minutes=30, max_attempts=3)
+
+
+def _run_next(
+    session: Session, world: World, schedule: SentinelSchedule, times: Sequence[float] = STABLE_2MS
+) -> ProfilingJob:
+    """Claim the agent's next job and complete it with ``times``."""
+    claim = leases.claim_job(
+        session=session, agent=world.agent, lease_seconds=60, sentinel=schedule
+    )
+    assert claim is not None
+    leases.complete_lease(
+        session=session,
+        agent=world.agent,
+        lease_token=claim.token,
+        idempotency_key=claim.token[-40:],
+        times_ms=times,
+        environment={},
+    )
+    return claim.job
+
+
+def _queue(session: Session, world: World, count: int, prefix: str = "op") -> None:
+    for i in range(count):
+        queue_job(session, world, f"{prefix}-{i}")
+
+
+def test_the_sentinel_is_a_deterministic_onnx_model(tmp_path: Path) -> None:
+    from latency_db.sentinel import sentinel_onnx
+
+    assert sentinel_onnx() == sentinel_onnx.__wrapped__()  # same bytes when built again
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    model = ort.InferenceSession(sentinel_onnx(), options, providers=["CPUExecutionProvider"])
+    (out,) = model.run(None, {"input": np.ones(INPUT_SHAPE, np.float32)})
+    assert out.shape == INPUT_SHAPE and np.isfinite(out).all() and out.max() > 0
+
+
+def test_first_claim_measures_the_sentinel_first(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    _queue(session, world, 1)
+    first = _run_next(session, world, schedule)
+    assert (first.kind, first.subject, first.priority) == (
+        JobKind.SENTINEL,
+        SENTINEL_SUBJECT,
+        SENTINEL_PRIORITY,
+    )
+    assert first.artifact_sha256 == schedule.artifact.sha256
+    assert first.input_shape == list(INPUT_SHAPE)
+    assert first.measurement is not None
+    assert first.measurement.subject_kind is SubjectKind.SENTINEL
+    assert first.measurement.speed_index == 1.0
+    second = _run_next(session, world, schedule)
+    assert second.kind is JobKind.OP and second.measurement is not None
+    assert second.measurement.speed_index == 1.0
+    (point,) = speed_series(session=session, device=world.device)
+    assert (point.sentinel_ms, point.reference_ms, point.speed_index) == (2.0, 2.0, 1.0)
+
+
+def test_no_sentinel_without_work_nor_without_a_schedule(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    assert (
+        leases.claim_job(session=session, agent=world.agent, lease_seconds=60, sentinel=schedule)
+        is None
+    )
+    assert jobs.list_jobs(session=session, device=world.device) == []
+    _queue(session, world, 1)
+    claim = leases.claim_job(session=session, agent=world.agent, lease_seconds=60)
+    assert claim is not None and claim.job.kind is JobKind.OP
+
+
+def test_an_agent_restart_makes_it_due(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    assert record_agent_session(session=session, agent=world.agent, session_id="run-0001")
+    _queue(session, world, 3)
+    assert _run_next(session, world, schedule).kind is JobKind.SENTINEL
+    assert _run_next(session, world, schedule).kind is JobKind.OP
+    assert not record_agent_session(session=session, agent=world.agent, session_id="run-0001")
+    assert _run_next(session, world, schedule).kind is JobKind.OP
+    _push_sentinels_back(session, world, timedelta(seconds=1))  # started strictly after it
+    assert record_agent_session(session=session, agent=world.agent, session_id="run-0002")
+    assert _run_next(session, world, schedule).kind is JobKind.SENTINEL
+    assert _run_next(session, world, schedule).kind is JobKind.OP
+
+
+def test_due_again_after_k_jobs(session: Session, world: World, schedule: SentinelSchedule) -> None:
+    _queue(session, world, 2 * schedule.every_jobs + 1)
+    kinds = [_run_next(session, world, schedule).kind for _ in range(2 * schedule.every_jobs + 3)]
+    sentinel_at = [i for i, kind in enumerate(kinds) if kind is JobKind.SENTINEL]
+    k = schedule.every_jobs
+    assert sentinel_at == [0, k + 1, 2 * k + 2]
+
+
+def _push_sentinels_back(session: Session, world: World, by: timedelta) -> None:
+    session.execute(
+        update(ProfilingJob)
+        .where(ProfilingJob.device_id == world.device.id, ProfilingJob.kind == JobKind.SENTINEL)
+        .values(created_at=db_now(session) - by)
+    )
+    session.expire_all()
+
+
+def test_due_again_after_m_minutes_on_the_database_clock(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    _queue(session, world, 3)
+    assert _run_next(session, world, schedule).kind is JobKind.SENTINEL
+    _push_sentinels_back(session, world, timedelta(minutes=schedule.every_minutes - 1))
+    assert _run_next(session, world, schedule).kind is JobKind.OP
+    _push_sentinels_back(session, world, timedelta(minutes=schedule.every_minutes + 1))
+    assert _run_next(session, world, schedule).kind is JobKind.SENTINEL
+    assert _run_next(session, world, schedule).kind is JobKind.OP
+
+
+def test_one_active_sentinel_per_device_and_runtime_config(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    _queue(session, world, 1)
+    claim = leases.claim_job(
+        session=session, agent=world.agent, lease_seconds=60, sentinel=schedule
+    )
+    assert claim is not None and claim.job.kind is JobKind.SENTINEL
+    _queue(session, world, 1, prefix="more")
+    other = leases.claim_job(
+        session=session, agent=world.agent, lease_seconds=60, sentinel=schedule
+    )
+    assert other is not None and other.job.kind is JobKind.OP  # the leased one is not doubled
+    with pytest.raises(Conflict):
+        jobs.create_job(
+            session=session,
+            device=world.device,
+            runtime_config=world.runtime_config,
+            kind=JobKind.SENTINEL,
+            subject=SENTINEL_SUBJECT,
+            batch_size=INPUT_SHAPE[0],
+            input_shape=INPUT_SHAPE,
+            max_attempts=3,
+            artifact=schedule.artifact,
+        )
+
+
+def test_speed_index_follows_stable_sentinels_and_normalizes(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    _queue(session, world, 4)
+    _run_next(session, world, schedule)  # reference sentinel: 2.0 ms
+    fast = _run_next(session, world, schedule, [10.0] * 5)
+    _push_sentinels_back(session, world, timedelta(hours=1))
+    slower = _run_next(session, world, schedule, STABLE_2_5MS)  # the device is 20 % slower
+    assert slower.kind is JobKind.SENTINEL and slower.measurement is not None
+    assert slower.measurement.speed_index == pytest.approx(0.8)
+    slow = _run_next(session, world, schedule, [12.5] * 5)
+    _push_sentinels_back(session, world, timedelta(hours=1))
+    noisy = _run_next(session, world, schedule, UNSTABLE)  # does not move the index
+    assert noisy.kind is JobKind.SENTINEL
+    after_noise = _run_next(session, world, schedule, [12.5] * 5)
+    index = current_speed_index(
+        session=session, device_id=world.device.id, runtime_config_id=world.runtime_config.id
+    )
+    assert index == pytest.approx(0.8)
+    rows = [m.measurement for m in (fast, slow, after_noise)]
+    assert [m.speed_index for m in rows if m] == pytest.approx([1.0, 0.8, 0.8])
+    # Normalized to the reference speed, the slow-time figures read like the fast one.
+    assert normalized_ms([m for m in rows if m]) == pytest.approx([10.0, 10.0, 10.0])
+    series = speed_series(session=session, device=world.device)
+    assert [p.speed_index for p in series] == pytest.approx([1.0, 0.8, 2.0 / 2.0])
+    assert [p.measurement.unstable for p in series] == [False, False, True]
+
+
+def test_other_devices_and_configs_have_their_own_series(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    other = make_world(session, name="cpu-2")
+    _queue(session, world, 1)
+    _queue(session, other, 1, prefix="other")
+    assert _run_next(session, world, schedule).kind is JobKind.SENTINEL
+    assert _run_next(session, other, schedule).kind is JobKind.SENTINEL
+    assert len(speed_series(session=session, device=world.device)) == 1
