@@ -81,6 +81,7 @@ def test_a_claim_holds_until_released_or_silent(session: Session, world: World) 
     searches.update_search_progress(session=session, search=search, progress={"segment": 1})
     assert _claim(session, search, segment=1) is None  # segment 0's worker still holds it
     searches.release_claim(session=session, search=search)
+    assert _claim(session, search) is None  # segment 0 is done
     second = _claim(session, search, segment=1)
     assert second and second != first
     _silence(session, search)
