@@ -137,3 +137,37 @@ def test_only_a_failed_or_silent_search_resumes(session: Session, world: World) 
     with pytest.raises(Conflict):
         searches.resume_search(session=session, search=search, stale_after_seconds=STALE_S)
     assert _claim(session, search) is None
+
+
+def test_an_owner_check_holds_until_the_owners_commit(db: Database) -> None:
+    """A resume racing with the owner's segment commit waits for it (row lock on PostgreSQL,
+    the write lock on SQLite), then sees the fresh heartbeat and refuses."""
+    with session_scope(db.factory) as session:
+        search = _new_search(session, make_world(session))
+        token = _claim(session, search)
+        assert token
+        _silence(session, search)
+        search_id = search.id
+    outcome: list[object] = []
+
+    def resume() -> None:
+        try:
+            with session_scope(db.factory) as session:
+                row = searches.get_search(session=session, search_id=search_id)
+                searches.resume_search(session=session, search=row, stale_after_seconds=STALE_S)
+            outcome.append("resumed")
+        except BaseException as err:  # reported by the main thread
+            outcome.append(err)
+
+    with session_scope(db.factory) as owner:
+        search = searches.claimed_search(session=owner, search_id=search_id, claim_token=token)
+        assert search is not None
+        racer = threading.Thread(target=resume)
+        racer.start()
+        racer.join(timeout=1.0)  # it waits for the owner's transaction
+        searches.update_search_progress(session=owner, search=search, progress={"segment": 1})
+    racer.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    with session_scope(db.factory) as session:
+        row = searches.get_search(session=session, search_id=search_id)
+        assert row.state is SearchState.RUNNING and row.claim_token == token
