@@ -170,12 +170,18 @@ def test_cancel_ends_a_huge_segment_within_a_few_steps(
     assert CheckpointStore.load(Path(search.checkpoint_path))["step"] == search.progress["step"]
 
 
-def take_over(factory: sessionmaker[Session], search_id: str) -> None:
-    """What the sweeper does to a worker silent past the stale window: resume its search."""
+def take_over(factory: sessionmaker[Session], search_id: str, segment: int = 0) -> str:
+    """What happens to a worker silent past the stale window: the sweeper resumes its search
+    and another worker claims the segment; that worker's token."""
     with session_scope(factory) as session:
         search = search_repo.get_search(session=session, search_id=search_id)
         search.updated_at -= timedelta(seconds=10 * STALE_S)
         search_repo.resume_search(session=session, search=search, stale_after_seconds=STALE_S)
+        token = search_repo.claim_segment(
+            session=session, search=search, segment=segment, stale_after_seconds=STALE_S
+        )
+        assert token is not None
+        return token
 
 
 @pytest.mark.parametrize("seen_by", ["heartbeat", "commit"])
@@ -190,11 +196,73 @@ def test_a_worker_that_lost_its_claim_writes_nothing(
     segment = slow_run(context, search_id, build_s=0, step_s=0.5)
     thread = segment.start()
     segment.wait_steps(1, thread)
-    take_over(factory, search_id)
+    new_owner = take_over(factory, search_id)
     thread.join(timeout=60)
     assert not thread.is_alive() and segment.errors == []
     search, steps = stored(factory, search_id)
-    assert search.state is SearchState.RESUMING and search.claim_token is None
+    assert search.state is SearchState.RUNNING and search.claim_token == new_owner
     assert search.progress == {} and search.checkpoint_path is None and steps == []
     assert segment.enqueued == []
     assert len(segment.steps_run) < (10 if by_heartbeat else 4)
+
+
+@pytest.mark.parametrize("seen_by", ["heartbeat", "owner check"])
+def test_a_worker_that_lost_its_claim_while_finishing_stores_no_result(
+    factory: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    seen_by: str,
+) -> None:
+    """Lost during the finish: seen at the finish's heartbeat checks, or (between two beats)
+    by the owner check of the transaction that would store the result."""
+    by_heartbeat = seen_by == "heartbeat"
+    context = worker(factory, tmp_path, stale_s=STALE_S if by_heartbeat else 600)
+    search_id = create_search(factory, steps=2)  # one segment, then the finish
+    finishing, taken_over = threading.Event(), threading.Event()
+    real_finish = search_tasks.finish_search
+
+    def finish_after_take_over(*args: Any) -> Any:
+        finishing.set()
+        assert taken_over.wait(timeout=60)
+        time.sleep(STALE_S / 2)  # two beats
+        return real_finish(*args)
+
+    monkeypatch.setattr(search_tasks, "finish_search", finish_after_take_over)
+    segment = Segment(context, search_id)
+    thread = segment.start()
+    assert finishing.wait(timeout=120)
+    new_owner = take_over(factory, search_id, segment=1)
+    taken_over.set()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and segment.errors == [] and segment.enqueued == []
+    search, steps = stored(factory, search_id)
+    assert search.state is SearchState.RUNNING and search.claim_token == new_owner
+    assert search.result is None
+    assert steps == [0, 1]  # the segment's own commit landed before the take-over; no "finished"
+    exported = [p for p in context.settings.artifact_dir.rglob("*") if p.is_file()]
+    assert bool(exported) is not by_heartbeat  # the heartbeat stopped it before the exports
+
+
+def test_a_worker_that_lost_its_claim_does_not_fail_the_search(
+    factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = worker(factory, tmp_path, stale_s=600)
+    search_id = create_search(factory)
+    building, taken_over = threading.Event(), threading.Event()
+
+    def build_fails_after_take_over(*args: Any) -> SearchRun:
+        building.set()
+        assert taken_over.wait(timeout=60)
+        raise RuntimeError("dataset vanished")
+
+    monkeypatch.setattr(search_tasks, "build_run", build_fails_after_take_over)
+    segment = Segment(context, search_id)
+    thread = segment.start()
+    assert building.wait(timeout=60)
+    new_owner = take_over(factory, search_id)
+    taken_over.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and segment.errors == []
+    search, _ = stored(factory, search_id)
+    assert search.state is SearchState.RUNNING and search.claim_token == new_owner
+    assert search.error is None
