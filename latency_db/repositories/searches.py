@@ -209,6 +209,12 @@ def _heartbeat_cutoff(now: datetime, stale_after_seconds: float) -> datetime:
     return now - timedelta(seconds=stale_after_seconds)
 
 
+def has_live_claim(*, session: Session, search: Search, stale_after_seconds: float) -> bool:
+    """Whether a worker holds the search's current segment and still beats."""
+    cutoff = _heartbeat_cutoff(db_now(session), stale_after_seconds)
+    return search.claim_token is not None and search.updated_at >= cutoff
+
+
 def claim_segment(
     *, session: Session, search: Search, segment: int, stale_after_seconds: float
 ) -> str | None:

@@ -39,18 +39,22 @@ MAX_EVENTS_PER_SEARCH = 500
 
 def _claim(context: WorkerContext, search_id: str, segment: int) -> tuple[StoredSearch, str] | None:
     """The search and this worker's owner token, or None when the segment is not ours."""
+    stale_s = context.settings.search_stale_seconds
     with session_scope(context.sessions) as session:
         search = search_repo.get_search(session=session, search_id=search_id)
-        if search.cancel_requested and search.state not in search_repo.TERMINAL:
+        if (
+            search.cancel_requested
+            and search.state not in search_repo.TERMINAL
+            and not search_repo.has_live_claim(
+                session=session, search=search, stale_after_seconds=stale_s
+            )
+        ):  # a live owner ends it itself, committing its segment first
             search_repo.transition_search(
                 session=session, search=search, state=SearchState.CANCELED
             )
             return None
         token = search_repo.claim_segment(
-            session=session,
-            search=search,
-            segment=segment,
-            stale_after_seconds=context.settings.search_stale_seconds,
+            session=session, search=search, segment=segment, stale_after_seconds=stale_s
         )
         if token is None:
             log.info("search %s segment %d: not this worker's to run", search_id, segment)

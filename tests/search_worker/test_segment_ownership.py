@@ -170,6 +170,25 @@ def test_cancel_ends_a_huge_segment_within_a_few_steps(
     assert CheckpointStore.load(Path(search.checkpoint_path))["step"] == search.progress["step"]
 
 
+def test_a_duplicate_message_leaves_a_canceled_search_to_its_live_owner(
+    factory: sessionmaker[Session], tmp_path: Path, slow_run: Callable[..., Segment]
+) -> None:
+    context = worker(factory, tmp_path)
+    search_id = create_search(factory, steps=1000, segment_steps=1000)
+    segment = slow_run(context, search_id, build_s=0, step_s=0.5)
+    thread = segment.start()
+    segment.wait_steps(1, thread)
+    with session_scope(factory) as session:
+        search = search_repo.get_search(session=session, search_id=search_id)
+        search_repo.request_search_cancel(session=session, search=search)
+    search_tasks.run_segment(context, search_id, 0, lambda *a: segment.enqueued.append(a))
+    thread.join(timeout=60)
+    assert not thread.is_alive() and segment.errors == []
+    search, _ = stored(factory, search_id)
+    assert search.state is SearchState.CANCELED and search.checkpoint_path is not None
+    assert search.progress["step"] >= 1  # the owner committed its steps before ending it
+
+
 def take_over(factory: sessionmaker[Session], search_id: str, segment: int = 0) -> str:
     """What happens to a worker silent past the stale window: the sweeper resumes its search
     and another worker claims the segment; that worker's token."""
