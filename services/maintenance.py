@@ -27,10 +27,9 @@ def resume_stale_searches(session: Session, settings: Settings) -> list[tuple[st
     """Mark silent running searches RESUMING; returns (search id, segment) to enqueue after
     the commit."""
     resumed = []
-    for search in search_repo.stale_searches(
-        session=session, stale_after_seconds=settings.search_stale_seconds
-    ):
-        search_repo.resume_search(session=session, search=search)
+    stale = settings.search_stale_seconds
+    for search in search_repo.stale_searches(session=session, stale_after_seconds=stale):
+        search_repo.resume_search(session=session, search=search, stale_after_seconds=stale)
         resumed.append((search.id, int(search.progress.get("segment", 0))))
         log.warning("search %s: worker silent, resuming from its last checkpoint", search.id)
     return resumed

@@ -166,7 +166,7 @@ def succeeded_search(session: Session, user: User, search_id: str) -> Search:
 
 
 def cancel_search(*, session: Session, user: User, search_id: str) -> SearchOut:
-    """Cancel now if pending; a running search stops at its next segment boundary."""
+    """Cancel now if pending; a running search's worker stops within one heartbeat."""
     search = search_repo.request_search_cancel(
         session=session, search=owned_search(session, user, search_id)
     )
@@ -174,10 +174,15 @@ def cancel_search(*, session: Session, user: User, search_id: str) -> SearchOut:
     return search_out(search)
 
 
-def resume_search(*, session: Session, user: User, search_id: str, tasks: TaskQueue) -> SearchOut:
-    """Continue a failed (or stuck running) search from its last checkpoint."""
+def resume_search(
+    *, session: Session, user: User, search_id: str, tasks: TaskQueue, stale_after_seconds: float
+) -> SearchOut:
+    """Continue a failed search, or a running one whose worker has been silent for
+    ``stale_after_seconds``, from its last checkpoint; a 409 while its worker is alive."""
     search = search_repo.resume_search(
-        session=session, search=owned_search(session, user, search_id)
+        session=session,
+        search=owned_search(session, user, search_id),
+        stale_after_seconds=stale_after_seconds,
     )
     segment = int(search.progress.get("segment", 0))
     session.commit()

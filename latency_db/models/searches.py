@@ -21,6 +21,8 @@ from latency_db.models.base import (
 from latency_db.models.devices import Device
 from latency_db.models.runtime import RuntimeConfig
 
+CLAIM_TOKEN_LENGTH = 32
+
 
 class SearchState(str, Enum):
     PENDING = "pending"
@@ -59,6 +61,8 @@ class Search(Base):
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # the owner token of the worker running the current segment (None between segments)
+    claim_token: Mapped[str | None] = mapped_column(String(CLAIM_TOKEN_LENGTH))
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = created_column()
     started_at: Mapped[datetime | None]

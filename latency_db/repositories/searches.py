@@ -2,15 +2,20 @@
 on request, from RUNNING or FAILED) and their event streams.
 
 A worker runs a search as numbered segments: ``progress["segment"]`` is the next segment to
-run and ``progress["claimed"]`` the one a worker is running; ``updated_at`` is its heartbeat.
+run. A worker takes a segment with a compare-and-set claim that gives it an owner token
+(``claim_token``); every later write of that worker (heartbeat, progress, result, failure) is
+checked against the token, so a segment runs on at most one worker (design section 8.8). The
+token is released between segments and cleared when the search is resumed or ends.
+``updated_at`` is the worker's heartbeat, judged on the database clock.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
@@ -33,6 +38,7 @@ _TRANSITIONS: dict[SearchState, frozenset[SearchState]] = {
     ),
     SearchState.FAILED: frozenset({SearchState.RESUMING}),
 }
+_CLAIMABLE = (SearchState.PENDING, SearchState.RUNNING, SearchState.RESUMING)
 
 
 def create_search(
@@ -115,6 +121,8 @@ def transition_search(
         search.started_at = now
     if target in TERMINAL:
         search.finished_at = now
+    if target is not SearchState.RUNNING:
+        search.claim_token = None  # resumed or ended: the worker's claim is gone
     session.flush()
     return search
 
@@ -182,38 +190,121 @@ def list_search_events(
     return list(session.scalars(stmt.order_by(SearchEvent.id).offset(offset).limit(limit)))
 
 
-def touch_search(*, session: Session, search: Search) -> None:
-    """The running worker's heartbeat."""
-    search.updated_at = db_now(session)
-    session.flush()
+def _on_postgres(session: Session) -> bool:
+    """Whether row locks are needed: SQLite transactions hold the write lock from their start
+    (``BEGIN IMMEDIATE``), PostgreSQL ones lock rows with ``FOR UPDATE``."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _locked_search(session: Session, *conditions: Any) -> Search | None:
+    """The search matching ``conditions``, reloaded from the database and locked until the
+    commit."""
+    stmt = select(Search).where(*conditions).execution_options(populate_existing=True)
+    if _on_postgres(session):
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def _heartbeat_cutoff(now: datetime, stale_after_seconds: float) -> datetime:
+    return now - timedelta(seconds=stale_after_seconds)
+
+
+def has_live_claim(*, session: Session, search: Search, stale_after_seconds: float) -> bool:
+    """Whether a worker holds the search's current segment and still beats."""
+    cutoff = _heartbeat_cutoff(db_now(session), stale_after_seconds)
+    return search.claim_token is not None and search.updated_at >= cutoff
 
 
 def claim_segment(
     *, session: Session, search: Search, segment: int, stale_after_seconds: float
-) -> bool:
-    """Take ``segment`` of a search for this worker; False when it is not this segment's
-    turn, the search has ended, or another live worker is running it (a redelivered copy)."""
-    if search.state in TERMINAL or search.progress.get("segment", 0) != segment:
-        return False
-    fresh = db_now(session) - search.updated_at < timedelta(seconds=stale_after_seconds)
-    if search.state is SearchState.RUNNING and search.progress.get("claimed") == segment and fresh:
-        return False
-    if search.state is not SearchState.RUNNING:
-        transition_search(session=session, search=search, state=SearchState.RUNNING)
-    search.progress = {**search.progress, "claimed": segment}
-    touch_search(session=session, search=search)
-    return True
+) -> str | None:
+    """Take ``segment`` of a search for one worker: its new owner token, or None when it is
+    not this segment's turn, the search has ended or is being canceled, or another worker
+    holds a claim with a fresh heartbeat (a redelivered or duplicated message).
+
+    One conditional UPDATE (compare-and-set): of two workers racing for the same segment
+    exactly one matches the row, on PostgreSQL (the loser's UPDATE waits for the winner's row
+    lock, then re-checks its condition on the new row) and on SQLite (writers are serial).
+    """
+    now = db_now(session)
+    token = uuid.uuid4().hex
+    next_segment = func.coalesce(Search.progress["segment"].as_integer(), 0)
+    moved = session.execute(
+        update(Search)
+        .where(
+            Search.id == search.id,
+            Search.state.in_(_CLAIMABLE),
+            Search.cancel_requested.is_(False),
+            next_segment == segment,
+            or_(
+                Search.claim_token.is_(None),
+                Search.updated_at < _heartbeat_cutoff(now, stale_after_seconds),
+            ),
+        )
+        .values(
+            state=SearchState.RUNNING,
+            claim_token=token,
+            updated_at=now,
+            started_at=func.coalesce(Search.started_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(search)
+    return token if moved.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-def resume_search(*, session: Session, search: Search) -> Search:
-    """RUNNING or FAILED -> RESUMING: the next segment runs from the last checkpoint."""
+def claimed_search(*, session: Session, search_id: str, claim_token: str) -> Search | None:
+    """The running search while ``claim_token`` still owns it, locked for the rest of the
+    transaction so the claim cannot change before the commit; None when the claim was lost
+    (resumed, taken over, released or ended)."""
+    return _locked_search(
+        session,
+        Search.id == search_id,
+        Search.claim_token == claim_token,
+        Search.state == SearchState.RUNNING,
+    )
+
+
+def touch_search(*, session: Session, search_id: str, claim_token: str) -> Search | None:
+    """The owning worker's heartbeat: the search (its ``cancel_requested`` fresh), or None
+    when the claim was lost and nothing was written."""
+    search = claimed_search(session=session, search_id=search_id, claim_token=claim_token)
+    if search is not None:
+        search.updated_at = db_now(session)
+        session.flush()
+    return search
+
+
+def release_claim(*, session: Session, search: Search) -> None:
+    """The segment is committed: the next segment's message may be claimed by any worker."""
+    search.claim_token = None
+    session.flush()
+
+
+def resume_search(*, session: Session, search: Search, stale_after_seconds: float) -> Search:
+    """RUNNING or FAILED -> RESUMING: the next segment runs from the last checkpoint. A running
+    search whose worker still beats (within ``stale_after_seconds`` on the database clock) is
+    a ``Conflict``: resuming it would run its segment twice."""
+    _locked_search(session, Search.id == search.id)
+    if search.state is SearchState.RUNNING:
+        silent = db_now(session) - search.updated_at
+        if silent < timedelta(seconds=stale_after_seconds):
+            raise Conflict(
+                f"search {search.id} is running on a live worker (last heartbeat "
+                f"{silent.total_seconds():.0f}s ago); only a failed search or one silent for "
+                f"{stale_after_seconds:g}s can be resumed",
+                code="search_running",
+            )
     search.error = None
     search.cancel_requested = False
     return transition_search(session=session, search=search, state=SearchState.RESUMING)
 
 
 def stale_searches(*, session: Session, stale_after_seconds: float) -> list[Search]:
-    """RUNNING searches whose worker has been silent longer than ``stale_after_seconds``."""
-    cutoff = db_now(session) - timedelta(seconds=stale_after_seconds)
+    """RUNNING searches whose worker has been silent longer than ``stale_after_seconds``; on
+    PostgreSQL locked (skipping rows a heartbeat is writing) until the caller commits."""
+    cutoff = _heartbeat_cutoff(db_now(session), stale_after_seconds)
     stmt = select(Search).where(Search.state == SearchState.RUNNING, Search.updated_at < cutoff)
+    if _on_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))

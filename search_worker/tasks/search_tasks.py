@@ -1,17 +1,19 @@
 """Run a search as checkpointed segments (design section 9).
 
-``hwnas.search.segment(search_id, segment)`` claims the segment (a stale or redelivered copy
-does nothing), rebuilds the run from the last checkpoint, runs ``segment_steps`` steps with a
-heartbeat, writes the checkpoint, commits progress and events, and only then enqueues the
-next segment; the last one finishes the search. A killed worker's search is marked RESUMING by
-the API's sweeper and continues on another worker from its last checkpoint. Cancel is seen at
-each segment boundary.
+``hwnas.search.segment(search_id, segment)`` claims the segment with a compare-and-set that
+gives this worker an owner token (a stale, redelivered or duplicated copy does nothing),
+rebuilds the run from the last checkpoint, runs ``segment_steps`` steps, writes the
+checkpoint, commits progress and events, and only then enqueues the next segment; the last one
+finishes the search. A heartbeat thread keeps the claim alive from the claim to the end of the
+segment and reports a lost claim or a cancel, which the step loop reads at every step. Every
+write after the claim is owner-checked: a worker that lost its claim stops without writing
+anything and enqueues nothing. A killed worker's search is marked RESUMING by the API's
+sweeper and continues on another worker from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,27 +30,37 @@ from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.finish import finish_search
 from search_worker.search.run import SearchRun
 from search_worker.tasks.export_tasks import export_one, register_exported
+from search_worker.tasks.segment_heartbeat import ClaimLost, SearchCanceled, SegmentHeartbeat
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0  # at most; a quarter of the stale window when that is shorter
 MAX_EVENTS_PER_SEARCH = 500
 
 
-def _claim(context: WorkerContext, search_id: str, segment: int) -> StoredSearch | None:
+def _claim(context: WorkerContext, search_id: str, segment: int) -> tuple[StoredSearch, str] | None:
+    """The search and this worker's owner token, or None when the segment is not ours."""
+    stale_s = context.settings.search_stale_seconds
     with session_scope(context.sessions) as session:
         search = search_repo.get_search(session=session, search_id=search_id)
-        if search.cancel_requested and search.state not in search_repo.TERMINAL:
+        if (
+            search.cancel_requested
+            and search.state not in search_repo.TERMINAL
+            and not search_repo.has_live_claim(
+                session=session, search=search, stale_after_seconds=stale_s
+            )
+        ):  # a live owner ends it itself, committing its segment first
             search_repo.transition_search(
                 session=session, search=search, state=SearchState.CANCELED
             )
             return None
-        stale = context.settings.search_stale_seconds
-        if not search_repo.claim_segment(
-            session=session, search=search, segment=segment, stale_after_seconds=stale
-        ):
+        token = search_repo.claim_segment(
+            session=session, search=search, segment=segment, stale_after_seconds=stale_s
+        )
+        if token is None:
             log.info("search %s segment %d: not this worker's to run", search_id, segment)
             return None
-        return StoredSearch(
+        log.info("search %s segment %d: claimed", search_id, segment)
+        stored = StoredSearch(
             search.id,
             search.estimator,
             search.budget_ms,
@@ -58,40 +70,31 @@ def _claim(context: WorkerContext, search_id: str, segment: int) -> StoredSearch
             search.config,
             search.checkpoint_path,
         )
-
-
-def _heartbeat(context: WorkerContext, search_id: str) -> Callable[[], None]:
-    """A callable that refreshes the search's heartbeat when it is due."""
-    interval = min(HEARTBEAT_S, context.settings.search_stale_seconds / 4)
-    last = [time.monotonic()]
-
-    def beat() -> None:
-        if time.monotonic() - last[0] >= interval:
-            with session_scope(context.sessions) as session:
-                search_repo.touch_search(
-                    session=session,
-                    search=search_repo.get_search(session=session, search_id=search_id),
-                )
-            last[0] = time.monotonic()
-
-    return beat
+        return stored, token
 
 
 def _commit_segment(
     context: WorkerContext,
     run: SearchRun,
     search_id: str,
+    claim_token: str,
     segment: int,
     checkpoint: Path,
     events: Sequence[dict[str, float]],
 ) -> bool:
-    """Progress, checkpoint path and events in one transaction; False if canceled meanwhile."""
+    """Progress, checkpoint path and events in one owner-checked transaction; the claim is
+    released unless the search finishes next. False (nothing more to do) when the claim was
+    lost (nothing written) or the search was canceled meanwhile."""
     with session_scope(context.sessions) as session:
-        search = search_repo.get_search(session=session, search_id=search_id)
+        search = search_repo.claimed_search(
+            session=session, search_id=search_id, claim_token=claim_token
+        )
+        if search is None:
+            log.warning("search %s segment %d: claim lost, not committed", search_id, segment)
+            return False
         latest = events[-1] if events else {}
         progress = {
             "segment": segment + 1,
-            "claimed": segment,
             "step": run.step_index,
             "steps": run.spec.steps,
             **{k: v for k, v in latest.items() if k != "step"},
@@ -113,15 +116,32 @@ def _commit_segment(
                 session=session, search=search, state=SearchState.CANCELED
             )
             return False
+        if not run.done:
+            search_repo.release_claim(session=session, search=search)
         return True
 
 
-def _store_result(context: WorkerContext, search_id: str, run: SearchRun) -> None:
-    finished = finish_search(run, context.store, _heartbeat(context, search_id))
+def _store_result(
+    context: WorkerContext,
+    search_id: str,
+    claim_token: str,
+    run: SearchRun,
+    heartbeat: SegmentHeartbeat,
+) -> None:
+    finished = finish_search(run, context.store, heartbeat.check)
     with session_scope(context.sessions) as session:
+        search = search_repo.claimed_search(
+            session=session, search_id=search_id, claim_token=claim_token
+        )
+        if search is None:
+            raise ClaimLost(f"search {search_id}: claim lost before the result was stored")
+        if search.cancel_requested:
+            search_repo.transition_search(
+                session=session, search=search, state=SearchState.CANCELED
+            )
+            return
         for artifact in finished.artifacts:
             register_exported(session, artifact)
-        search = search_repo.get_search(session=session, search_id=search_id)
         search_repo.add_search_event(
             session=session,
             search=search,
@@ -134,55 +154,80 @@ def _store_result(context: WorkerContext, search_id: str, run: SearchRun) -> Non
         )
 
 
+def _end(
+    context: WorkerContext,
+    search_id: str,
+    claim_token: str,
+    state: SearchState,
+    error: str | None = None,
+) -> None:
+    """End the search (failed, canceled) if this worker still owns it; else write nothing."""
+    with session_scope(context.sessions) as session:
+        search = search_repo.claimed_search(
+            session=session, search_id=search_id, claim_token=claim_token
+        )
+        if search is not None:
+            search_repo.transition_search(session=session, search=search, state=state, error=error)
+
+
+def _run_claimed(
+    context: WorkerContext,
+    stored: StoredSearch,
+    claim_token: str,
+    segment: int,
+    heartbeat: SegmentHeartbeat,
+    enqueue_next: Callable[[str, int], None],
+) -> None:
+    def export_now(job_ids: Sequence[str]) -> None:
+        """Exports run inline: no other worker needs to be free for a search to measure."""
+        for job_id in job_ids:
+            export_one(context, job_id)
+
+    run = build_run(stored, context, export_now)
+    if stored.checkpoint_path:
+        run.load_state_dict(CheckpointStore.load(Path(stored.checkpoint_path)))
+    every = max(1, run.spec.steps // MAX_EVENTS_PER_SEARCH)
+    events: list[dict[str, float]] = []
+    for _ in range(run.spec.segment_steps):
+        if run.done or heartbeat.interrupted:
+            break
+        metrics = run.step()
+        if int(metrics["step"]) % every == 0 or run.done:
+            events.append(metrics)
+    if heartbeat.lost:
+        raise ClaimLost(f"search {stored.id}: claim lost during segment {segment}")
+    checkpoint = CheckpointStore(context.settings.checkpoint_dir).save(
+        stored.id, run.step_index, run.state_dict()
+    )
+    if not _commit_segment(context, run, stored.id, claim_token, segment, checkpoint, events):
+        return
+    if run.done:
+        _store_result(context, stored.id, claim_token, run, heartbeat)
+    else:
+        enqueue_next(stored.id, segment + 1)
+
+
 def run_segment(
     context: WorkerContext,
     search_id: str,
     segment: int,
     enqueue_next: Callable[[str, int], None],
 ) -> None:
-    stored = _claim(context, search_id, segment)
-    if stored is None:
+    claim = _claim(context, search_id, segment)
+    if claim is None:
         return
-    try:
-
-        def export_now(job_ids: Sequence[str]) -> None:
-            """Exports run inline: no other worker needs to be free for a search to measure."""
-            for job_id in job_ids:
-                export_one(context, job_id)
-
-        run = build_run(stored, context, export_now)
-        if stored.checkpoint_path:
-            run.load_state_dict(CheckpointStore.load(Path(stored.checkpoint_path)))
-        beat = _heartbeat(context, search_id)
-        every = max(1, run.spec.steps // MAX_EVENTS_PER_SEARCH)
-        events: list[dict[str, float]] = []
-        for _ in range(run.spec.segment_steps):
-            if run.done:
-                break
-            metrics = run.step()
-            if int(metrics["step"]) % every == 0 or run.done:
-                events.append(metrics)
-            beat()
-        checkpoint = CheckpointStore(context.settings.checkpoint_dir).save(
-            search_id, run.step_index, run.state_dict()
-        )
-        if not _commit_segment(context, run, search_id, segment, checkpoint, events):
-            return
-        if run.done:
-            _store_result(context, search_id, run)
-        else:
-            enqueue_next(search_id, segment + 1)
-    except Exception as err:  # the search fails with the reason; its checkpoint stays for resume
-        log.exception("search %s failed in segment %d", search_id, segment)
-        with session_scope(context.sessions) as session:
-            search = search_repo.get_search(session=session, search_id=search_id)
-            if search.state not in search_repo.TERMINAL:
-                search_repo.transition_search(
-                    session=session,
-                    search=search,
-                    state=SearchState.FAILED,
-                    error=f"{type(err).__name__}: {err}",
-                )
+    stored, token = claim
+    interval_s = min(HEARTBEAT_S, context.settings.search_stale_seconds / 4)
+    with SegmentHeartbeat(context.sessions, search_id, token, interval_s) as heartbeat:
+        try:
+            _run_claimed(context, stored, token, segment, heartbeat, enqueue_next)
+        except ClaimLost as lost:
+            log.warning("%s: stopped without writing", lost)
+        except SearchCanceled:
+            _end(context, search_id, token, SearchState.CANCELED)
+        except Exception as err:  # the search fails with the reason; its checkpoint stays
+            log.exception("search %s failed in segment %d", search_id, segment)
+            _end(context, search_id, token, SearchState.FAILED, f"{type(err).__name__}: {err}")
 
 
 @shared_task(bind=True, name=TASK_SEARCH_SEGMENT, acks_late=True)

@@ -128,6 +128,7 @@ class LocalSearches:
             user=self._user,
             search_id=search_id,
             tasks=TaskQueue(self._settings),
+            stale_after_seconds=self._settings.search_stale_seconds,
         )
         return search.model_dump(mode="json")
 

@@ -161,7 +161,7 @@ def list_searches(
 
 @app.command("cancel")
 def cancel(search_id: str) -> None:
-    """Cancel a pending search now; a running one stops at its next segment boundary."""
+    """Cancel a pending search now; a running one stops within one heartbeat."""
     search = with_searches(lambda searches: searches.cancel(search_id))
     console.print(f"search {search_id}: {search['state']}")
 

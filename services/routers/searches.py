@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from latency_db.models import SearchState
 from services import searches as service
-from services.deps import CurrentUser, SessionDep, TaskQueueDep
+from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
 from services.plots.pareto import pareto_png
 from services.schemas.common import MAX_OFFSET
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
@@ -84,13 +84,24 @@ def search_pareto_png(search_id: str, session: SessionDep, user: CurrentUser) ->
 
 @router.post("/{search_id}/cancel", response_model=SearchOut)
 def cancel_search(search_id: str, session: SessionDep, user: CurrentUser) -> SearchOut:
-    """Cancel now if pending; a running search stops at its next segment boundary."""
+    """Cancel now if pending; a running search's worker stops within one heartbeat."""
     return service.cancel_search(session=session, user=user, search_id=search_id)
 
 
 @router.post("/{search_id}/resume", response_model=SearchOut)
 def resume_search(
-    search_id: str, session: SessionDep, user: CurrentUser, tasks: TaskQueueDep
+    search_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    tasks: TaskQueueDep,
+    settings: SettingsDep,
 ) -> SearchOut:
-    """Continue a failed (or stuck running) search from its last checkpoint."""
-    return service.resume_search(session=session, user=user, search_id=search_id, tasks=tasks)
+    """Continue a failed search, or a running one whose worker went silent, from its last
+    checkpoint; 409 while its worker is alive."""
+    return service.resume_search(
+        session=session,
+        user=user,
+        search_id=search_id,
+        tasks=tasks,
+        stale_after_seconds=settings.search_stale_seconds,
+    )

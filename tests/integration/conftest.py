@@ -96,8 +96,8 @@ class Stack:
         )
         return server
 
-    def start_worker(self) -> processes.ChildProcess:
-        return self._start("worker", ["-m", "search_worker"])
+    def start_worker(self, name: str = "worker") -> processes.ChildProcess:
+        return self._start(name, ["-m", "search_worker"])
 
     def start_agent(self, name: str, enroll_token: str, *extra: str) -> processes.ChildProcess:
         argv = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -124,46 +123,3 @@ def test_bad_searches_are_refused(session: Session, world: World) -> None:
         SearchState.CANCELED
     )
     assert searches.list_searches(session=session) == [pending]
-
-
-def _running(session: Session, world: World) -> Search:
-    owner = users.create_user(session=session, name="segments")
-    return _search(session, world, owner, "unas", 5.0)
-
-
-def test_a_segment_is_claimed_once_and_a_silent_one_is_resumed(
-    session: Session, world: World
-) -> None:
-    search = _running(session, world)
-    claim = searches.claim_segment
-    assert claim(session=session, search=search, segment=0, stale_after_seconds=60)
-    assert search.state is SearchState.RUNNING
-    # a redelivered copy of the same segment, while its worker is alive, does nothing
-    assert not claim(session=session, search=search, segment=0, stale_after_seconds=60)
-    # nor does a message for a segment that is not next
-    assert not claim(session=session, search=search, segment=3, stale_after_seconds=60)
-    assert searches.stale_searches(session=session, stale_after_seconds=60) == []
-    search.updated_at -= timedelta(minutes=5)  # its worker went silent
-    assert searches.stale_searches(session=session, stale_after_seconds=60) == [search]
-    searches.resume_search(session=session, search=search)
-    assert search.state is SearchState.RESUMING
-    assert claim(session=session, search=search, segment=0, stale_after_seconds=60)
-    searches.update_search_progress(
-        session=session, search=search, progress={"segment": 1, "claimed": 0}
-    )
-    assert claim(session=session, search=search, segment=1, stale_after_seconds=60)
-
-
-def test_a_failed_search_can_resume_but_not_a_finished_one(session: Session, world: World) -> None:
-    search = _running(session, world)
-    searches.transition_search(session=session, search=search, state="running")
-    searches.transition_search(session=session, search=search, state="failed", error="boom")
-    searches.resume_search(session=session, search=search)
-    assert search.state is SearchState.RESUMING and search.error is None
-    searches.transition_search(session=session, search=search, state="running")
-    searches.transition_search(session=session, search=search, state="succeeded")
-    with pytest.raises(Conflict):
-        searches.resume_search(session=session, search=search)
-    assert not searches.claim_segment(
-        session=session, search=search, segment=0, stale_after_seconds=1
-    )

@@ -4,6 +4,7 @@ users see only their own searches, events page, cancel and resume follow the sta
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -116,6 +117,28 @@ def test_cancel_pending_then_resume_is_refused(client: TestClient, measured: Mea
     assert client.post(f"/v1/searches/{search_id}/cancel").json()["state"] == "canceled"
     assert client.post(f"/v1/searches/{search_id}/resume").status_code == 409
     assert client.get(f"/v1/searches/{search_id}/result").json()["state"] == "canceled"
+
+
+@pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
+def test_resume_is_refused_while_the_worker_beats(client: TestClient, measured: Measured) -> None:
+    search_id = submit(client, measured)["id"]
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    stale_s = client.app.state.settings.search_stale_seconds  # type: ignore[attr-defined]
+    with session_scope(factory) as session:  # a worker claims segment 0
+        row = search_repo.get_search(session=session, search_id=search_id)
+        token = search_repo.claim_segment(
+            session=session, search=row, segment=0, stale_after_seconds=stale_s
+        )
+    refused = client.post(f"/v1/searches/{search_id}/resume")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "search_running"
+    assert "running on a live worker" in refused.json()["message"]
+    with session_scope(factory) as session:
+        row = search_repo.get_search(session=session, search_id=search_id)
+        assert row.state.value == "running" and row.claim_token == token  # unchanged
+        row.updated_at -= timedelta(seconds=stale_s + 1)  # the worker went silent
+    resumed = client.post(f"/v1/searches/{search_id}/resume")
+    assert resumed.status_code == 200 and resumed.json()["state"] == "resuming"
 
 
 def test_non_finite_numbers_in_the_config_are_422(client: TestClient, measured: Measured) -> None:
