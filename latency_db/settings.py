@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     agent_offline_seconds: PositiveInt = 120
     max_attempts: PositiveInt = 3
     search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
+    long_polls_per_user: PositiveInt = 8  # concurrent long-polls (``?wait=``) of one user
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
     admin_token: str | None = None
     api_token: str | None = None  # the CLI's user token when it talks to ``server_url``

@@ -18,6 +18,7 @@ from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import users as user_repo
 from latency_db.settings import Settings
 from services.errors import ApiError
+from services.long_polls import LongPollSlots
 from services.task_queue import TaskQueue
 
 _bearer = HTTPBearer(auto_error=False, description="API token (users) or agent credential")
@@ -44,9 +45,15 @@ def get_task_queue(request: Request) -> TaskQueue:
     return queue
 
 
+def get_long_poll_slots(request: Request) -> LongPollSlots:
+    slots: LongPollSlots = request.app.state.long_poll_slots
+    return slots
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
+LongPollSlotsDep = Annotated[LongPollSlots, Depends(get_long_poll_slots)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

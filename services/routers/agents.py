@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from functools import partial
 
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from latency_db.db import session_scope
 from latency_db.models import Agent
@@ -15,6 +13,7 @@ from latency_db.repositories import enrollment as enrollment_repo
 from latency_db.repositories import leases as lease_repo
 from latency_db.settings import Settings
 from services.deps import CurrentAgent, SessionDep, SettingsDep
+from services.long_polls import poll
 from services.schemas.agents import (
     ClaimedJob,
     ClaimOut,
@@ -109,11 +108,11 @@ async def claim(
     The long-poll ends early when the agent hangs up, so a stopped agent holds no server
     thread and a shutting-down server has no request to wait for.
     """
-    deadline = time.monotonic() + wait
-    while True:
-        claimed = await run_in_threadpool(_claim_once, request, agent, settings)
-        if claimed is not None:
-            return claimed
-        if time.monotonic() >= deadline or await request.is_disconnected():
-            return Response(status_code=204)
-        await asyncio.sleep(_POLL_S)
+    claimed = await poll(
+        partial(_claim_once, request, agent, settings),
+        lambda answer: answer is not None,
+        wait_s=wait,
+        interval_s=_POLL_S,
+        hung_up=request.is_disconnected,
+    )
+    return claimed if claimed is not None else Response(status_code=204)
