@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     artifact_dir: Path = Field(default=None, validate_default=True)
     checkpoint_dir: Path = Field(default=None, validate_default=True)
     max_upload_bytes: PositiveInt = 256 * MIB
+    # PostgreSQL connections kept open, and how many more a burst may open (closed when
+    # returned): the API runs up to 40 requests' database work at once (its threadpool), and
+    # opening a connection per request under load costs more than the request itself.
+    database_pool_size: PositiveInt = 20
+    database_pool_overflow: NonNegativeInt = 20
     lease_seconds: PositiveInt = 60
     heartbeat_seconds: PositiveInt = 10
     agent_stale_seconds: PositiveInt = 30

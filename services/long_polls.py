@@ -72,15 +72,19 @@ async def poll(
     *,
     wait_s: float,
     interval_s: float,
+    max_interval_s: float | None = None,
     hung_up: Callable[[], Awaitable[bool]] | None = None,
 ) -> T:
     """``read()`` in the threadpool until ``done`` says its answer is final, ``wait_s`` has
     passed or the client has hung up; the last answer. Sleeps on the event loop between
-    reads, so a waiting client holds no thread."""
+    reads, so a waiting client holds no thread; the pause doubles from ``interval_s`` up to
+    ``max_interval_s``, so a long wait costs a few reads rather than one per interval."""
     deadline = time.monotonic() + wait_s
+    pause = interval_s
     while True:
         answer = await run_in_threadpool(read)
         left = deadline - time.monotonic()
         if done(answer) or left <= 0 or (hung_up is not None and await hung_up()):
             return answer
-        await asyncio.sleep(min(interval_s, left))
+        await asyncio.sleep(min(pause, left))
+        pause = min(2 * pause, max_interval_s or interval_s)

@@ -27,7 +27,8 @@ from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, S
 from services.task_queue import TaskQueue
 from services.validation import invalid
 
-POLL_INTERVAL_S = 0.5  # between a long-poll's reads of the events
+# A long-poll reads the events again after 0.5 s, then 1 s, then every 2 s.
+POLL_INTERVAL_S, POLL_MAX_INTERVAL_S = 0.5, 2.0
 
 
 def parse_submission(body: Mapping[str, Any]) -> SearchCreate:

@@ -125,6 +125,7 @@ class LocalSearches:
                 service.EventsPage.final,
                 wait_s=wait,
                 interval_s=service.POLL_INTERVAL_S,
+                max_interval_s=service.POLL_MAX_INTERVAL_S,
             )
         )
         return [e.model_dump(mode="json") for e in page.events]

@@ -80,6 +80,7 @@ async def search_events(
             service.EventsPage.final,
             wait_s=wait,
             interval_s=service.POLL_INTERVAL_S,
+            max_interval_s=service.POLL_MAX_INTERVAL_S,
             hung_up=request.is_disconnected,
         )
     return page.events
