@@ -10,12 +10,13 @@ uploads a tiny ONNX model and queues one ``model`` job per ``--jobs`` on one dev
 worker is needed. The pollers wait on searches stored directly (they never run), five per
 user, below the per-user bound.
 
-Each agent heartbeats every ``--heartbeat-s`` (the real agent: 10 s) and loops: claim with
-``wait=0`` (on 204, back off ``BACKOFF_S``), renew the lease once, complete it (renew and
-complete are sent again when no answer came, as the real agent does). Figures:
+Each agent heartbeats every ``--heartbeat-s`` (default: the server's 10 s, as the real agent
+does) and loops as the real one: claim with a long-poll of ``CLAIM_WAIT_S``, renew the lease
+once, complete it (renew and complete are sent again when no answer came). Figures:
 
 - ``completed_per_s``: jobs completed / seconds from the agents' start to the last completion
-- ``claim_p50_ms``, ``claim_p99_ms``: claims that returned a job
+- ``claim_p50_ms``, ``claim_p99_ms``: claims that returned a job (no job is added or given
+  back during the run, so these never waited for work)
 - ``heartbeat_p99_ms``, ``renew_p99_ms``, ``complete_p99_ms``
 - ``lost``: jobs not succeeded in the database at the end
 - ``double_leased``: jobs whose leases overlap in time or that completed (or were measured)
@@ -72,7 +73,7 @@ from services import processes
 RUNTIME: dict[str, Any] = {"backend": "ort-cpu", "settings": {"threads": 1}}
 POLLERS_PER_USER = 5
 POLL_WAIT_S = 20.0
-BACKOFF_S = 0.5
+CLAIM_WAIT_S = 20.0
 TRIES = 3  # renew and complete are sent again when no answer came
 SETUP_CONCURRENCY = 16
 MAX_AGENTS, MAX_POLLERS, MAX_JOBS = 1000, 500, 100_000
@@ -101,9 +102,9 @@ class Tally:
         tries: int = 1,
         **kwargs: Any,
     ) -> httpx.Response | None:
-        """One request, counted by status; its latency kept under ``what`` when given. A
-        request that got no answer is counted and, while ``tries`` last, sent again (as an
-        agent repeats an idempotent call)."""
+        """One request, counted by status; its latency kept under ``what`` when given and
+        the answer is a 200. A request that got no answer is counted and, while ``tries``
+        last, sent again (as an agent repeats an idempotent call)."""
         started = time.perf_counter()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(tries),
@@ -118,7 +119,7 @@ class Tally:
             self._no_answer()
             return None
         self.statuses[reply.status_code] += 1
-        if what and reply.status_code < 300:
+        if what and reply.status_code == 200:
             self.latencies_ms[what].append(1000 * (time.perf_counter() - started))
         return reply
 
@@ -324,10 +325,14 @@ async def work(
     """Claim, renew once, complete with synthetic times; until every job is done."""
     while not stop.is_set() and len(tally.completed) < jobs:
         claim = await tally.call(
-            client, "POST", "/agents/claim", "claim", params={"wait": 0}, headers=agent.headers
+            client,
+            "POST",
+            "/agents/claim",
+            "claim",
+            params={"wait": CLAIM_WAIT_S},
+            headers=agent.headers,
         )
         if claim is None or claim.status_code != 200:
-            await asyncio.sleep(BACKOFF_S)
             continue
         lease = claim.json()
         token, job_id = lease["lease_token"], lease["job"]["id"]
@@ -379,7 +384,7 @@ async def load(
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     admin = {"Authorization": f"Bearer {admin_token}"}
     async with httpx.AsyncClient(
-        base_url=f"{url}/v1", limits=limits, timeout=POLL_WAIT_S + 30
+        base_url=f"{url}/v1", limits=limits, timeout=max(POLL_WAIT_S, CLAIM_WAIT_S) + 30
     ) as client:
         setup = await set_up(client, tally, admin, args)
         user_ids = [u["user"]["id"] for u in setup.poller_users]
@@ -490,7 +495,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--duration-cap", type=float, default=300.0, help="seconds of load")
-    parser.add_argument("--heartbeat-s", type=float, default=2.0)
+    parser.add_argument("--heartbeat-s", type=float, default=10.0)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin DSN")
     args = parser.parse_args()
     for name, most in (("agents", MAX_AGENTS), ("jobs", MAX_JOBS), ("pollers", MAX_POLLERS)):

@@ -27,11 +27,11 @@ class Settings(BaseSettings):
     artifact_dir: Path = Field(default=None, validate_default=True)
     checkpoint_dir: Path = Field(default=None, validate_default=True)
     max_upload_bytes: PositiveInt = 256 * MIB
-    # PostgreSQL connections kept open, and how many more a burst may open (closed when
-    # returned): the API runs up to 40 requests' database work at once (its threadpool), and
-    # opening a connection per request under load costs more than the request itself.
-    database_pool_size: PositiveInt = 20
-    database_pool_overflow: NonNegativeInt = 20
+    # PostgreSQL connections kept once opened (opened as needed), and how many more a burst
+    # may open and close again: the API runs up to 40 requests' database work at once (its
+    # threadpool), and a connection opened per request under load costs more than the request.
+    database_pool_size: PositiveInt = 40
+    database_pool_overflow: NonNegativeInt = 10
     lease_seconds: PositiveInt = 60
     heartbeat_seconds: PositiveInt = 10
     agent_stale_seconds: PositiveInt = 30
