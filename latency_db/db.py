@@ -33,9 +33,13 @@ def database_url(settings_or_url: Settings | str | URL) -> URL:
 
 
 def make_engine(settings_or_url: Settings | str | URL, **kwargs: Any) -> Engine:
-    """An engine set up for its backend (see the module docstring)."""
+    """An engine set up for its backend (see the module docstring); from settings, a
+    PostgreSQL engine's pool has the settings' size."""
     url = database_url(settings_or_url)
     if url.get_backend_name() != "sqlite":
+        if isinstance(settings_or_url, Settings):
+            kwargs.setdefault("pool_size", settings_or_url.database_pool_size)
+            kwargs.setdefault("max_overflow", settings_or_url.database_pool_overflow)
         return create_engine(url, pool_pre_ping=True, **kwargs)
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

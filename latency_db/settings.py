@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -27,6 +34,11 @@ class Settings(BaseSettings):
     artifact_dir: Path = Field(default=None, validate_default=True)
     checkpoint_dir: Path = Field(default=None, validate_default=True)
     max_upload_bytes: PositiveInt = 256 * MIB
+    # PostgreSQL connections kept once opened (opened as needed), and how many more a burst
+    # may open and close again: the API runs up to 40 requests' database work at once (its
+    # threadpool), and a connection opened per request under load costs more than the request.
+    database_pool_size: PositiveInt = 40
+    database_pool_overflow: NonNegativeInt = 10
     lease_seconds: PositiveInt = 60
     heartbeat_seconds: PositiveInt = 10
     agent_stale_seconds: PositiveInt = 30
@@ -38,6 +50,7 @@ class Settings(BaseSettings):
     sentinel_every_jobs: PositiveInt = 50
     sentinel_every_minutes: PositiveFloat = 30.0
     search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
+    long_polls_per_user: PositiveInt = 8  # concurrent long-polls (``?wait=``) of one user
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
     # The device-busy lock a worker shares with an agent on its host (None: the agent's
     # default, a folder under the system temp dir); see profiler_agent.host_lock.

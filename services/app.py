@@ -13,6 +13,7 @@ from latency_db.settings import Settings, get_settings
 from services.bootstrap import ensure_admin
 from services.errors import install_error_handlers
 from services.limits import BodySizeLimit
+from services.long_polls import LongPollSlots
 from services.maintenance import Sweeper
 from services.metrics import install_metrics
 from services.nul_guard import reject_nul
@@ -51,9 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_factory = factory
     app.state.task_queue = task_queue
+    app.state.long_poll_slots = long_polls = LongPollSlots(settings.long_polls_per_user)
     app.state.artifact_store = ArtifactStore(settings.artifact_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    install_metrics(app, factory)
+    install_metrics(app, factory, long_polls)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(

@@ -6,47 +6,64 @@ commits explicitly; a raised error rolls everything back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from latency_db.models import Agent, User
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import users as user_repo
 from latency_db.settings import Settings
 from services.errors import ApiError
+from services.long_polls import LongPollSlots
 from services.task_queue import TaskQueue
 
 _bearer = HTTPBearer(auto_error=False, description="API token (users) or agent credential")
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The dependencies below that only read the app's state or open a session are ``async``: they
+# run on the event loop, where a sync one would cost a trip through the threadpool.
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session. Opening one does no I/O; a session still in a transaction at
+    the end (a read never committed, a raised error) is rolled back and closed in the
+    threadpool, shielded so that a cancelled request still returns its connection."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
-    except BaseException:
-        session.rollback()
-        raise
     finally:
-        session.close()
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
-def get_task_queue(request: Request) -> TaskQueue:
+async def get_task_queue(request: Request) -> TaskQueue:
     queue: TaskQueue = request.app.state.task_queue
     return queue
+
+
+async def get_long_poll_slots(request: Request) -> LongPollSlots:
+    slots: LongPollSlots = request.app.state.long_poll_slots
+    return slots
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
+LongPollSlotsDep = Annotated[LongPollSlots, Depends(get_long_poll_slots)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,6 +36,7 @@ from latency_db.models import (
     SearchState,
 )
 from latency_db.repositories.stats import count_by_state
+from services.long_polls import LongPollSlots
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +155,16 @@ def metrics(request: Request) -> Response:
     ``hwnas_http_requests_total{method,route,status}``,
     ``hwnas_http_request_duration_seconds{method,route}`` and, counted at scrape time,
     ``hwnas_profiling_jobs``, ``hwnas_searches``, ``hwnas_predictor_fits``, ``hwnas_agents``,
-    ``hwnas_devices`` by ``state``, and ``hwnas_database_up``."""
+    ``hwnas_devices`` by ``state``, ``hwnas_database_up``, and
+    ``hwnas_long_polls_waiting``."""
     registry: CollectorRegistry = request.app.state.metrics_registry
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(registry), media_type=content_type)
 
 
-def install_metrics(app: FastAPI, factory: sessionmaker[Session]) -> None:
+def install_metrics(
+    app: FastAPI, factory: sessionmaker[Session], long_polls: LongPollSlots
+) -> None:
     """Give ``app`` its own registry, the request middleware (outermost, so it also sees
     the answers of the other middlewares) and ``GET /metrics``."""
     registry = CollectorRegistry()
@@ -176,6 +180,11 @@ def install_metrics(app: FastAPI, factory: sessionmaker[Session]) -> None:
         ["method", "route"],
         registry=registry,
     )
+    Gauge(
+        "hwnas_long_polls_waiting",
+        "Long-polls (search events with ?wait=) held open now, all users together.",
+        registry=registry,
+    ).set_function(lambda: long_polls.waiting)
     registry.register(DatabaseCollector(factory))
     app.state.metrics_registry = registry
     app.add_middleware(RequestMetrics, requests=requests, durations=durations)

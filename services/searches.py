@@ -8,8 +8,8 @@ the worker's segment, so a worker never sees a search that is not yet stored.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
@@ -27,7 +27,8 @@ from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, S
 from services.task_queue import TaskQueue
 from services.validation import invalid
 
-POLL_INTERVAL_S = 0.5
+# A long-poll reads the events again after 0.5 s, then 1 s, then every 2 s.
+POLL_INTERVAL_S, POLL_MAX_INTERVAL_S = 0.5, 2.0
 
 
 def parse_submission(body: Mapping[str, Any]) -> SearchCreate:
@@ -127,22 +128,30 @@ def list_searches(
     return [search_out(s) for s in rows]
 
 
-def search_events(
-    *, session: Session, user: User, search_id: str, after: int, limit: int, wait: float
-) -> list[SearchEventOut]:
-    """Events in order from position ``after``; with ``wait`` (seconds) hold until there is
-    one or the search has ended, reading the worker's commits as they land."""
+@dataclass(frozen=True)
+class EventsPage:
+    """One read of a search's events from a position, and whether the search has ended."""
+
+    events: list[SearchEventOut]
+    ended: bool
+
+    def final(self) -> bool:
+        """A long-poll answers now: there are events, or no more will come."""
+        return bool(self.events) or self.ended
+
+
+def read_events(
+    *, session: Session, user: User, search_id: str, after: int, limit: int
+) -> EventsPage:
+    """Events in order from position ``after`` (events already read), in one read; a
+    long-poll repeats it (``services.long_polls.poll``) until the page is final."""
     search = owned_search(session, user, search_id)
-    deadline = time.monotonic() + wait
-    while True:
-        events = search_repo.list_search_events(
-            session=session, search=search, offset=after, limit=limit
-        )
-        if events or search.state in search_repo.TERMINAL or time.monotonic() >= deadline:
-            return [SearchEventOut.model_validate(e) for e in events]
-        session.commit()  # end the read (and SQLite's write lock) while waiting
-        time.sleep(POLL_INTERVAL_S)
-        session.refresh(search)
+    events = search_repo.list_search_events(
+        session=session, search=search, offset=after, limit=limit
+    )
+    return EventsPage(
+        [SearchEventOut.model_validate(e) for e in events], search.state in search_repo.TERMINAL
+    )
 
 
 def search_result(*, session: Session, user: User, search_id: str) -> SearchResultOut:

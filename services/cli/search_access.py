@@ -10,6 +10,7 @@ the embedded broker (or HWNAS_BROKER_URL), where ``hwnas worker`` picks it up.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +23,7 @@ from services import searches as service
 from services.bootstrap import admin_user
 from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, run_action
+from services.long_polls import poll
 from services.task_queue import TaskQueue
 
 T = TypeVar("T")
@@ -104,15 +106,29 @@ class LocalSearches:
         return service.search_out(search).model_dump(mode="json")
 
     def events(self, search_id: str, after: int, wait: float) -> list[Json]:
-        events = service.search_events(
-            session=self._session,
-            user=self._user,
-            search_id=search_id,
-            after=after,
-            limit=self.EVENTS_PAGE,
-            wait=wait,
+        def read() -> service.EventsPage:
+            self._session.expire_all()  # see what a worker has committed since
+            try:
+                return service.read_events(
+                    session=self._session,
+                    user=self._user,
+                    search_id=search_id,
+                    after=after,
+                    limit=self.EVENTS_PAGE,
+                )
+            finally:
+                self._session.commit()  # end the read (and SQLite's write lock) while waiting
+
+        page = asyncio.run(
+            poll(
+                read,
+                service.EventsPage.final,
+                wait_s=wait,
+                interval_s=service.POLL_INTERVAL_S,
+                max_interval_s=service.POLL_MAX_INTERVAL_S,
+            )
         )
-        return [e.model_dump(mode="json") for e in events]
+        return [e.model_dump(mode="json") for e in page.events]
 
     def result(self, search_id: str) -> Json:
         answer = service.search_result(session=self._session, user=self._user, search_id=search_id)

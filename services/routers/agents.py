@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
+from functools import partial
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from latency_db.db import session_scope
 from latency_db.models import Agent, Artifact
@@ -18,6 +16,7 @@ from latency_db.repositories.sentinels import SentinelSchedule, record_agent_ses
 from latency_db.sentinel import ensure_sentinel_artifact
 from latency_db.settings import Settings
 from services.deps import CurrentAgent, SessionDep, SettingsDep
+from services.long_polls import poll
 from services.schemas.agents import (
     ClaimedJob,
     ClaimOut,
@@ -30,7 +29,9 @@ from services.schemas.agents import (
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 MAX_CLAIM_WAIT_S = 30.0
-_POLL_S = 0.5
+# A waiting claim looks again after 0.5 s, 1 s, then every 2 s: among many idle agents some
+# look every moment, and idle agents cost the database a few reads each per wait.
+_POLL_S, _MAX_POLL_S = 0.5, 2.0
 
 
 @router.post("/enroll", status_code=201, response_model=EnrollOut)
@@ -144,11 +145,12 @@ async def claim(
     The long-poll ends early when the agent hangs up, so a stopped agent holds no server
     thread and a shutting-down server has no request to wait for.
     """
-    deadline = time.monotonic() + wait
-    while True:
-        claimed = await run_in_threadpool(_claim_once, request, agent, settings, session_id)
-        if claimed is not None:
-            return claimed
-        if time.monotonic() >= deadline or await request.is_disconnected():
-            return Response(status_code=204)
-        await asyncio.sleep(_POLL_S)
+    claimed = await poll(
+        partial(_claim_once, request, agent, settings, session_id),
+        lambda answer: answer is not None,
+        wait_s=wait,
+        interval_s=_POLL_S,
+        max_interval_s=_MAX_POLL_S,
+        hung_up=request.is_disconnected,
+    )
+    return claimed if claimed is not None else Response(status_code=204)

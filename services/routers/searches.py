@@ -4,11 +4,15 @@ searches. The rules live in ``services.searches``, which the local CLI shares.""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from contextlib import nullcontext
 
+from fastapi import APIRouter, Query, Request, Response
+
+from latency_db.db import session_scope
 from latency_db.models import SearchState
 from services import searches as service
-from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
+from services.deps import CurrentUser, LongPollSlotsDep, SessionDep, SettingsDep, TaskQueueDep
+from services.long_polls import TOO_MANY_WAITS_RESPONSE, poll
 from services.plots.pareto import pareto_png
 from services.schemas.common import MAX_OFFSET
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
@@ -45,20 +49,41 @@ def get_search(search_id: str, session: SessionDep, user: CurrentUser) -> Search
     return service.search_out(service.owned_search(session, user, search_id))
 
 
-@router.get("/{search_id}/events", response_model=list[SearchEventOut])
-def search_events(
+@router.get(
+    "/{search_id}/events",
+    response_model=list[SearchEventOut],
+    responses=TOO_MANY_WAITS_RESPONSE,
+)
+async def search_events(
+    request: Request,
     search_id: str,
-    session: SessionDep,
     user: CurrentUser,
+    slots: LongPollSlotsDep,
     after: int = Query(0, ge=0, le=MAX_OFFSET, description="number of events already read"),
     limit: int = Query(500, ge=1, le=5000),
     wait: float = Query(0.0, ge=0.0, le=LONG_POLL_MAX_S, description="long-poll seconds"),
 ) -> list[SearchEventOut]:
     """Events in order from position ``after``; with ``wait`` the call holds until there is
-    one or the search has ended."""
-    return service.search_events(
-        session=session, user=user, search_id=search_id, after=after, limit=limit, wait=wait
-    )
+    one or the search has ended. A wait holds no server thread and no database connection;
+    a user holds at most ``long_polls_per_user`` waits at once (429 beyond)."""
+    factory = request.app.state.session_factory
+
+    def read() -> service.EventsPage:
+        with session_scope(factory) as session:
+            return service.read_events(
+                session=session, user=user, search_id=search_id, after=after, limit=limit
+            )
+
+    async with slots.slot(user.id) if wait else nullcontext():
+        page = await poll(
+            read,
+            service.EventsPage.final,
+            wait_s=wait,
+            interval_s=service.POLL_INTERVAL_S,
+            max_interval_s=service.POLL_MAX_INTERVAL_S,
+            hung_up=request.is_disconnected,
+        )
+    return page.events
 
 
 @router.get("/{search_id}/result", response_model=SearchResultOut)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from latency_db.db import db_now, make_engine, session_scope
 from latency_db.models import Device, DeviceKind, new_id
 from latency_db.repositories import devices
+from latency_db.settings import Settings
 
 from .conftest import Database
 
@@ -62,6 +63,18 @@ def test_postgresql_url_selects_psycopg() -> None:
     engine = make_engine("postgresql://postgres@127.0.0.1:5432/test")
     assert engine.dialect.driver == "psycopg"
     assert engine.pool._pre_ping
+    engine.dispose()
+
+
+def test_a_postgresql_engine_from_settings_pools_as_set() -> None:
+    """The API's pool covers its threadpool: connections are kept, not opened per request."""
+    settings = Settings(
+        database_url="postgresql://postgres@127.0.0.1:5432/test",
+        database_pool_size=7,
+        database_pool_overflow=3,
+    )
+    engine = make_engine(settings)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (7, 3)  # type: ignore[attr-defined]
     engine.dispose()
 
 

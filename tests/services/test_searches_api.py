@@ -150,3 +150,10 @@ def test_non_finite_numbers_in_the_config_are_422(client: TestClient, measured: 
         )
         assert reply.status_code == 422, reply.text
         assert any(d["field"] == "config.tau_start" for d in reply.json()["details"])
+
+
+def test_the_events_long_poll_documents_its_429(client: TestClient) -> None:
+    route = client.get("/openapi.json").json()["paths"]["/v1/searches/{search_id}/events"]
+    refused = route["get"]["responses"]["429"]
+    assert refused["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "too_many_waits" in refused["description"]

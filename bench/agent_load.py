@@ -1,0 +1,555 @@
+"""Agent load on a real API server on PostgreSQL (issue 18): ``--agents`` simulated agents
+enroll, heartbeat, claim, renew and complete ``--jobs`` ``model`` jobs while ``--pollers``
+clients long-poll search events.
+
+A load test of the server, not a latency measurement: the agents are HTTP clients in this
+process (asyncio + httpx, 127.0.0.1 only) that report synthetic times at once and never run
+the model. The bench makes a temporary PostgreSQL database, migrates it, starts ``hwnas
+server`` on it as a child process (stopped, and the database dropped, when the bench ends),
+uploads a tiny ONNX model and queues one ``model`` job per ``--jobs`` on one device, so no
+worker is needed. The pollers wait on searches stored directly (they never run), five per
+user, below the per-user bound.
+
+Each agent heartbeats every ``--heartbeat-s`` (default: the server's 10 s, as the real agent
+does) and loops as the real one: claim with a long-poll of ``CLAIM_WAIT_S``, renew the lease
+once, complete it (renew and complete are sent again when no answer came). Figures:
+
+- ``completed_per_s``: jobs completed / seconds from the agents' start to the last completion
+- ``claim_p50_ms``, ``claim_p99_ms``: claims that returned a job (no job is added or given
+  back during the run, so these never waited for work)
+- ``heartbeat_p99_ms``, ``renew_p99_ms``, ``complete_p99_ms``
+- ``lost``: jobs not succeeded in the database at the end
+- ``double_leased``: jobs whose leases overlap in time or that completed (or were measured)
+  more than once, from the database
+- ``errors_5xx`` over every request, ``transport_errors`` (tries with no answer),
+  ``poll_refused_429``
+- ``server_cpu_ms_per_job``: the server process's CPU time over the run per completed job
+  (heartbeats and long-polls included), steadier than throughput on a shared machine
+- ``db_connections_opened``: PostgreSQL connections the server opened during the load (a
+  pool too small for the load opens and closes them all the time)
+
+    python bench/agent_load.py [--agents 200] [--jobs 2000] [--pollers 50] [--duration-cap 300]
+
+PostgreSQL: ``--postgres`` (default ``HWNAS_BENCH_POSTGRES_DSN`` or the local ``test``
+database), a role that may create databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import psycopg
+from onnx import TensorProto, helper
+from sqlalchemy import func, select
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
+from latency_db import migrate
+from latency_db.db import make_engine, make_session_factory, session_scope
+from latency_db.models import JobLease, JobState, LeaseState, Measurement, ProfilingJob
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import runtime_configs as runtime_repo
+from latency_db.repositories import searches as search_repo
+from latency_db.repositories import users as user_repo
+from services import processes
+
+RUNTIME: dict[str, Any] = {"backend": "ort-cpu", "settings": {"threads": 1}}
+POLLERS_PER_USER = 5
+POLL_WAIT_S = 20.0
+CLAIM_WAIT_S = 20.0
+TRIES = 3  # renew and complete are sent again when no answer came
+SETUP_CONCURRENCY = 16
+MAX_AGENTS, MAX_POLLERS, MAX_JOBS = 1000, 500, 100_000
+DEFAULT_POSTGRES = os.environ.get(
+    "HWNAS_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@dataclass
+class Tally:
+    """What the clients saw, filled by every task (one event loop: no locks needed)."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    transport_errors: int = 0
+    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    completed: set[str] = field(default_factory=set)
+    last_completion: float = 0.0
+
+    async def call(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        what: str = "",
+        *,
+        tries: int = 1,
+        **kwargs: Any,
+    ) -> httpx.Response | None:
+        """One request, counted by status; its latency kept under ``what`` when given and
+        the answer is a 200. A request that got no answer is counted and, while ``tries``
+        last, sent again (as an agent repeats an idempotent call)."""
+        started = time.perf_counter()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(tries),
+            wait=wait_fixed(0.2),
+            retry=retry_if_exception_type(httpx.TransportError),
+            before_sleep=lambda _: self._no_answer(),
+            reraise=True,
+        )
+        try:
+            reply: httpx.Response = await retrying(client.request, method, url, **kwargs)
+        except httpx.TransportError:
+            self._no_answer()
+            return None
+        self.statuses[reply.status_code] += 1
+        if what and reply.status_code == 200:
+            self.latencies_ms[what].append(1000 * (time.perf_counter() - started))
+        return reply
+
+    def _no_answer(self) -> None:
+        self.transport_errors += 1
+
+
+def tiny_model() -> bytes:
+    """A one-node ONNX model with a static input, as uploaded models must have."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["output"])],
+        "load",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+@contextmanager
+def temporary_database(admin_dsn: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (SQLAlchemy URL), dropped afterwards."""
+    name = f"hwnas_load_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        url = f"{base}/{name}"
+        migrate.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def api_server(
+    database_url: str, data_dir: Path, admin_token: str
+) -> Iterator[tuple[str, psutil.Process]]:
+    """``hwnas server`` on a free port of 127.0.0.1: its URL and process, stopped when the
+    block ends."""
+    port = processes.free_port()
+    env = {
+        "HWNAS_DATA_DIR": str(data_dir),
+        "HWNAS_DATABASE_URL": database_url,
+        "HWNAS_ADMIN_TOKEN": admin_token,
+    }
+    server = processes.start(
+        "api",
+        ["-m", "services.cli.main", "server", "--port", str(port)],
+        log_dir=data_dir / "logs",
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        processes.wait_until(
+            processes.http_ok(f"{url}/v1/health"), child=server, timeout_s=120, what="API up"
+        )
+        yield url, psutil.Process(server.popen.pid)
+        if not server.alive():
+            raise RuntimeError(f"the API server died:\n{server.log_tail()}")
+    finally:
+        server.stop()
+
+
+def expect(reply: httpx.Response | None, status: int) -> dict[str, Any]:
+    if reply is None or reply.status_code != status:
+        text = "no answer" if reply is None else f"{reply.status_code} {reply.text[:300]}"
+        raise RuntimeError(f"setup request failed: {text}")
+    return dict(reply.json())
+
+
+async def bounded(count: int, make: Any) -> list[Any]:
+    """``make(i)`` for i < count, at most ``SETUP_CONCURRENCY`` at once, in order."""
+    gate = asyncio.Semaphore(SETUP_CONCURRENCY)
+
+    async def one(i: int) -> Any:
+        async with gate:
+            return await make(i)
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+@dataclass
+class Setup:
+    device_id: str
+    enrollment_tokens: list[str]
+    job_ids: list[str]
+    poller_users: list[dict[str, Any]]  # the answers of POST /users: token, user
+
+
+async def set_up(
+    client: httpx.AsyncClient, tally: Tally, admin: dict[str, str], args: argparse.Namespace
+) -> Setup:
+    """A device with one enrollment token per agent, the model jobs, the pollers' users."""
+    device = expect(
+        await tally.call(
+            client, "POST", "/devices", json={"name": "load", "kind": "cpu"}, headers=admin
+        ),
+        201,
+    )
+    device_id = device["device"]["id"]
+
+    async def enrollment(_: int) -> str:
+        reply = await tally.call(
+            client, "POST", f"/devices/{device_id}/enrollment-tokens", headers=admin
+        )
+        return str(expect(reply, 201)["token"])
+
+    tokens = [device["enrollment"]["token"], *await bounded(args.agents - 1, enrollment)]
+    artifact = expect(
+        await tally.call(
+            client,
+            "POST",
+            "/artifacts",
+            params={"name": "load"},
+            content=tiny_model(),
+            headers=admin,
+        ),
+        201,
+    )
+    body = {
+        "device_id": device_id,
+        "runtime": RUNTIME,
+        "kind": "model",
+        "artifact_sha256": artifact["sha256"],
+    }
+
+    async def job(_: int) -> str:
+        reply = await tally.call(client, "POST", "/jobs", json=body, headers=admin)
+        return str(expect(reply, 201)["id"])
+
+    job_ids = await bounded(args.jobs, job)
+
+    async def user(i: int) -> dict[str, Any]:
+        reply = await tally.call(
+            client, "POST", "/users", json={"name": f"poller-{i}"}, headers=admin
+        )
+        return expect(reply, 201)
+
+    users = await bounded(-(-args.pollers // POLLERS_PER_USER), user)
+    return Setup(device_id, tokens, job_ids, users)
+
+
+def searches_to_wait_on(database_url: str, device_id: str, user_ids: list[str]) -> list[str]:
+    """One pending search per user, stored directly: it never runs, so waits last."""
+    engine = make_engine(database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            device = device_repo.get_device(session=session, device_id=device_id)
+            runtime = runtime_repo.get_or_create_runtime_config(
+                session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]
+            )
+            return [
+                search_repo.create_search(
+                    session=session,
+                    owner=user_repo.get_user(session=session, user_id=user_id),
+                    device=device,
+                    runtime_config=runtime,
+                    space_ref="proxyless-r32",
+                    config={},
+                    budget_ms=10.0,
+                    estimator="proxyless",
+                ).id
+                for user_id in user_ids
+            ]
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Agent:
+    name: str
+    headers: dict[str, str]
+
+
+async def enroll(client: httpx.AsyncClient, tally: Tally, token: str, name: str) -> Agent:
+    reply = await tally.call(
+        client,
+        "POST",
+        "/agents/enroll",
+        json={"enrollment_token": token, "name": name, "backend": RUNTIME["backend"]},
+    )
+    credential = expect(reply, 201)["credential"]
+    return Agent(name, {"Authorization": f"Bearer {credential}"})
+
+
+async def heartbeats(
+    client: httpx.AsyncClient, tally: Tally, agent: Agent, every_s: float, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        await tally.call(
+            client, "POST", "/agents/heartbeat", "heartbeat", json={}, headers=agent.headers
+        )
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+
+async def work(
+    client: httpx.AsyncClient, tally: Tally, agent: Agent, jobs: int, stop: asyncio.Event
+) -> None:
+    """Claim, renew once, complete with synthetic times; until every job is done."""
+    while not stop.is_set() and len(tally.completed) < jobs:
+        claim = await tally.call(
+            client,
+            "POST",
+            "/agents/claim",
+            "claim",
+            params={"wait": CLAIM_WAIT_S},
+            headers=agent.headers,
+        )
+        if claim is None or claim.status_code != 200:
+            continue
+        lease = claim.json()
+        token, job_id = lease["lease_token"], lease["job"]["id"]
+        await tally.call(
+            client, "POST", f"/leases/{token}/renew", "renew", tries=TRIES, headers=agent.headers
+        )
+        result = {
+            "idempotency_key": f"{job_id}-{lease['job']['attempt']}",
+            "times_ms": [1.0, 1.1, 0.9, 1.05, 0.95],
+            "environment": {"synthetic": True, "agent": agent.name},
+        }
+        done = await tally.call(
+            client,
+            "POST",
+            f"/leases/{token}/complete",
+            "complete",
+            tries=TRIES,
+            json=result,
+            headers=agent.headers,
+        )
+        if done is not None and done.status_code == 200:
+            tally.completed.add(job_id)
+            tally.last_completion = time.monotonic()
+
+
+async def long_poll(
+    client: httpx.AsyncClient, tally: Tally, search_id: str, token: str, stop: asyncio.Event
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        await tally.call(
+            client,
+            "GET",
+            f"/searches/{search_id}/events",
+            params={"wait": POLL_WAIT_S},
+            headers=headers,
+        )
+
+
+async def load(
+    url: str,
+    database_url: str,
+    admin_token: str,
+    args: argparse.Namespace,
+    server: psutil.Process,
+) -> dict[str, Any]:
+    tally = Tally()
+    connections = 2 * args.agents + args.pollers + SETUP_CONCURRENCY
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(
+        base_url=f"{url}/v1", limits=limits, timeout=max(POLL_WAIT_S, CLAIM_WAIT_S) + 30
+    ) as client:
+        setup = await set_up(client, tally, admin, args)
+        user_ids = [u["user"]["id"] for u in setup.poller_users]
+        search_ids = searches_to_wait_on(database_url, setup.device_id, user_ids)
+        agents = await bounded(
+            args.agents, lambda i: enroll(client, tally, setup.enrollment_tokens[i], f"sim-{i}")
+        )
+        stop = asyncio.Event()
+        pollers = [
+            asyncio.create_task(
+                long_poll(
+                    client,
+                    tally,
+                    search_ids[i // POLLERS_PER_USER],
+                    setup.poller_users[i // POLLERS_PER_USER]["token"],
+                    stop,
+                )
+            )
+            for i in range(args.pollers)
+        ]
+        beating = [
+            asyncio.create_task(heartbeats(client, tally, a, args.heartbeat_s, stop))
+            for a in agents
+        ]
+        started, cpu_before = time.monotonic(), server_cpu_s(server)
+        sessions_before = database_sessions(args.postgres, database_url)
+        workers = [asyncio.create_task(work(client, tally, a, args.jobs, stop)) for a in agents]
+        _, unfinished = await asyncio.wait(workers, timeout=args.duration_cap)
+        server_cpu = server_cpu_s(server) - cpu_before
+        sessions = database_sessions(args.postgres, database_url) - sessions_before
+        stop.set()
+        for task in [*unfinished, *pollers]:
+            task.cancel()
+        await asyncio.gather(*workers, *pollers, *beating, return_exceptions=True)
+    elapsed = (tally.last_completion or time.monotonic()) - started
+    return {
+        "completed_per_s": round(len(tally.completed) / elapsed, 1) if elapsed > 0 else 0.0,
+        "run_s": round(elapsed, 2),
+        "server_cpu_ms_per_job": round(1000 * server_cpu / max(1, len(tally.completed)), 2),
+        "db_connections_opened": sessions,
+        "capped": bool(unfinished),
+        "tally": tally,
+        "job_ids": setup.job_ids,
+    }
+
+
+def database_sessions(admin_dsn: str, database_url: str) -> int:
+    """Connections ever opened to the bench's database (PostgreSQL's own count)."""
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def server_cpu_s(server: psutil.Process) -> float:
+    """CPU seconds the server process has used (all its threads)."""
+    times = server.cpu_times()
+    return float(times.user + times.system)
+
+
+def database_findings(database_url: str, job_ids: list[str]) -> dict[str, int]:
+    """Lost jobs and double leases as the database has them."""
+    engine = make_engine(database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            succeeded = session.scalar(
+                select(func.count())
+                .select_from(ProfilingJob)
+                .where(ProfilingJob.id.in_(job_ids), ProfilingJob.state == JobState.SUCCEEDED)
+            )
+            measured_twice: set[str | None] = set(
+                session.scalars(
+                    select(Measurement.job_id).group_by(Measurement.job_id).having(func.count() > 1)
+                )
+            )
+            leases = session.execute(
+                select(
+                    JobLease.job_id,
+                    JobLease.state,
+                    JobLease.leased_at,
+                    JobLease.finished_at,
+                    JobLease.expires_at,
+                ).order_by(JobLease.job_id, JobLease.leased_at)
+            ).all()
+    finally:
+        engine.dispose()
+    double: set[str | None] = set(measured_twice)
+    completions: Counter[str] = Counter()
+    last_end: dict[str, Any] = {}
+    for job_id, state, leased_at, finished_at, expires_at in leases:
+        completions[job_id] += state is LeaseState.COMPLETED
+        if job_id in last_end and leased_at < last_end[job_id]:
+            double.add(job_id)  # leased again while an earlier lease still held
+        last_end[job_id] = finished_at or expires_at
+    double |= {job for job, count in completions.items() if count > 1}
+    return {"lost": len(job_ids) - int(succeeded or 0), "double_leased": len(double)}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--pollers", type=int, default=50)
+    parser.add_argument("--duration-cap", type=float, default=300.0, help="seconds of load")
+    parser.add_argument("--heartbeat-s", type=float, default=10.0)
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin DSN")
+    args = parser.parse_args()
+    for name, most in (("agents", MAX_AGENTS), ("jobs", MAX_JOBS), ("pollers", MAX_POLLERS)):
+        if not 1 <= getattr(args, name) <= most:
+            parser.error(f"--{name} must be between 1 and {most}")
+    if not 0 < args.duration_cap <= 3600 or not 0.1 <= args.heartbeat_s <= 60:
+        parser.error("--duration-cap must be in (0, 3600], --heartbeat-s in [0.1, 60]")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below
+    load_at_start = [round(v, 2) for v in os.getloadavg()]
+    admin_token = secrets.token_urlsafe(24)
+    with ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-load-")))
+        database_url = stack.enter_context(temporary_database(args.postgres))
+        url, server = stack.enter_context(api_server(database_url, data_dir, admin_token))
+        run = asyncio.run(load(url, database_url, admin_token, args, server))
+        findings = database_findings(database_url, run["job_ids"])
+    tally: Tally = run["tally"]
+    latencies = tally.latencies_ms
+    figures = {
+        "completed_per_s": run["completed_per_s"],
+        "claim_p50_ms": percentile(latencies["claim"], 50),
+        "claim_p99_ms": percentile(latencies["claim"], 99),
+        "heartbeat_p99_ms": percentile(latencies["heartbeat"], 99),
+        "renew_p99_ms": percentile(latencies["renew"], 99),
+        "complete_p99_ms": percentile(latencies["complete"], 99),
+        **findings,
+        "errors_5xx": sum(n for status, n in tally.statuses.items() if status >= 500),
+        "transport_errors": tally.transport_errors,
+        "poll_refused_429": tally.statuses[429],
+        "agents": args.agents,
+        "completed": len(tally.completed),
+        "run_s": run["run_s"],
+        "server_cpu_ms_per_job": run["server_cpu_ms_per_job"],
+        "db_connections_opened": run["db_connections_opened"],
+        "capped": run["capped"],
+        "params": {
+            "agents": args.agents,
+            "jobs": args.jobs,
+            "pollers": args.pollers,
+            "duration_cap_s": args.duration_cap,
+            "heartbeat_s": args.heartbeat_s,
+            "poll_wait_s": POLL_WAIT_S,
+        },
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": load_at_start,
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Long-polls that hold no worker thread, and at most a few at a time per user (design
+section 8, promise 10).
+
+A long-poll awaits on the event loop between short reads, each run in the threadpool in its
+own transaction, so a thousand waiting clients cost no thread and no database connection
+between reads. Each user holds at most ``per_user`` waits at once; one more is a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from services.errors import ApiError
+from services.schemas.common import ErrorOut
+
+T = TypeVar("T")
+
+TOO_MANY_WAITS = "too_many_waits"
+# OpenAPI for a route that takes a slot.
+TOO_MANY_WAITS_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorOut,
+        "description": f"`{TOO_MANY_WAITS}`: the caller already holds as many long-polls as "
+        "a user may (setting `long_polls_per_user`); retry when one ends",
+    }
+}
+
+
+class LongPollSlots:
+    """Concurrent long-polls per user, counted on the event loop.
+
+    Every check and change happens on the event loop thread with no ``await`` between the
+    check and the increment, so concurrent requests cannot both take the last slot.
+    """
+
+    def __init__(self, per_user: int) -> None:
+        self.per_user = per_user
+        self._held: Counter[str] = Counter()
+        self.waiting = 0  # all users' waits: an int, read safely from any thread (metrics)
+
+    @asynccontextmanager
+    async def slot(self, user_id: str) -> AsyncIterator[None]:
+        """Hold one of the user's slots for the block; a 429 when all are taken."""
+        if self._held[user_id] >= self.per_user:
+            raise ApiError(
+                429,
+                TOO_MANY_WAITS,
+                f"at most {self.per_user} long-polls per user at once; retry when one ends",
+                {"limit": self.per_user},
+            )
+        self._held[user_id] += 1
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
+            self._held[user_id] -= 1
+            if not self._held[user_id]:
+                del self._held[user_id]
+
+
+async def poll(
+    read: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    wait_s: float,
+    interval_s: float,
+    max_interval_s: float | None = None,
+    hung_up: Callable[[], Awaitable[bool]] | None = None,
+) -> T:
+    """``read()`` in the threadpool until ``done`` says its answer is final, ``wait_s`` has
+    passed or the client has hung up; the last answer. Sleeps on the event loop between
+    reads, so a waiting client holds no thread; the pause doubles from ``interval_s`` up to
+    ``max_interval_s``, so a long wait costs a few reads rather than one per interval."""
+    deadline = time.monotonic() + wait_s
+    pause = interval_s
+    while True:
+        answer = await run_in_threadpool(read)
+        left = deadline - time.monotonic()
+        if done(answer) or left <= 0 or (hung_up is not None and await hung_up()):
+            return answer
+        await asyncio.sleep(min(pause, left))
+        pause = min(2 * pause, max_interval_s or interval_s)
