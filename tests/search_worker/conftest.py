@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -15,6 +15,18 @@ SMALL_SPACES = {
     "fbnet": dict(resolution=32, width_mult=0.35, num_classes=10),
     "fbnet-cifar100": dict(resolution=32, width_mult=0.5, num_classes=100),
 }
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Torch runs these tiny networks on one thread whatever ``OMP_NUM_THREADS`` says, so no
+    result depends on the thread count. At two threads on a busy two-core machine, OpenMP
+    threads waiting on each other at every small op made this package ~37x slower (a resumed
+    search ran over 600 s instead of 4 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def small_space(name: str) -> SearchSpace:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,14 +142,12 @@ def test_build_queues_one_job_per_op_key(served: TestClient) -> None:
 
 def test_build_waits_until_every_key_is_measured(served: TestClient) -> None:
     _device(served)
-    agent = threading.Thread(target=_measure_queued_ops, args=(_sessions(served), 60.0))
-    agent.start()
-    try:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        agent = pool.submit(_measure_queued_ops, _sessions(served), 60.0)
         built = runner.invoke(
             app, ["lut", "build", "--device", "cpu-1", *SMALL, "--timeout", "60", "--json"]
         )
-    finally:
-        agent.join()
+        agent.result(timeout=90)  # re-raises what the agent raised
     assert built.exit_code == 0, built.output
     progress = json.loads(built.stdout)["progress"]  # the bar went to stderr
     assert progress["measured"] == progress["total"] == 58

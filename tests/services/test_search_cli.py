@@ -5,9 +5,9 @@ embedded database, where a submit queues the search on the embedded broker for
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +139,11 @@ def test_local_watch_follows_what_a_worker_commits(
                 session=session, search=row, state=SearchState.SUCCEEDED, result=result
             )
 
-    writer = threading.Thread(target=worker)
-    writer.start()
-    started = time.monotonic()
-    watched = invoke("watch", search_id, "--timeout", "30")
-    writer.join()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        writer = pool.submit(worker)
+        started = time.monotonic()
+        watched = invoke("watch", search_id, "--timeout", "30")
+        writer.result(timeout=60)  # re-raises what the writer raised
     assert watched.exit_code == 0, watched.output
     assert time.monotonic() - started < EVENT_WAIT_S, "it follows commits, not long-poll ends"
     assert f"search {search_id}: succeeded" in watched.output
