@@ -18,7 +18,19 @@ from typing import Any, Literal
 from profiler_agent.policy import MeasurementPolicy
 
 VerdictName = Literal["clean", "unstable", "disturbed"]
-BENIGN_GPU_REASONS = frozenset({"gpu_idle"})
+# Clock-event reasons that are a GPU's steady state rather than interference: idle, clocks
+# an operator set, and the software power cap a fully loaded GPU sits at (its effect is in
+# every measurement alike and the sentinel's speed index tracks it). Thermal and hardware
+# slowdowns and the power brake make a run slower than the next one: those disturb.
+BENIGN_GPU_REASONS = frozenset(
+    {
+        "gpu_idle",
+        "applications_clocks_setting",
+        "sw_power_cap",
+        "sync_boost",
+        "display_clock_setting",
+    }
+)
 
 
 @dataclass(frozen=True)

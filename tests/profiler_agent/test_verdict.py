@@ -39,6 +39,8 @@ def test_steal_and_clock_rules() -> None:
         ({"gpu_other_processes": 0, "gpu_throttle_reasons": ["gpu_idle"]}, "clean"),
         ({"gpu_other_processes": 1}, "disturbed"),
         ({"gpu_throttle_reasons": ["gpu_idle", "sw_thermal_slowdown"]}, "disturbed"),
+        ({"gpu_throttle_reasons": ["sw_power_cap", "applications_clocks_setting"]}, "clean"),
+        ({"gpu_throttle_reasons": ["sw_power_cap", "hw_power_brake_slowdown"]}, "disturbed"),
         ({"thermal_status": 0}, "clean"),
         ({"thermal_status": 2}, "disturbed"),
     ],
