@@ -166,7 +166,8 @@ def succeeded_search(session: Session, user: User, search_id: str) -> Search:
 
 
 def cancel_search(*, session: Session, user: User, search_id: str) -> SearchOut:
-    """Cancel now if pending; a running search stops at its next segment boundary."""
+    """Cancel now if no worker holds it (pending, resuming); a running one's worker is told to
+    stop."""
     search = search_repo.request_search_cancel(
         session=session, search=owned_search(session, user, search_id)
     )
