@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     agent_offline_seconds: PositiveInt = 120
     max_attempts: PositiveInt = 3
     search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
+    # Queued work whose broker message was sent this long ago and is still waiting (no
+    # artifact, no claim, no fit) has its message sent again: the broker may have lost it.
+    redispatch_seconds: PositiveInt = 300
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
     admin_token: str | None = None
     api_token: str | None = None  # the CLI's user token when it talks to ``server_url``

@@ -24,7 +24,7 @@ from latency_db.repositories import searches as search_repo
 from latency_db.search_spec import submission_problems
 from services.errors import request_invalid
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
-from services.task_queue import TaskQueue
+from services.task_queue import TaskQueue, commit_and_dispatch
 from services.validation import invalid
 
 POLL_INTERVAL_S = 0.5
@@ -112,8 +112,7 @@ def submit_search(
         budget_ms=body.budget_ms,
         estimator=body.estimator,
     )
-    session.commit()
-    tasks.search_segment(search.id, 0)
+    commit_and_dispatch(session, tasks, [search])
     return search_out(search)
 
 
@@ -180,7 +179,5 @@ def resume_search(*, session: Session, user: User, search_id: str, tasks: TaskQu
     search = search_repo.resume_search(
         session=session, search=owned_search(session, user, search_id)
     )
-    segment = int(search.progress.get("segment", 0))
-    session.commit()
-    tasks.search_segment(search.id, segment)
+    commit_and_dispatch(session, tasks, [search])
     return search_out(search)
