@@ -153,12 +153,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-@pytest.fixture
-def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
-    """An API server on a free port with short leases; workers and agents on demand."""
+def start_stack(tmp_path: Path, database_url: str, **env: str) -> Stack:
+    """An API server on a free port with short leases (``env`` adds or overrides settings);
+    PostgreSQL runs get the production shape's Redis broker (the shared one, flushed)."""
     port = processes.free_port()
     token = secrets.token_urlsafe(16)
-    env = {
+    base = {
         "HWNAS_DATA_DIR": str(tmp_path),
         "HWNAS_DATABASE_URL": database_url,
         "HWNAS_ADMIN_TOKEN": token,
@@ -166,11 +166,22 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         "HWNAS_HEARTBEAT_SECONDS": "1",
         "HWNAS_MAX_UPLOAD_BYTES": str(1 << 20),
     }
-    if database_url.startswith("postgresql"):  # production shape: PostgreSQL + Redis broker
+    if database_url.startswith("postgresql") and "HWNAS_BROKER_URL" not in env:
         redis.Redis.from_url(REDIS_URL).flushdb()
-        env["HWNAS_BROKER_URL"] = REDIS_URL
-    result = Stack(tmp_path, env, f"http://127.0.0.1:{port}", token, port)
-    result.start_server()
+        base["HWNAS_BROKER_URL"] = REDIS_URL
+    result = Stack(tmp_path, base | env, f"http://127.0.0.1:{port}", token, port)
+    try:
+        result.start_server()
+    except BaseException:
+        result.stop_all()
+        raise
+    return result
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    """An API server on a free port with short leases; workers and agents on demand."""
+    result = start_stack(tmp_path, database_url)
     try:
         yield result
     finally:
