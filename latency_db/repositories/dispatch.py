@@ -27,6 +27,8 @@ def mark_enqueued(*, session: Session, work: Sequence[Dispatchable], sent: bool)
 
     By id, so rows read in an earlier transaction (the reconciler's) can be stamped too.
     """
+    if not work:
+        return
     at = db_now(session) if sent else None
     for model in (ProfilingJob, Search, PredictorFit):
         ids = [row.id for row in work if isinstance(row, model)]
