@@ -3,7 +3,8 @@
 ``hwnas.search.segment(search_id, segment)`` claims the segment (a stale or redelivered copy
 does nothing), rebuilds the run from the last checkpoint, runs ``segment_steps`` steps with a
 heartbeat, writes the checkpoint, commits progress and events, and only then enqueues the
-next segment; the last one finishes the search. A killed worker's search is marked RESUMING by
+next segment (a broker that refuses leaves it to the API's sweeper); the last one finishes
+the search. A killed worker's search is marked RESUMING by
 the API's sweeper and continues on another worker from its last checkpoint. Cancel is seen at
 each segment boundary.
 """
@@ -13,10 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from celery import Task, shared_task
+from celery import Celery, Task, shared_task
+from kombu.exceptions import OperationalError
 
 from latency_db.broker import QUEUE_SEARCH, TASK_SEARCH_SEGMENT
 from latency_db.db import session_scope
@@ -185,14 +187,18 @@ def run_segment(
                 )
 
 
+def send_next_segment(app: Celery, search_id: str, segment: int) -> None:
+    """Send the next segment's task. A refusing broker fails nothing: the search stays
+    RUNNING with its progress committed, its heartbeat goes stale, and the API's sweeper
+    resumes it and re-sends the segment (``services.reconcile``)."""
+    try:
+        app.send_task(TASK_SEARCH_SEGMENT, args=[search_id, segment], queue=QUEUE_SEARCH)
+    except OperationalError as err:
+        log.warning("search %s segment %d left for the API to resume: %s", search_id, segment, err)
+
+
 @shared_task(bind=True, name=TASK_SEARCH_SEGMENT, acks_late=True)
 def search_segment(self: Task, search_id: str, segment: int) -> None:
     """One segment of a search (ids only; idempotent through the segment claim)."""
     context = worker_context(self.app.conf.hwnas_settings)
-
-    def enqueue_next(next_id: str, next_segment: int) -> Any:
-        return self.app.send_task(
-            TASK_SEARCH_SEGMENT, args=[next_id, next_segment], queue=QUEUE_SEARCH
-        )
-
-    run_segment(context, search_id, segment, enqueue_next)
+    run_segment(context, search_id, segment, partial(send_next_segment, self.app))
