@@ -26,9 +26,9 @@ from services.task_queue import TaskQueue
 log = logging.getLogger(__name__)
 
 
-def resume_stale_searches(session: Session, settings: Settings) -> int:
+def resume_stale_searches(session: Session, settings: Settings) -> None:
     """Mark silent running searches RESUMING, their segment task not yet sent (the
-    reconciler sends it after the commit); how many."""
+    reconciler sends it after the commit)."""
     stale = search_repo.stale_searches(
         session=session, stale_after_seconds=settings.search_stale_seconds
     )
@@ -36,7 +36,6 @@ def resume_stale_searches(session: Session, settings: Settings) -> int:
         search_repo.resume_search(session=session, search=search)
         log.warning("search %s: worker silent, resuming from its last checkpoint", search.id)
     dispatch_repo.mark_enqueued(session=session, work=stale, sent=False)
-    return len(stale)
 
 
 def sweep(session: Session, settings: Settings) -> None:
