@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     sentinel_every_minutes: PositiveFloat = 30.0
     search_stale_seconds: PositiveInt = 120  # a running search silent this long is resumed
     long_polls_per_user: PositiveInt = 8  # concurrent long-polls (``?wait=``) of one user
+    # Queued work whose broker message was sent this long ago and is still waiting (no
+    # artifact, no claim, no fit) has its message sent again: the broker may have lost it.
+    redispatch_seconds: PositiveInt = 300
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
     # The device-busy lock a worker shares with an agent on its host (None: the agent's
     # default, a folder under the system temp dir); see profiler_agent.host_lock.

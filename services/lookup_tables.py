@@ -13,7 +13,7 @@ from typing import TypedDict
 from sqlalchemy.orm import Session
 
 from latency_db.errors import ValidationError
-from latency_db.models import Device, Measurement, RuntimeConfig
+from latency_db.models import Device, Measurement, ProfilingJob, RuntimeConfig
 from latency_db.predictors.selection import matching_predictor
 from latency_db.predictors.versions import load_version, runtime_config_for
 from latency_db.repositories import devices as device_repo
@@ -93,9 +93,9 @@ def op_input_shapes(space: SearchSpace, batch_size: int) -> dict[str, list[int]]
 
 def queue_table(
     *, session: Session, ref: TableRef, max_attempts: int
-) -> tuple[LutStatus, list[str]]:
+) -> tuple[LutStatus, list[ProfilingJob]]:
     """Queue an ``op`` job for every key not yet measured or queued (idempotent): the status
-    and the new jobs' ids, which a worker must export once the caller has committed."""
+    and the new jobs, which a worker must export once the caller has committed."""
     jobs = job_repo.enqueue_op_jobs(
         session=session,
         device=ref.device,
@@ -110,7 +110,7 @@ def queue_table(
         created_jobs=len(jobs),
         progress=progress(session=session, ref=ref),
     )
-    return status, [job.id for job in jobs]
+    return status, jobs
 
 
 def progress(*, session: Session, ref: TableRef) -> LutProgressOut:

@@ -2,8 +2,9 @@
 
 Expired leases go back to the queue (or fail after ``max_attempts``) and silent agents go
 STALE, then OFFLINE, even when no agent is claiming work. A running search whose worker has
-gone silent (killed, machine lost) is marked RESUMING and its segment queued again: another
-worker continues it from the last checkpoint.
+gone silent (killed, machine lost) is marked RESUMING: another worker continues it from the
+last checkpoint. Then work whose broker message may be lost is sent again
+(``services.reconcile``), the resumed searches among it.
 """
 
 from __future__ import annotations
@@ -15,28 +16,29 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from latency_db.db import session_scope
 from latency_db.repositories import agents as agent_repo
+from latency_db.repositories import dispatch as dispatch_repo
 from latency_db.repositories import leases as lease_repo
 from latency_db.repositories import searches as search_repo
 from latency_db.settings import Settings
+from services.reconcile import redispatch
 from services.task_queue import TaskQueue
 
 log = logging.getLogger(__name__)
 
 
-def resume_stale_searches(session: Session, settings: Settings) -> list[tuple[str, int]]:
-    """Mark silent running searches RESUMING; returns (search id, segment) to enqueue after
-    the commit."""
-    resumed = []
-    stale = settings.search_stale_seconds
-    for search in search_repo.stale_searches(session=session, stale_after_seconds=stale):
-        search_repo.resume_search(session=session, search=search, stale_after_seconds=stale)
-        resumed.append((search.id, int(search.progress.get("segment", 0))))
+def resume_stale_searches(session: Session, settings: Settings) -> None:
+    """Mark silent running searches RESUMING, their segment task not yet sent (the
+    reconciler sends it after the commit)."""
+    stale_after = settings.search_stale_seconds
+    stale = search_repo.stale_searches(session=session, stale_after_seconds=stale_after)
+    for search in stale:
+        search_repo.resume_search(session=session, search=search, stale_after_seconds=stale_after)
         log.warning("search %s: worker silent, resuming from its last checkpoint", search.id)
-    return resumed
+    dispatch_repo.mark_enqueued(session=session, work=stale, sent=False)
 
 
 def sweep(session: Session, settings: Settings) -> None:
-    """One pass: expire leases, then age agent states."""
+    """One pass: expire leases, age agent states, resume silent searches."""
     expired = lease_repo.expire_leases(session=session)
     if expired:
         log.info("expired the leases of %d job(s)", len(expired))
@@ -45,13 +47,15 @@ def sweep(session: Session, settings: Settings) -> None:
         stale_after_seconds=settings.agent_stale_seconds,
         offline_after_seconds=settings.agent_offline_seconds,
     )
+    resume_stale_searches(session, settings)
 
 
 class Sweeper:
-    """A daemon thread calling :func:`sweep` every ``interval_s`` until stopped."""
+    """A daemon thread calling :func:`sweep`, then :func:`redispatch`, every ``interval_s``
+    until stopped."""
 
     def __init__(
-        self, factory: sessionmaker[Session], settings: Settings, tasks: TaskQueue | None = None
+        self, factory: sessionmaker[Session], settings: Settings, tasks: TaskQueue
     ) -> None:
         self._factory = factory
         self._settings = settings
@@ -72,8 +76,6 @@ class Sweeper:
             try:
                 with session_scope(self._factory) as session:
                     sweep(session, self._settings)
-                    resumed = resume_stale_searches(session, self._settings) if self._tasks else []
-                for search_id, segment in resumed:
-                    self._tasks.search_segment(search_id, segment)  # type: ignore[union-attr]
+                redispatch(self._factory, self._settings, self._tasks)
             except Exception:  # keep sweeping after a transient database error
                 log.exception("maintenance sweep failed")

@@ -24,7 +24,7 @@ from latency_db.repositories import searches as search_repo
 from latency_db.search_spec import submission_problems
 from services.errors import request_invalid
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
-from services.task_queue import TaskQueue
+from services.task_queue import TaskQueue, commit_and_dispatch
 from services.validation import invalid
 
 # A long-poll reads the events again after 0.5 s, then 1 s, then every 2 s.
@@ -113,8 +113,7 @@ def submit_search(
         budget_ms=body.budget_ms,
         estimator=body.estimator,
     )
-    session.commit()
-    tasks.search_segment(search.id, 0)
+    commit_and_dispatch(session, tasks, [search])
     return search_out(search)
 
 
@@ -175,7 +174,8 @@ def succeeded_search(session: Session, user: User, search_id: str) -> Search:
 
 
 def cancel_search(*, session: Session, user: User, search_id: str) -> SearchOut:
-    """Cancel now if pending; a running search's worker stops within one heartbeat."""
+    """Cancel now if no worker holds it (pending, resuming); a running search's worker stops
+    within one heartbeat."""
     search = search_repo.request_search_cancel(
         session=session, search=owned_search(session, user, search_id)
     )
@@ -193,7 +193,5 @@ def resume_search(
         search=owned_search(session, user, search_id),
         stale_after_seconds=stale_after_seconds,
     )
-    segment = int(search.progress.get("segment", 0))
-    session.commit()
-    tasks.search_segment(search.id, segment)
+    commit_and_dispatch(session, tasks, [search])
     return search_out(search)

@@ -52,6 +52,8 @@ class LeaseState(str, Enum):
 # At most one queued or leased ``op`` job per LUT entry (device, runtime config, key, batch),
 # and one ``sentinel`` job per device and runtime config.
 ACTIVE_OP_JOB = "kind IN ('op', 'sentinel') AND state IN ('queued', 'leased')"
+# Jobs a worker has still to export an artifact for (the reconciler's scan).
+AWAITING_EXPORT = "state = 'queued' AND artifact_sha256 IS NULL"
 
 
 class ProfilingJob(Base):
@@ -74,6 +76,12 @@ class ProfilingJob(Base):
             unique=True,
             sqlite_where=text(ACTIVE_OP_JOB),
             postgresql_where=text(ACTIVE_OP_JOB),
+        ),
+        Index(
+            "ix_profiling_jobs_awaiting_export",
+            "enqueued_at",
+            sqlite_where=text(AWAITING_EXPORT),
+            postgresql_where=text(AWAITING_EXPORT),
         ),
     )
 
@@ -101,6 +109,8 @@ class ProfilingJob(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = created_column()
+    # When the export task was last sent (NULL: never; the reconciler sends it).
+    enqueued_at: Mapped[datetime | None]
 
     device: Mapped[Device] = relationship()
     runtime_config: Mapped[RuntimeConfig] = relationship()

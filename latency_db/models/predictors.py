@@ -111,6 +111,8 @@ class PredictorFit(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_column()
     finished_at: Mapped[datetime | None]
+    # When the fit task was last sent (NULL: never; the reconciler sends it).
+    enqueued_at: Mapped[datetime | None]
 
     device: Mapped[Device] = relationship()
     runtime_config: Mapped[RuntimeConfig] = relationship()

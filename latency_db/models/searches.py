@@ -67,6 +67,8 @@ class Search(Base):
     updated_at: Mapped[datetime] = created_column()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # When the next segment's task was last sent (NULL: never; the reconciler sends it).
+    enqueued_at: Mapped[datetime | None]
 
     owner: Mapped[User] = relationship()
     device: Mapped[Device] = relationship()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
@@ -28,6 +28,8 @@ from latency_db.repositories.common import (
     get_or_not_found,
     parse_enum,
 )
+
+UNFINISHED_FITS = (FitState.QUEUED, FitState.RUNNING)
 
 
 def create_predictor(
@@ -173,12 +175,20 @@ def get_fit(*, session: Session, fit_id: str) -> PredictorFit:
 
 def start_fit(*, session: Session, fit: PredictorFit) -> bool:
     """QUEUED (or RUNNING, when a worker died mid-fit) -> RUNNING; False when the fit has
-    finished already (a redelivered task). The version and the fit's end commit together."""
-    if fit.state in (FitState.SUCCEEDED, FitState.FAILED):
-        return False
-    fit.state = FitState.RUNNING
-    session.flush()
-    return True
+    finished already (a redelivered or re-sent task). The version and the fit's end commit
+    together.
+
+    One conditional UPDATE: on PostgreSQL a duplicate task starting the same fit meanwhile
+    waits on the row, then finds it finished and fits nothing twice.
+    """
+    started = session.execute(
+        update(PredictorFit)
+        .where(PredictorFit.id == fit.id, PredictorFit.state.in_(UNFINISHED_FITS))
+        .values(state=FitState.RUNNING)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(fit)
+    return started.rowcount == 1  # type: ignore[attr-defined]
 
 
 def finish_fit(

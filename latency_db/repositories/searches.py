@@ -30,6 +30,8 @@ from latency_db.repositories.common import (
 )
 
 TERMINAL = frozenset({SearchState.SUCCEEDED, SearchState.FAILED, SearchState.CANCELED})
+# States in which no worker holds the search: its next segment waits for a broker message.
+UNCLAIMED = frozenset({SearchState.PENDING, SearchState.RESUMING})
 _TRANSITIONS: dict[SearchState, frozenset[SearchState]] = {
     SearchState.PENDING: frozenset({SearchState.RUNNING, SearchState.FAILED, SearchState.CANCELED}),
     SearchState.RUNNING: TERMINAL | {SearchState.RESUMING},
@@ -128,15 +130,26 @@ def transition_search(
 
 
 def request_search_cancel(*, session: Session, search: Search) -> Search:
-    """Cancel a pending search now; a running one is flagged for its worker to stop."""
+    """Cancel a search no worker holds (PENDING or RESUMING) now; a RUNNING one is flagged
+    for its worker to stop.
+
+    The move to CANCELED is one conditional UPDATE, so a worker that claims the search at the
+    same moment either finds it CANCELED or keeps it RUNNING with the flag: never both.
+    """
+    now = db_now(session)
+    unclaimed = session.execute(
+        update(Search)
+        .where(Search.id == search.id, Search.state.in_(UNCLAIMED))
+        .values(state=SearchState.CANCELED, cancel_requested=True, updated_at=now, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(search)
+    if unclaimed.rowcount == 1 or search.state is SearchState.CANCELED:  # type: ignore[attr-defined]
+        return search
     if search.state in TERMINAL:
-        if search.state is SearchState.CANCELED:
-            return search
         raise Conflict(f"search {search.id} already {search.state.value}")
     search.cancel_requested = True
-    if search.state is SearchState.PENDING:
-        return transition_search(session=session, search=search, state=SearchState.CANCELED)
-    search.updated_at = db_now(session)
+    search.updated_at = now
     session.flush()
     return search
 

@@ -3,22 +3,24 @@
 ``hwnas.search.segment(search_id, segment)`` claims the segment with a compare-and-set that
 gives this worker an owner token (a stale, redelivered or duplicated copy does nothing),
 rebuilds the run from the last checkpoint, runs ``segment_steps`` steps, writes the
-checkpoint, commits progress and events, and only then enqueues the next segment; the last one
-finishes the search. A heartbeat thread keeps the claim alive from the claim to the end of the
-segment and reports a lost claim or a cancel, which the step loop reads at every step. Every
-write after the claim is owner-checked: a worker that lost its claim stops without writing
-anything and enqueues nothing. A killed worker's search is marked RESUMING by the API's
-sweeper and continues on another worker from its last checkpoint.
+checkpoint, commits progress and events, and only then enqueues the next segment (a broker
+that refuses leaves it to the API's sweeper); the last one finishes the search. A heartbeat
+thread keeps the claim alive from the claim to the end of the segment and reports a lost
+claim or a cancel, which the step loop reads at every step. Every write after the claim is
+owner-checked: a worker that lost its claim stops without writing anything and enqueues
+nothing. A killed worker's search is marked RESUMING by the API's sweeper and continues on
+another worker from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from celery import Task, shared_task
+from celery import Celery, Task, shared_task
+from kombu.exceptions import OperationalError
 
 from latency_db.broker import QUEUE_SEARCH, TASK_SEARCH_SEGMENT
 from latency_db.db import session_scope
@@ -230,14 +232,18 @@ def run_segment(
             _end(context, search_id, token, SearchState.FAILED, f"{type(err).__name__}: {err}")
 
 
+def send_next_segment(app: Celery, search_id: str, segment: int) -> None:
+    """Send the next segment's task. A refusing broker fails nothing: the search stays
+    RUNNING with its progress committed, its heartbeat goes stale, and the API's sweeper
+    resumes it and re-sends the segment (``services.reconcile``)."""
+    try:
+        app.send_task(TASK_SEARCH_SEGMENT, args=[search_id, segment], queue=QUEUE_SEARCH)
+    except OperationalError as err:
+        log.warning("search %s segment %d left for the API to resume: %s", search_id, segment, err)
+
+
 @shared_task(bind=True, name=TASK_SEARCH_SEGMENT, acks_late=True)
 def search_segment(self: Task, search_id: str, segment: int) -> None:
     """One segment of a search (ids only; idempotent through the segment claim)."""
     context = worker_context(self.app.conf.hwnas_settings)
-
-    def enqueue_next(next_id: str, next_segment: int) -> Any:
-        return self.app.send_task(
-            TASK_SEARCH_SEGMENT, args=[next_id, next_segment], queue=QUEUE_SEARCH
-        )
-
-    run_segment(context, search_id, segment, enqueue_next)
+    run_segment(context, search_id, segment, partial(send_next_segment, self.app))

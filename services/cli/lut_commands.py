@@ -30,7 +30,7 @@ from services.lookup_tables import (
     table_ref,
 )
 from services.lut_grid import LutGrid, lut_grid
-from services.task_queue import TaskQueue
+from services.task_queue import TaskQueue, commit_and_dispatch
 
 app = typer.Typer(help="Lookup tables: build, show (with a heatmap), import published ones.")
 
@@ -128,7 +128,7 @@ def build(
     target = space_option(space, resolution, width)
     runtime: dict[str, Any] = {"backend": backend, "settings": {"threads": threads}}
 
-    def local(session: Session) -> tuple[dict[str, Any], list[str]]:
+    def local(session: Session) -> dict[str, Any]:
         ref = TableRef(
             device=device_repo.get_device_by_name(session=session, name=device),
             space=target,
@@ -137,16 +137,15 @@ def build(
             ),
             batch_size=batch,
         )
-        status, job_ids = queue_table(session=session, ref=ref, max_attempts=settings.max_attempts)
-        return status.model_dump(mode="json"), job_ids
+        status, jobs = queue_table(session=session, ref=ref, max_attempts=settings.max_attempts)
+        commit_and_dispatch(session, TaskQueue(settings), jobs)
+        return status.model_dump(mode="json")
 
-    def remote(api: ApiClient) -> tuple[dict[str, Any], list[str]]:
+    def remote(api: ApiClient) -> dict[str, Any]:
         lut_target = Target(device_id_by_name(api, device), runtime, batch)
-        return request_lookup_table(api, lut_target, target), []  # the server has them exported
+        return request_lookup_table(api, lut_target, target)  # the server has them exported
 
-    status, job_ids = run_action(settings, local=local, remote=remote)
-    if job_ids:  # committed: a worker may export them now
-        TaskQueue(settings).export_jobs(job_ids)
+    status = run_action(settings, local=local, remote=remote)
     if wait:
         query = lut_query(status)
         try:

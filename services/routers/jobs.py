@@ -13,6 +13,7 @@ from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
 from services.network_jobs import queue_network_jobs
 from services.schemas.common import MAX_OFFSET
 from services.schemas.jobs import JobCreate, JobOut
+from services.task_queue import commit_and_dispatch
 from services.validation import invalid, parse_architecture, resolve_space_ref
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -26,7 +27,8 @@ def submit_job(
     tasks: TaskQueueDep,
     _: CurrentUser,
 ) -> JobOut:
-    """Queue a job; a network's ONNX file is exported by a worker before agents see it."""
+    """Queue a job; a network's ONNX file is exported by a worker before agents see it. A
+    broker outage does not refuse it: the export is sent once the broker is back."""
     device = device_repo.get_device(session=session, device_id=body.device_id)
     runtime = runtime_repo.get_or_create_runtime_config(
         session=session, backend=body.runtime.backend, settings=body.runtime.settings
@@ -60,9 +62,7 @@ def submit_job(
             kind=body.kind,
             priority=body.priority,
         )
-    session.commit()
-    if job.artifact_sha256 is None:
-        tasks.export_jobs([job.id])
+    commit_and_dispatch(session, tasks, [job] if job.artifact_sha256 is None else [])
     return JobOut.model_validate(job)
 
 

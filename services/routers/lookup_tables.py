@@ -28,6 +28,7 @@ from services.schemas.lookup_tables import (
     LutStatus,
     TableIn,
 )
+from services.task_queue import commit_and_dispatch
 from services.validation import build_space, parse_architecture
 
 router = APIRouter(prefix="/lookup-tables", tags=["lookup tables"])
@@ -76,9 +77,8 @@ def build(
         ),
         batch_size=body.batch_size,
     )
-    status, job_ids = queue_table(session=session, ref=ref, max_attempts=settings.max_attempts)
-    session.commit()
-    tasks.export_jobs(job_ids)
+    status, jobs = queue_table(session=session, ref=ref, max_attempts=settings.max_attempts)
+    commit_and_dispatch(session, tasks, jobs)
     return status
 
 

@@ -27,6 +27,7 @@ from services.schemas.predictors import (
     TrainingJobsIn,
     TrainingJobsOut,
 )
+from services.task_queue import commit_and_dispatch
 from services.validation import invalid, parse_architecture, resolve_space_ref
 
 router = APIRouter(prefix="/predictors", tags=["predictors"])
@@ -55,8 +56,7 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
         holdout_fraction=body.holdout,
         normalize_drift=body.normalize_drift,
     )
-    session.commit()
-    tasks.fit_predictor(fit.id)
+    commit_and_dispatch(session, tasks, [fit])
     return FitOut.model_validate(fit)
 
 
@@ -192,8 +192,7 @@ def queue_training_jobs(
             batch_size=body.batch_size,
             max_attempts=settings.max_attempts,
         )
-        session.commit()
-        tasks.export_jobs([job.id for job in jobs])
+        commit_and_dispatch(session, tasks, jobs)
     return TrainingJobsOut(
         job_ids=[job.id for job in jobs],
         architectures=[space.format(a) for a in chosen],

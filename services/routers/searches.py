@@ -109,7 +109,8 @@ def search_pareto_png(search_id: str, session: SessionDep, user: CurrentUser) ->
 
 @router.post("/{search_id}/cancel", response_model=SearchOut)
 def cancel_search(search_id: str, session: SessionDep, user: CurrentUser) -> SearchOut:
-    """Cancel now if pending; a running search's worker stops within one heartbeat."""
+    """Cancel now if no worker holds it (pending, resuming); a running search's worker stops
+    within one heartbeat."""
     return service.cancel_search(session=session, user=user, search_id=search_id)
 
 

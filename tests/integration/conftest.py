@@ -156,14 +156,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-@pytest.fixture
-def stack(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[Stack]:
-    """An API server on a free port with short leases; workers and agents on demand. The
-    sentinel schedule is off unless the test is marked ``sentinel``: the other tests follow
-    their own jobs claim by claim."""
+def start_stack(tmp_path: Path, database_url: str, **env: str) -> Stack:
+    """An API server on a free port with short leases (``env`` adds or overrides settings);
+    PostgreSQL runs get the production shape's Redis broker (the shared one, flushed)."""
     port = processes.free_port()
     token = secrets.token_urlsafe(16)
-    env = {
+    base = {
         "HWNAS_DATA_DIR": str(tmp_path),
         "HWNAS_DATABASE_URL": database_url,
         "HWNAS_ADMIN_TOKEN": token,
@@ -171,13 +169,27 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> 
         "HWNAS_HEARTBEAT_SECONDS": "1",
         "HWNAS_MAX_UPLOAD_BYTES": str(1 << 20),
         "HWNAS_HOST_LOCK_DIR": str(tmp_path / "host-lock"),  # this stack's worker and agents
-        "HWNAS_SENTINEL": str(request.node.get_closest_marker("sentinel") is not None).lower(),
+        "HWNAS_SENTINEL": "false",  # tests that follow their own jobs claim by claim
     }
-    if database_url.startswith("postgresql"):  # production shape: PostgreSQL + Redis broker
+    if database_url.startswith("postgresql") and "HWNAS_BROKER_URL" not in env:
         redis.Redis.from_url(REDIS_URL).flushdb()
-        env["HWNAS_BROKER_URL"] = REDIS_URL
-    result = Stack(tmp_path, env, f"http://127.0.0.1:{port}", token, port)
-    result.start_server()
+        base["HWNAS_BROKER_URL"] = REDIS_URL
+    result = Stack(tmp_path, base | env, f"http://127.0.0.1:{port}", token, port)
+    try:
+        result.start_server()
+    except BaseException:
+        result.stop_all()
+        raise
+    return result
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    """An API server on a free port with short leases; workers and agents on demand. The
+    sentinel schedule is off unless the test is marked ``sentinel``: the other tests follow
+    their own jobs claim by claim."""
+    sentinel = request.node.get_closest_marker("sentinel") is not None
+    result = start_stack(tmp_path, database_url, HWNAS_SENTINEL=str(sentinel).lower())
     try:
         yield result
     finally:

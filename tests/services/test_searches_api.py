@@ -141,6 +141,20 @@ def test_resume_is_refused_while_the_worker_beats(client: TestClient, measured: 
     assert resumed.status_code == 200 and resumed.json()["state"] == "resuming"
 
 
+def test_cancel_of_a_resuming_search_ends_it_at_once(
+    client: TestClient, measured: Measured
+) -> None:
+    """No worker holds a resuming search (its message may be lost): cancel ends it now."""
+    search_id = submit(client, measured)["id"]
+    with session_scope(client.app.state.session_factory) as session:  # type: ignore[attr-defined]
+        row = search_repo.get_search(session=session, search_id=search_id)
+        for state in ("running", "resuming"):
+            search_repo.transition_search(session=session, search=row, state=state)
+    reply = client.post(f"/v1/searches/{search_id}/cancel")
+    assert reply.status_code == 200 and reply.json()["state"] == "canceled", reply.text
+    assert client.get(f"/v1/searches/{search_id}").json()["finished_at"] is not None
+
+
 def test_non_finite_numbers_in_the_config_are_422(client: TestClient, measured: Measured) -> None:
     """JSON's ``Infinity``/``NaN`` tokens never reach a stored spec."""
     for token in ("Infinity", "NaN"):
