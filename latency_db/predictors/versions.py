@@ -1,9 +1,13 @@
 """Predictor versions in the database: gather a training set, fit and store a version, run a
-fit request, and predict with a stored version (design section 5)."""
+fit request, and predict with a stored version (design section 5).
+
+A training set holds clean measurements only unless the fit includes other verdicts
+(issue 16); the version records which verdicts it was trained on.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -27,6 +31,7 @@ from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.spaces import Architecture, SearchSpace, space_from_ref
+from latency_db.verdicts import Verdict, parse_verdicts
 
 # Fewer measured networks than this cannot give a holdout worth reporting.
 MIN_NETWORKS = 10
@@ -49,14 +54,17 @@ def device_lut(
     runtime_config: RuntimeConfig,
     space: SearchSpace,
     batch_size: int,
+    include: Collection[Verdict] = measurement_repo.CLEAN_ONLY,
 ) -> dict[str, float]:
-    """The device's lookup table for ``space``: op key -> latest median ms (keys it has)."""
+    """The device's lookup table for ``space``: op key -> latest median ms of the keys it
+    has a measurement of a verdict in ``include`` for (clean only by default)."""
     table = measurement_repo.lookup_table(
         session=session,
         device=device,
         runtime_config=runtime_config,
         batch_size=batch_size,
         op_keys=space.all_op_keys(),
+        include=include,
     )
     return {key: row.median_ms for key, row in table.items()}
 
@@ -68,8 +76,10 @@ def training_set(
     runtime_config: RuntimeConfig,
     space: SearchSpace,
     batch_size: int,
+    include: Collection[Verdict] = measurement_repo.CLEAN_ONLY,
 ) -> TrainingSet:
-    """The LUT (latest entry per op key) and the latest measurement of every network."""
+    """The LUT (latest entry per op key) and the latest measurement of every network, of
+    the verdicts in ``include`` (clean only by default)."""
     networks = measurement_repo.latest_measurements(
         session=session,
         device=device,
@@ -77,6 +87,7 @@ def training_set(
         subject_kind=SubjectKind.NETWORK,
         batch_size=batch_size,
         space_ref=space.ref,
+        include=include,
     )
     rows = [networks[subject] for subject in sorted(networks)]
     return TrainingSet(
@@ -86,6 +97,7 @@ def training_set(
             runtime_config=runtime_config,
             space=space,
             batch_size=batch_size,
+            include=include,
         ),
         architectures=[row.subject for row in rows],
         latencies_ms=[row.median_ms for row in rows],
@@ -139,6 +151,37 @@ def runtime_config_for(
     )
 
 
+def _described_verdicts(include: frozenset[Verdict]) -> str:
+    return "/".join(v.value for v in Verdict if v in include)
+
+
+def _unclean_hint(
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+    included: Collection[str],
+) -> str:
+    """How many more networks other verdicts would add, and how to include them."""
+    every = measurement_repo.latest_measurements(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        subject_kind=SubjectKind.NETWORK,
+        batch_size=batch_size,
+        space_ref=space.ref,
+        include=measurement_repo.EVERY_VERDICT,
+    )
+    left_out = len(set(every) - set(included))
+    if not left_out:
+        return ""
+    return (
+        f" ({left_out} more were measured unstable or disturbed: measure again on a quiet "
+        "device, or include them with --include-unclean / include_verdicts)"
+    )
+
+
 def fit_version(
     *,
     session: Session,
@@ -149,20 +192,26 @@ def fit_version(
     batch_size: int = 32,
     holdout_fraction: float = 0.2,
     seed: int = 0,
+    include_verdicts: Collection[Verdict | str] = (Verdict.CLEAN,),
 ) -> Predictor:
-    """Fit a predictor on everything measured and store it as the group's next version."""
+    """Fit a predictor on everything measured with a verdict in ``include_verdicts`` (clean
+    only by default) and store it as the group's next version."""
     kind = PredictorKind(kind)
+    include = parse_verdicts(list(include_verdicts), "include_verdicts")
     data = training_set(
         session=session,
         device=device,
         runtime_config=runtime_config,
         space=space,
         batch_size=batch_size,
+        include=include,
     )
     if kind is not PredictorKind.LUT and len(data.architectures) < MIN_NETWORKS:
         raise ValidationError(
-            f"a {kind.value} predictor needs at least {MIN_NETWORKS} measured networks of "
-            f"{space.ref} on {device.name!r}; there are {len(data.architectures)}"
+            f"a {kind.value} predictor needs at least {MIN_NETWORKS} "
+            f"{_described_verdicts(include)} measured networks of {space.ref} on "
+            f"{device.name!r}; there are {len(data.architectures)}"
+            + _unclean_hint(session, device, runtime_config, space, batch_size, data.architectures)
         )
     result = fit_predictor(
         kind.value,
@@ -186,6 +235,7 @@ def fit_version(
             "n_holdout": len(result.holdout_positions),
         },
         training_measurement_ids=data.measurement_ids,
+        training_verdicts=include,
         seed=seed,
         holdout_fraction=holdout_fraction,
         batch_size=batch_size,
@@ -209,6 +259,7 @@ def run_fit(*, session: Session, fit: PredictorFit) -> None:
             batch_size=fit.batch_size,
             holdout_fraction=fit.holdout_fraction,
             seed=fit.seed,
+            include_verdicts=fit.include_verdicts,
         )
     except (ValidationError, NotFound) as err:
         predictor_repo.finish_fit(session=session, fit=fit, error_message=str(err))

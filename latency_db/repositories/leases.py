@@ -9,7 +9,7 @@ refused with ``StaleLeaseError`` and written nowhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -40,6 +40,7 @@ from latency_db.repositories.measurements import (
     get_measurement_by_idempotency_key,
 )
 from latency_db.security import LEASE_TOKEN, generate_token, hash_token
+from latency_db.verdicts import parse_claim
 
 _CLAIM_TRIES = 5
 LEASE_EXPIRED = "lease_expired"
@@ -216,14 +217,19 @@ def complete_lease(
     times_ms: Sequence[float],
     environment: dict[str, Any],
     layer_profile: dict[str, Any] | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    verdict: Mapping[str, Any] | None = None,
 ) -> Measurement:
     """Store the result of a lease as one measurement and finish the job.
 
+    ``evidence`` and ``verdict`` are the agent's interference evidence and its verdict
+    (``latency_db.verdicts``); an agent from before verdicts sends neither.
     Idempotent: the same ``idempotency_key`` again returns the measurement already written.
     A lease that is not live (expired, superseded, finished) raises ``StaleLeaseError``;
-    bad timings raise ``ValidationError``; either way nothing is written.
+    bad timings, evidence or verdicts raise ``ValidationError``; either way nothing is written.
     """
     idempotency_key = check_name(idempotency_key, "idempotency_key", 128)
+    claim = None if verdict is None else parse_claim(verdict)
     lease = _lease_of_agent(session, agent, lease_token)
     earlier = get_measurement_by_idempotency_key(session=session, key=idempotency_key)
     if earlier is not None:
@@ -254,6 +260,8 @@ def complete_lease(
             agent=agent,
             layer_profile=layer_profile,
             idempotency_key=idempotency_key,
+            evidence=evidence,
+            verdict=claim,
         )
         _end_lease(session, lease, LeaseState.COMPLETED, now)
         job.state = JobState.SUCCEEDED

@@ -34,7 +34,8 @@ router = APIRouter(prefix="/predictors", tags=["predictors"])
 
 @router.post("/fits", status_code=202, response_model=FitOut)
 def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: CurrentUser) -> FitOut:
-    """Queue a fit on everything measured; a worker stores the result as the next version."""
+    """Queue a fit on everything measured (clean only unless ``include_verdicts`` says
+    otherwise); a worker stores the result as the next version."""
     device = device_repo.get_device(session=session, device_id=body.device_id)
     space = resolve_space_ref(body.space_ref)
     runtime = runtime_config_for(
@@ -53,6 +54,7 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
         kind=body.kind,
         seed=body.seed,
         holdout_fraction=body.holdout,
+        include_verdicts=body.include_verdicts,
     )
     session.commit()
     tasks.fit_predictor(fit.id)

@@ -25,6 +25,10 @@ class LutProgressOut(ApiModel):
     queued: int
     leased: int
     failed: int
+    unclean: int = Field(
+        description="measured keys with no clean measurement (kept out of the table); "
+        "building the table again re-measures them"
+    )
 
 
 class LutStatus(ApiModel):

@@ -11,12 +11,15 @@ from latency_db.models import Predictor
 from services.schemas.common import ApiModel, Out, RuntimeIn
 
 KindIn = Literal["lut", "linear", "mlp"]
+VerdictName = Literal["clean", "unstable", "disturbed"]
 
 
 class FitCreate(ApiModel):
     """Fit a new version on everything measured for (device, runtime config, space, batch).
 
     Without ``runtime_config_id`` the one configuration the device was measured under is used.
+    The training set holds clean measurements only unless ``include_verdicts`` adds
+    ``unstable`` and/or ``disturbed`` ones; the version records what it was trained on.
     """
 
     device_id: str
@@ -26,6 +29,7 @@ class FitCreate(ApiModel):
     batch_size: int = Field(default=32, ge=1, le=4096)
     holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    include_verdicts: list[VerdictName] = Field(default=["clean"], max_length=3)
 
 
 class FitOut(Out):
@@ -37,6 +41,7 @@ class FitOut(Out):
     kind: str
     seed: int
     holdout_fraction: float
+    include_verdicts: list[str]
     state: str
     predictor_id: str | None
     error_message: str | None
@@ -56,6 +61,7 @@ class PredictorOut(Out):
     seed: int
     holdout_fraction: float
     n_measurements: int
+    training_verdicts: list[str] = Field(description="verdicts its training set could hold")
     created_at: datetime
 
     @classmethod
@@ -72,6 +78,7 @@ class PredictorOut(Out):
             seed=predictor.seed,
             holdout_fraction=predictor.holdout_fraction,
             n_measurements=len(predictor.training_measurement_ids),
+            training_verdicts=predictor.training_verdicts,
             created_at=predictor.created_at,
         )
 
