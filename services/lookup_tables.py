@@ -2,12 +2,15 @@
 
 One implementation behind ``/v1/lookup-tables`` and the CLI's embedded-database path; the
 caller owns the transaction (and enqueues the export of queued jobs after its commit).
+A table is built on clean measurements only unless its reference includes other verdicts;
+every answer says which verdicts it rests on (issue 16).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
 from sqlalchemy.orm import Session
@@ -20,6 +23,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.spaces import Architecture, SearchSpace
+from latency_db.verdicts import Verdict, parse_verdicts, sorted_verdicts
 from services.lut_grid import lut_grid
 from services.schemas.lookup_tables import (
     LutEntriesOut,
@@ -41,12 +45,14 @@ class TableNames(TypedDict):
 
 @dataclass(frozen=True)
 class TableRef:
-    """Which table: a device, a runtime configuration, a space instance and a batch size."""
+    """Which table: a device, a runtime configuration, a space instance and a batch size,
+    built on measurements of the verdicts in ``include`` (clean only by default)."""
 
     device: Device
     runtime_config: RuntimeConfig
     space: SearchSpace
     batch_size: int
+    include: frozenset[Verdict] = field(default=measurement_repo.CLEAN_ONLY)
 
     def names(self) -> TableNames:
         """The ids that name the table in the API's answers."""
@@ -65,9 +71,11 @@ def table_ref(
     space_ref: str,
     batch_size: int,
     runtime_config_id: str | None = None,
+    include: Iterable[str] = (),
 ) -> TableRef:
     """The table named by ids; without a runtime configuration, the one the device was
-    measured under (a clear error when there is none or several)."""
+    measured under (a clear error when there is none or several). ``include``: verdicts
+    besides ``clean`` its entries may have."""
     device = device_repo.get_device(session=session, device_id=device_id)
     space = resolve_space_ref(space_ref)
     runtime = runtime_config_for(
@@ -77,7 +85,11 @@ def table_ref(
         batch_size=batch_size,
         runtime_config_id=runtime_config_id,
     )
-    return TableRef(device, runtime, space, batch_size)
+    try:
+        verdicts = parse_verdicts(list(include), "include")
+    except ValidationError as err:
+        raise invalid("include", str(err)) from None
+    return TableRef(device, runtime, space, batch_size, verdicts)
 
 
 def op_input_shapes(space: SearchSpace, batch_size: int) -> dict[str, list[int]]:
@@ -123,23 +135,41 @@ def progress(*, session: Session, ref: TableRef) -> LutProgressOut:
 
 
 def _measured_entries(session: Session, ref: TableRef) -> dict[str, Measurement]:
-    """The latest accepted measurement of each op key of the space instance measured so far."""
+    """The latest accepted measurement of each op key of the space instance measured so far,
+    of the verdicts the table includes."""
     return measurement_repo.lookup_table(
         session=session,
         device=ref.device,
         runtime_config=ref.runtime_config,
         batch_size=ref.batch_size,
         op_keys=ref.space.all_op_keys(),
+        include=ref.include,
+    )
+
+
+def trust_note(included: frozenset[Verdict], unclean_entries: int) -> str:
+    """What a table's numbers rest on, in one line for people."""
+    if unclean_entries == 0:
+        return "built on clean measurements only"
+    names = ", ".join(v.value for v in Verdict if v in included and v is not Verdict.CLEAN)
+    return (
+        f"WARNING: {unclean_entries} entries rest on {names} measurements "
+        "(included on request); their latencies may be inflated"
     )
 
 
 def read_table(*, session: Session, ref: TableRef) -> LutOut:
-    """The table: the latest accepted measurement per op key of the space instance."""
+    """The table: the latest accepted measurement per op key of the space instance, of the
+    verdicts it includes, and how many entries rest on non-clean data."""
     rows = _measured_entries(session, ref)
+    unclean = sum(row.verdict is not Verdict.CLEAN for row in rows.values())
     return LutOut(
         **ref.names(),
         progress=progress(session=session, ref=ref),
         entries={key: _entry(row) for key, row in sorted(rows.items())},
+        verdicts_included=sorted_verdicts(ref.include),
+        unclean_entries=unclean,
+        trust=trust_note(ref.include, unclean),
     )
 
 
@@ -187,6 +217,9 @@ def architecture_latencies(
                 architecture=ref.space.format(arch),
                 lut_ms=None if missing else sum(rows[k].median_ms for k in keys),
                 missing_keys=missing,
+                unclean_keys=sorted(
+                    {k for k in keys if k in rows and rows[k].verdict is not Verdict.CLEAN}
+                ),
                 predicted_ms=predicted_ms,
                 std_ms=std_ms,
             )
@@ -214,6 +247,7 @@ def _entry(row: Measurement) -> LutEntry:
         median_ms=row.median_ms,
         cv=row.cv,
         unstable=row.unstable,
+        verdict=row.verdict.value,
         measurement_id=row.id,
         measured_at=row.created_at,
     )

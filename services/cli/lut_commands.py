@@ -17,9 +17,11 @@ from latency_db.models import DeviceKind
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import get_settings
+from latency_db.verdicts import Verdict
 from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
+from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
 from services.cli.workflows import Target, lut_query, request_lookup_table, wait_lookup_table
 from services.lookup_tables import (
     TableRef,
@@ -207,11 +209,15 @@ def show(
         str | None, typer.Option(help="runtime config id (default: the one measured)")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="write the heatmap PNG here")] = None,
+    include: IncludeOption = None,
+    include_unclean: IncludeUncleanOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print the device's table as layer x op rows (median ms; '?': not measured yet) and
-    its coverage; --plot writes the same grid as a heatmap PNG."""
+    its coverage; --plot writes the same grid as a heatmap PNG. Entries are the latest clean
+    measurements unless --include / --include-unclean adds other verdicts."""
     target = space_option(space, resolution, width)
+    verdicts = [v for v in included_verdicts(include, include_unclean) if v != "clean"]
 
     def local(session: Session) -> tuple[dict[str, Any], bytes | None]:
         ref = table_ref(
@@ -220,6 +226,7 @@ def show(
             space_ref=target.ref,
             batch_size=batch,
             runtime_config_id=runtime_config,
+            include=verdicts,
         )
         table = read_table(session=session, ref=ref)
         return table.model_dump(mode="json"), heatmap_png(ref, table) if plot else None
@@ -229,6 +236,7 @@ def show(
             "device_id": device_id_by_name(api, device),
             "space_ref": target.ref,
             "batch_size": batch,
+            "include": verdicts,
         }
         if runtime_config:
             query["runtime_config_id"] = runtime_config
@@ -259,8 +267,15 @@ def show(
     rows = [{"layer": layer, **cells} for layer, cells in zip(grid.layers, texts, strict=True)]
     emit_table(f"{device} · {table['space_ref']} · batch {batch} · ms", rows, ["layer", *grid.ops])
     typer.echo(
-        f"coverage: {found} of {expected} op keys measured "
+        f"coverage: {len(ms_by_key)} of {expected} op keys in the table, {found} measured "
         f"(runtime config {table['runtime_config_id']})"
     )
+    typer.echo(f"verdicts: {', '.join(table['verdicts_included'])}; {table['trust']}")
+    if table["progress"]["unclean"] and len(table["verdicts_included"]) < len(Verdict):
+        typer.echo(
+            f"{table['progress']['unclean']} op keys have only unstable or disturbed "
+            "measurements: 'hwnas lut build' again on a quiet device re-measures them, "
+            "--include-unclean shows them"
+        )
     if plot is not None:
         typer.echo(f"heatmap: {plot}")

@@ -18,6 +18,7 @@ from services.lookup_tables import (
     table_entries,
     table_ref,
 )
+from services.schemas.common import VerdictName
 from services.schemas.lookup_tables import (
     LutBuildIn,
     LutEntriesIn,
@@ -42,6 +43,10 @@ def _table_query(
         Query(description="default: the one runtime configuration the device was measured under"),
     ] = None,
     batch_size: Annotated[int, Query(ge=1, le=4096)] = 32,
+    include: Annotated[
+        list[VerdictName],
+        Query(max_length=3, description="verdicts besides clean the entries may have"),
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
 ) -> TableRef:
     return table_ref(
         session=session,
@@ -49,6 +54,7 @@ def _table_query(
         space_ref=space_ref,
         batch_size=batch_size,
         runtime_config_id=runtime_config_id,
+        include=include,
     )
 
 
@@ -80,7 +86,8 @@ def build(
 
 @router.get("", response_model=LutOut)
 def read(_: CurrentUser, ref: TableQuery, session: SessionDep) -> LutOut:
-    """The table: the latest accepted measurement per op key of the space instance."""
+    """The table: the latest accepted clean measurement per op key of the space instance
+    (``include`` adds unstable/disturbed ones); ``trust`` says what it rests on."""
     return read_table(session=session, ref=ref)
 
 
@@ -122,4 +129,5 @@ def _body_ref(session: SessionDep, body: TableIn) -> TableRef:
         space_ref=body.space_ref,
         batch_size=body.batch_size,
         runtime_config_id=body.runtime_config_id,
+        include=body.include,
     )

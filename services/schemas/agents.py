@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
 from latency_db.errors import ValidationError
 from latency_db.verdicts import MAX_REASON_LENGTH, MAX_TRIES, check_evidence
-from services.schemas.common import ApiModel
+from services.schemas.common import ApiModel, VerdictName
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -70,7 +70,7 @@ class VerdictIn(ApiModel):
     """The agent's verdict on its timed phase: ``figure`` is the deciding number (e.g. the
     cores other processes kept busy) and ``threshold`` its limit."""
 
-    verdict: Literal["clean", "unstable", "disturbed"]
+    verdict: VerdictName
     reason: str = Field(default="", max_length=MAX_REASON_LENGTH)
     figure: FiniteFloat | None = None
     threshold: FiniteFloat | None = None

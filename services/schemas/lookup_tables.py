@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from services.schemas.common import ApiModel, RuntimeIn
+from services.schemas.common import ApiModel, RuntimeIn, VerdictName
 
 
 class LutBuildIn(ApiModel):
@@ -44,6 +44,7 @@ class LutEntry(ApiModel):
     median_ms: float
     cv: float
     unstable: bool
+    verdict: str
     measurement_id: str
     measured_at: datetime
 
@@ -55,6 +56,9 @@ class LutOut(ApiModel):
     batch_size: int
     progress: LutProgressOut
     entries: dict[str, LutEntry]
+    verdicts_included: list[str] = Field(description="verdicts the entries may have")
+    unclean_entries: int = Field(description="entries resting on unstable/disturbed data")
+    trust: str = Field(description='"built on clean measurements only", or a warning')
 
 
 class TableIn(ApiModel):
@@ -64,6 +68,9 @@ class TableIn(ApiModel):
     runtime_config_id: str | None = None
     space_ref: str = Field(examples=["proxyless-r224-w1.0-c1000"])
     batch_size: int = Field(default=32, ge=1, le=4096)
+    include: list[VerdictName] = Field(
+        default=[], max_length=3, description="verdicts besides clean the entries may have"
+    )
 
 
 class LutLatencyIn(TableIn):
@@ -77,6 +84,7 @@ class LutLatency(ApiModel):
     architecture: str
     lut_ms: float | None
     missing_keys: list[str]
+    unclean_keys: list[str] = Field(description="keys whose entry is not clean (if included)")
     predicted_ms: float | None = None
     std_ms: float | None = None
 

@@ -8,10 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from latency_db.models import Predictor
-from services.schemas.common import ApiModel, Out, RuntimeIn
+from services.schemas.common import ApiModel, Out, RuntimeIn, VerdictName
 
 KindIn = Literal["lut", "linear", "mlp"]
-VerdictName = Literal["clean", "unstable", "disturbed"]
 
 
 class FitCreate(ApiModel):

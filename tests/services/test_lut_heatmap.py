@@ -90,6 +90,7 @@ def test_table_and_heatmap_routes(client: TestClient, measured: Measured) -> Non
         "space_ref",
         "runtime_config_id",
         "batch_size",
+        "include",
     }
 
 
