@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 from latency_db.errors import ValidationError
-from latency_db.timing_stats import UNSTABLE_CV, TimingStats
+from latency_db.timing_stats import UNSTABLE_CV
 
 
 class Verdict(str, Enum):
@@ -164,26 +164,26 @@ def check_evidence(evidence: object, field: str = "evidence") -> dict[str, Any]:
     return dict(evidence)
 
 
-def settle_verdict(claim: VerdictDetail | None, stats: TimingStats) -> VerdictDetail:
-    """The verdict stored for a measurement whose raw times give ``stats``: the agent's
-    ``disturbed`` is kept; a high server-derived CV makes it at least ``unstable``; without
-    a claim (an agent from before verdicts) it is judged by the CV alone."""
-    cv_high = stats.cv > UNSTABLE_CV
+def settle_verdict(claim: VerdictDetail | None, cv: float) -> VerdictDetail:
+    """The verdict stored for a measurement whose raw times have coefficient of variation
+    ``cv``: the agent's ``disturbed`` is kept; a high CV makes it at least ``unstable``;
+    without a claim (an agent from before verdicts) it is judged by the CV alone."""
+    cv_high = cv > UNSTABLE_CV
     if claim is None:
         if cv_high:
             return VerdictDetail(
                 Verdict.UNSTABLE,
-                f"{NO_EVIDENCE}; CV {stats.cv:.3f} > {UNSTABLE_CV}",
-                stats.cv,
+                f"{NO_EVIDENCE}; CV {cv:.3f} > {UNSTABLE_CV}",
+                cv,
                 UNSTABLE_CV,
             )
         return VerdictDetail(Verdict.CLEAN, NO_EVIDENCE)
     if claim.verdict is Verdict.CLEAN and cv_high:
         return VerdictDetail(
             Verdict.UNSTABLE,
-            f"the server's CV of the raw times is {stats.cv:.3f} > {UNSTABLE_CV} "
+            f"the CV of the raw times is {cv:.3f} > {UNSTABLE_CV} "
             f"(the agent said clean: {claim.reason or 'no reason given'})",
-            stats.cv,
+            cv,
             UNSTABLE_CV,
             claim.tries,
         )

@@ -77,7 +77,7 @@ def test_agent_verdict_and_evidence_are_stored_with_the_servers_interval(
     [
         (STEADY, None, Verdict.CLEAN, NO_EVIDENCE),
         (NOISY, None, Verdict.UNSTABLE, NO_EVIDENCE),
-        (NOISY, {"verdict": "clean", "reason": "quiet"}, Verdict.UNSTABLE, "server's CV"),
+        (NOISY, {"verdict": "clean", "reason": "quiet"}, Verdict.UNSTABLE, "CV of the raw times"),
         (STEADY, {"verdict": "clean", "reason": "quiet"}, Verdict.CLEAN, "quiet"),
         (NOISY, DISTURBED, Verdict.DISTURBED, "0.93 cores"),
         (STEADY, {"verdict": "unstable", "reason": "cv 0.08"}, Verdict.UNSTABLE, "cv 0.08"),

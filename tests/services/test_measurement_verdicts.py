@@ -123,7 +123,10 @@ def test_server_stores_a_clean_claim_with_a_high_cv_as_unstable(
     assert reply.status_code == 200, reply.text
     out = reply.json()
     assert out["verdict"] == "unstable" and out["unstable"]
-    assert "server's CV" in out["verdict_reason"] and "agent said clean" in out["verdict_reason"]
+    assert (
+        "CV of the raw times" in out["verdict_reason"]
+        and "agent said clean" in out["verdict_reason"]
+    )
 
 
 def test_an_agent_without_verdicts_is_judged_by_the_cv(
