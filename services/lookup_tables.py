@@ -9,6 +9,7 @@ every answer says which verdicts it rests on (issue 16).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
@@ -147,14 +148,15 @@ def _measured_entries(session: Session, ref: TableRef) -> dict[str, Measurement]
     )
 
 
-def trust_note(included: frozenset[Verdict], unclean_entries: int) -> str:
-    """What a table's numbers rest on, in one line for people."""
-    if unclean_entries == 0:
+def trust_note(verdicts: Iterable[Verdict]) -> str:
+    """What a table whose entries have ``verdicts`` rests on, in one line for people."""
+    counts = Counter(v for v in verdicts if v is not Verdict.CLEAN)
+    if not counts:
         return "built on clean measurements only"
-    names = ", ".join(v.value for v in Verdict if v in included and v is not Verdict.CLEAN)
+    parts = ", ".join(f"{counts[v]} on {v.value}" for v in Verdict if counts[v])
     return (
-        f"WARNING: {unclean_entries} entries rest on {names} measurements "
-        "(included on request); their latencies may be inflated"
+        f"WARNING: {sum(counts.values())} entries rest on measurements that are not clean "
+        f"({parts}; included on request): their latencies may be inflated"
     )
 
 
@@ -162,14 +164,14 @@ def read_table(*, session: Session, ref: TableRef) -> LutOut:
     """The table: the latest accepted measurement per op key of the space instance, of the
     verdicts it includes, and how many entries rest on non-clean data."""
     rows = _measured_entries(session, ref)
-    unclean = sum(row.verdict is not Verdict.CLEAN for row in rows.values())
+    verdicts = [row.verdict for row in rows.values()]
     return LutOut(
         **ref.names(),
         progress=progress(session=session, ref=ref),
         entries={key: _entry(row) for key, row in sorted(rows.items())},
         verdicts_included=sorted_verdicts(ref.include),
-        unclean_entries=unclean,
-        trust=trust_note(ref.include, unclean),
+        unclean_entries=sum(v is not Verdict.CLEAN for v in verdicts),
+        trust=trust_note(verdicts),
     )
 
 
