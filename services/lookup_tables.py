@@ -150,7 +150,7 @@ def _measured_entries(session: Session, ref: TableRef) -> dict[str, Measurement]
 
 def trust_note(verdicts: Iterable[Verdict]) -> str:
     """What a table whose entries have ``verdicts`` rests on, in one line for people."""
-    counts = Counter(v for v in verdicts if v is not Verdict.CLEAN)
+    counts: Counter[Verdict] = Counter(v for v in verdicts if v is not Verdict.CLEAN)
     if not counts:
         return "built on clean measurements only"
     parts = ", ".join(f"{counts[v]} on {v.value}" for v in Verdict if counts[v])

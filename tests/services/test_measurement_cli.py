@@ -108,7 +108,8 @@ def test_lut_show_rests_on_clean_entries_unless_asked(served: TestClient) -> Non
     unclean = _json("lut", "show", *space, "--include-unclean")
     assert unclean["entries"][key]["verdict"] == "disturbed"
     assert unclean["unclean_entries"] == 1
-    assert unclean["trust"].startswith("WARNING: 1 entries") and "1 on disturbed" in unclean["trust"]
+    assert unclean["trust"].startswith("WARNING: 1 entries")
+    assert "1 on disturbed" in unclean["trust"]
     assert unclean["verdicts_included"] == ["clean", "unstable", "disturbed"]
     only_disturbed = _json("lut", "show", *space, "--include", "disturbed")
     assert only_disturbed["verdicts_included"] == ["clean", "disturbed"]
