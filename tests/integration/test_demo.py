@@ -31,7 +31,8 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     state = out.splitlines()[0]
-    assert re.fullmatch(r"machine state: (quiet \(|busy: other processes use )[0-9.]+ cores.*", state)
+    quiet_or_busy = r"machine state: (quiet \(|busy: )other processes use [0-9.]+ cores.*"
+    assert re.fullmatch(quiet_or_busy, state), state
     verdicts = re.findall(r"│ (clean|unstable: |disturbed: )", out)
     assert len(verdicts) >= 3, out[-3000:]  # each measured architecture is marked
     assert "lookup table: built on clean measurements only" in out
