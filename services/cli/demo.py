@@ -122,7 +122,7 @@ def _print_table_trust(table: dict[str, Any]) -> None:
         )
 
 
-def _refusal(networks: list[dict[str, Any]], include_unclean: bool) -> str | None:
+def fit_refusal(networks: list[dict[str, Any]], include_unclean: bool) -> str | None:
     """Why predictors cannot be fit on these measurements (None: they can), after saying
     how many were not clean and why."""
     unclean = [m for m in networks if m["verdict"] != Verdict.CLEAN.value]
@@ -161,7 +161,7 @@ def _fit_predictor(
         for i in range(options.predictor_networks)
     ]
     fresh = measure_architectures(api, target, space, archs, options.timeout_s, export_first=True)
-    refusal = _refusal(measured + fresh, options.include_unclean)
+    refusal = fit_refusal(measured + fresh, options.include_unclean)
     if refusal is not None:
         console.print(
             f"[red]refusing to fit predictors (and so to search)[/]: {refusal}; {WHAT_TO_DO}"

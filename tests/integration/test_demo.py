@@ -34,8 +34,8 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
     quiet_or_busy = r"machine state: (quiet \(|busy: )other processes use [0-9.]+ cores.*"
     assert re.fullmatch(quiet_or_busy, state), state
     verdicts = re.findall(r"│ (clean|unstable: |disturbed: )", out)
-    assert len(verdicts) >= 3, out[-3000:]  # each measured architecture is marked
-    assert "lookup table: built on clean measurements only" in out
+    assert len(verdicts) >= 3, out  # each measured architecture is marked
+    assert "lookup table: built on clean measurements only" in out, out
     if "refusing to fit predictors" in out:  # a busy machine: too few clean networks
         assert "re-run on a quiet machine, or pass --include-unclean" in out
         assert "networks measured not clean" in out and "the search uses the" not in out

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from latency_db.errors import ValidationError
 from latency_db.models import JobState, LeaseState, Measurement
+from latency_db.predictors.versions import fit_version, training_set
 from latency_db.repositories import jobs, leases, measurements
+from latency_db.spaces import get_space
 from latency_db.verdicts import NO_EVIDENCE, Verdict, VerdictDetail
 
 from .conftest import OP_SHAPE, World, make_artifact, queue_job
@@ -108,6 +110,7 @@ def test_the_server_settles_the_verdict_from_its_own_cv(
         ({"evidence": {"names": ["a"] * 65}}, r"evidence\.names"),
         ({"evidence": {"nested": {"a": 1}}}, r"evidence\.nested"),
         ({"evidence": {"long": "x" * 257}}, r"evidence\.long"),
+        ({"evidence": {f"k{i}": "x" * 256 for i in range(64)}}, "bytes of JSON, at most"),
         ({"verdict": {**DISTURBED, "figure": float("nan")}}, r"verdict\.figure"),
         ({"verdict": {**DISTURBED, "threshold": float("inf")}}, r"verdict\.threshold"),
         ({"verdict": {**DISTURBED, "verdict": "fine"}}, r"verdict\.verdict"),
@@ -200,3 +203,43 @@ def test_a_key_measured_only_disturbed_counts_as_unclean_and_is_measured_again(
     assert [j.subject for j in again] == [first[0].subject]  # the disturbed one
     state = jobs.lut_progress(**progress, op_keys=list(ops))
     assert (state.measured, state.unclean, state.queued) == (1, 0, 1)
+
+
+def test_predictor_training_sets_hold_clean_networks_unless_asked(
+    session: Session, world: World
+) -> None:
+    space = get_space("proxyless", resolution=32, width_mult=0.35, num_classes=10)
+    by_verdict: dict[Verdict, list[str]] = {v: [] for v in Verdict}
+    for seed, verdict in enumerate([Verdict.CLEAN] * 3 + [Verdict.UNSTABLE, Verdict.DISTURBED]):
+        arch = space.format(space.sample(seed))
+        by_verdict[verdict].append(arch)
+        measurements.add_measurement(
+            session=session,
+            device=world.device,
+            runtime_config=world.runtime_config,
+            subject_kind="network",
+            subject=arch,
+            batch_size=32,
+            input_shape=[32, 3, 32, 32],
+            times_ms=STEADY,
+            environment={},
+            source="agent",
+            space_ref=space.ref,
+            verdict=VerdictDetail(verdict, verdict.value),
+        )
+    where = {
+        "session": session,
+        "device": world.device,
+        "runtime_config": world.runtime_config,
+        "space": space,
+        "batch_size": 32,
+    }
+    assert sorted(training_set(**where).architectures) == sorted(by_verdict[Verdict.CLEAN])
+    with_unstable = training_set(**where, include={Verdict.CLEAN, Verdict.UNSTABLE})
+    assert sorted(with_unstable.architectures) == sorted(
+        by_verdict[Verdict.CLEAN] + by_verdict[Verdict.UNSTABLE]
+    )
+    with pytest.raises(ValidationError, match="2 more were measured unstable or disturbed"):
+        fit_version(**where, kind="linear")  # 3 clean networks are too few
+    everything = training_set(**where, include=set(Verdict))
+    assert len(everything.architectures) == len(everything.measurement_ids) == 5
