@@ -251,7 +251,7 @@ def show(
             fail(f"cannot write {plot}: {err}")
     grid = lut_grid(target)
     ms_by_key = {key: entry["median_ms"] for key, entry in table["entries"].items()}
-    found, expected = table["progress"]["measured"], table["progress"]["total"]
+    found, expected = len(ms_by_key), table["progress"]["total"]
     if as_json:
         missing = sorted(set(target.all_op_keys()) - set(ms_by_key))
         emit_json(
@@ -267,7 +267,7 @@ def show(
     rows = [{"layer": layer, **cells} for layer, cells in zip(grid.layers, texts, strict=True)]
     emit_table(f"{device} · {table['space_ref']} · batch {batch} · ms", rows, ["layer", *grid.ops])
     typer.echo(
-        f"coverage: {len(ms_by_key)} of {expected} op keys in the table, {found} measured "
+        f"coverage: {found} of {expected} op keys measured "
         f"(runtime config {table['runtime_config_id']})"
     )
     typer.echo(f"verdicts: {', '.join(table['verdicts_included'])}; {table['trust']}")
