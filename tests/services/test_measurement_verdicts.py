@@ -270,3 +270,45 @@ def test_predictor_fits_train_on_clean_measurements_unless_asked(
         },
     )
     assert bad.status_code == 422 and "include_verdicts" in bad.json()["message"]
+
+
+def test_a_search_needs_a_clean_lookup_table_unless_it_includes_unclean(
+    client: TestClient, measured: Measured
+) -> None:
+    space = measured.space
+    with session_scope(_sessions(client)) as session:
+        busy = device_repo.create_device(session=session, name="cpu-busy", kind="cpu")
+        runtime = runtime_repo.get_or_create_runtime_config(
+            session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]
+        )
+        for key, block in space.candidate_blocks().items():
+            measurement_repo.add_measurement(
+                session=session,
+                device=busy,
+                runtime_config=runtime,
+                subject_kind="op",
+                subject=key,
+                batch_size=32,
+                input_shape=[32, block.in_ch, block.in_hw, block.in_hw],
+                times_ms=[measured.lut_ms[key]] * 5,
+                environment={},
+                source="agent",
+                space_ref=space.ref,
+                verdict=VerdictDetail(Verdict.DISTURBED, "other processes used 0.93 cores"),
+            )
+        busy_id = busy.id
+    deploy = {"deploy_resolution": 32, "deploy_width": 0.35, "deploy_classes": 10}
+    body = {"device_id": busy_id, "budget_ms": 20.0, "estimator": "proxyless", "config": deploy}
+    refused = client.post("/v1/searches", json=body)
+    assert refused.status_code == 422, refused.text
+    assert "complete lookup table" in refused.json()["message"]
+    assert "include_unclean" in refused.json()["message"]
+    body["config"] = {**deploy, "include_unclean": True}
+    accepted = client.post("/v1/searches", json=body)
+    assert accepted.status_code == 201, accepted.text
+    model = accepted.json()["latency_model"]
+    assert model["kind"] == "lut" and model["verdicts"] == ["clean", "unstable", "disturbed"]
+    clean_device = client.post(
+        "/v1/searches", json={**body, "device_id": measured.device_id, "config": deploy}
+    )
+    assert clean_device.json()["latency_model"]["verdicts"] == ["clean"]
