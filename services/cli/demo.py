@@ -87,10 +87,12 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             api, target, space, list(archs.values()), options.timeout_s, export_first=True
         )
         lut_ms: dict[str, float | None] = {}
+        unclean_keys = 0
         if options.lut_resolution is not None:
             lut_space = get_space("proxyless", options.lut_resolution)
             table = build_lookup_table(api, target, lut_space, options.timeout_s, export_first=True)
             _print_table_trust(table)
+            unclean_keys = table["progress"]["unclean"]
             if lut_space == space:
                 lut_ms = lut_latencies(api, table, list(archs.values()))
         rows = [
@@ -104,7 +106,9 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             ["architecture", "median ms", "CV", "runs", "LUT ms", "LUT / measured", "verdict"],
         )
         if lut_ms:
-            predictor = _fit_predictor(api, settings, target, space, options, measured)
+            predictor = _fit_predictor(
+                api, settings, target, space, options, measured, unclean_keys
+            )
             if predictor is not None:
                 budget = _budget(api, predictor["id"], space, options.seed)
                 _search(api, settings, device_id, budget, options)
@@ -122,9 +126,12 @@ def _print_table_trust(table: dict[str, Any]) -> None:
         )
 
 
-def fit_refusal(networks: list[dict[str, Any]], include_unclean: bool) -> str | None:
-    """Why predictors cannot be fit on these measurements (None: they can), after saying
-    how many were not clean and why."""
+def fit_refusal(
+    networks: list[dict[str, Any]], unclean_keys: int, include_unclean: bool
+) -> str | None:
+    """Why predictors cannot be fit on these network measurements and a lookup table with
+    ``unclean_keys`` op keys measured only unstable or disturbed (None: they can), after
+    saying how many networks were not clean and why."""
     unclean = [m for m in networks if m["verdict"] != Verdict.CLEAN.value]
     for m in unclean:
         console.print(
@@ -134,13 +141,17 @@ def fit_refusal(networks: list[dict[str, Any]], include_unclean: bool) -> str | 
     clean = len(networks) - len(unclean)
     if unclean:
         console.print(f"{len(unclean)} of {len(networks)} networks measured not clean")
-    if include_unclean or clean >= MIN_NETWORKS:
+    if include_unclean:
         return None
-    return (
-        f"only {clean} of {len(networks)} networks measured clean, a predictor needs "
-        f"{MIN_NETWORKS}: the others are unstable or disturbed and would teach it this "
-        "machine's neighbours"
-    )
+    if clean < MIN_NETWORKS:
+        return (
+            f"only {clean} of {len(networks)} networks measured clean, a predictor needs "
+            f"{MIN_NETWORKS}: the others are unstable or disturbed and would teach it this "
+            "machine's neighbours"
+        )
+    if unclean_keys:
+        return f"the lookup table lacks {unclean_keys} op keys that measured only unclean"
+    return None
 
 
 def _fit_predictor(
@@ -150,6 +161,7 @@ def _fit_predictor(
     space: SearchSpace,
     options: DemoOptions,
     measured: list[dict[str, Any]],
+    unclean_keys: int,
 ) -> dict[str, Any] | None:
     """Measure ``options.predictor_networks`` more random networks; fit a ``lut`` and a
     ``linear`` version on every network measured clean (all of them with
@@ -161,7 +173,7 @@ def _fit_predictor(
         for i in range(options.predictor_networks)
     ]
     fresh = measure_architectures(api, target, space, archs, options.timeout_s, export_first=True)
-    refusal = fit_refusal(measured + fresh, options.include_unclean)
+    refusal = fit_refusal(measured + fresh, unclean_keys, options.include_unclean)
     if refusal is not None:
         console.print(
             f"[red]refusing to fit predictors (and so to search)[/]: {refusal}; {WHAT_TO_DO}"

@@ -38,7 +38,8 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
     assert "lookup table: built on clean measurements only" in out, out
     if "refusing to fit predictors" in out:  # a busy machine: too few clean networks
         assert "re-run on a quiet machine, or pass --include-unclean" in out
-        assert "networks measured not clean" in out and "the search uses the" not in out
+        assert "networks measured not clean" in out or "measured only unclean" in out
+        assert "the search uses the" not in out
         assert not list(tmp_path.glob("pareto-*.png"))
         return
     assert "measured_latency_ms" in out and "meets_budget" in out and "budget_verdict" in out

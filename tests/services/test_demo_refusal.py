@@ -21,7 +21,14 @@ def _networks(clean: int, disturbed: int) -> list[dict[str, Any]]:
 
 def test_too_few_clean_networks_are_refused_unless_included() -> None:
     short = _networks(MIN_NETWORKS - 1, 3)
-    refusal = fit_refusal(short, include_unclean=False)
+    refusal = fit_refusal(short, 0, include_unclean=False)
     assert refusal is not None and f"only {MIN_NETWORKS - 1} of {MIN_NETWORKS + 2}" in refusal
-    assert fit_refusal(short, include_unclean=True) is None
-    assert fit_refusal(_networks(MIN_NETWORKS, 3), include_unclean=False) is None
+    assert fit_refusal(short, 0, include_unclean=True) is None
+    assert fit_refusal(_networks(MIN_NETWORKS, 3), 0, include_unclean=False) is None
+
+
+def test_an_incomplete_clean_lookup_table_is_refused_unless_included() -> None:
+    enough = _networks(MIN_NETWORKS, 0)
+    refusal = fit_refusal(enough, 2, include_unclean=False)
+    assert refusal is not None and "lacks 2 op keys" in refusal
+    assert fit_refusal(enough, 2, include_unclean=True) is None
