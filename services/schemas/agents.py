@@ -68,7 +68,10 @@ class LeaseOut(ApiModel):
 
 class VerdictIn(ApiModel):
     """The agent's verdict on its timed phase: ``figure`` is the deciding number (e.g. the
-    cores other processes kept busy) and ``threshold`` its limit."""
+    cores other processes kept busy) and ``threshold`` its limit. Like the result around it,
+    it ignores fields a newer agent may add."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
 
     verdict: VerdictName
     reason: str = Field(default="", max_length=MAX_REASON_LENGTH)

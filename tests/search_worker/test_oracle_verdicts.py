@@ -214,3 +214,15 @@ def test_a_search_on_a_disturbed_device_does_not_judge_its_budget(
     chosen = tuple(result["op_indices"])
     assert result["measured_latency_ms"] == run.oracle.unclean[chosen]["latency_ms"]
     assert run.oracle.known(chosen) is None and result["unclean_measurements"] >= 1
+
+
+def test_a_measured_latency_search_drops_disturbed_answers_at_once(tiny_imagenet: Path) -> None:
+    run = make_run("unas", tiny_imagenet, latency_form="hinge")
+    assert isinstance(run.oracle, PredictorOracle)
+    run.oracle = DisturbedDevice(run.oracle.predictor)
+    applied = []
+    while not run.done:
+        applied.append(run.step().get("latency_terms_applied", 0.0))
+    estimator = run.estimator
+    assert estimator.pending == [] and estimator.dropped >= 1  # settled: no wait for staleness
+    assert sum(applied) == 0.0 and run.oracle.stats.measurements_used == 0

@@ -91,7 +91,7 @@ def test_uploaded_evidence_and_verdict_are_shown_and_filterable(
         "idempotency_key": "k1",
         "times_ms": STEADY,
         "evidence": EVIDENCE,
-        "verdict": DISTURBED,
+        "verdict": {**DISTURBED, "evidence_version": 2},  # newer agents may send more
         "median_ci_ms": [1.99, 2.01],
         "some_future_field": 1,  # newer agents may send more: ignored
     }
