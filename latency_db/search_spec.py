@@ -47,6 +47,11 @@ class SearchSpec(BaseModel):
     latency_weight: float = Field(1.0, ge=0.0, le=1000.0)
     latency_warmup_steps: int = Field(0, ge=0)
     oracle: Literal["measured", "local", "predictor", "lut"] = "measured"
+    include_unclean: bool = Field(
+        False,
+        description="let unstable/disturbed measurements into the latency terms (never into "
+        "the budget verdict)",
+    )
     predictor_id: str | None = Field(None, max_length=64)
     dataset: str | None = Field(
         None, max_length=4096, description="ImageFolder root; bundled if unset"

@@ -1,7 +1,9 @@
 """Statistics of raw per-run times, derived on the server (an agent's own figures are not trusted).
 
-The median is the reported latency (design section 4); the coefficient of variation flags an
-unstable measurement.
+The median is the reported latency (design section 4), with its distribution-free 95%
+confidence interval from order statistics (Le Boudec, "Performance Evaluation of Computer and
+Communication Systems", 2010, ch. 2.2: ranks n/2 -+ 0.98 sqrt(n), no assumption on the
+distribution of the times); the coefficient of variation flags an unstable measurement.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from latency_db.errors import ValidationError
 
 UNSTABLE_CV = 0.05
 MAX_SAMPLES = 100_000
+MEDIAN_CI_Z = 1.96  # 95% two-sided
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class TimingStats:
     p99_ms: float
     std_ms: float
     cv: float
+    median_ci_ms: tuple[float, float] | None  # None: too few runs for a 95% interval
 
     @property
     def unstable(self) -> bool:
@@ -59,9 +63,23 @@ def validate_times(times_ms: Sequence[object]) -> list[float]:
     return values
 
 
+def median_ci(sorted_values: np.ndarray) -> tuple[float, float] | None:
+    """The 95% confidence interval of the median of sorted samples: the order statistics of
+    ranks j = floor(n/2 - 0.98 sqrt(n)) and k = ceil(n/2 + 1 + 0.98 sqrt(n)) (1-based; Le
+    Boudec 2010, Theorem 2.1), or None when n is too small for them to exist (n < 8)."""
+    n = int(sorted_values.size)
+    half_width = MEDIAN_CI_Z * math.sqrt(n) / 2
+    low_rank = math.floor(n / 2 - half_width)
+    high_rank = math.ceil(n / 2 + 1 + half_width)
+    if low_rank < 1 or high_rank > n:
+        return None
+    return float(sorted_values[low_rank - 1]), float(sorted_values[high_rank - 1])
+
+
 def compute_stats(times_ms: Sequence[object]) -> TimingStats:
-    """min/median/mean/p90/p99/std/CV of validated samples (sample std, ddof=1 when n > 1)."""
-    values = np.asarray(validate_times(times_ms), dtype=np.float64)
+    """min/median/mean/p90/p99/std/CV and the median's 95% interval of validated samples
+    (sample std, ddof=1 when n > 1)."""
+    values = np.sort(np.asarray(validate_times(times_ms), dtype=np.float64))
     mean = float(values.mean())
     std = float(values.std(ddof=1)) if values.size > 1 else 0.0
     p50, p90, p99 = (float(v) for v in np.percentile(values, [50.0, 90.0, 99.0]))
@@ -74,4 +92,5 @@ def compute_stats(times_ms: Sequence[object]) -> TimingStats:
         p99_ms=p99,
         std_ms=std,
         cv=std / mean,
+        median_ci_ms=median_ci(values),
     )

@@ -2,12 +2,16 @@
 
 One implementation behind ``/v1/lookup-tables`` and the CLI's embedded-database path; the
 caller owns the transaction (and enqueues the export of queued jobs after its commit).
+A table is built on clean measurements only unless its reference includes other verdicts;
+every answer says which verdicts it rests on (issue 16).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
 from sqlalchemy.orm import Session
@@ -21,6 +25,7 @@ from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories.speed import normalized_ms
 from latency_db.spaces import Architecture, SearchSpace
+from latency_db.verdicts import Verdict, parse_verdicts, sorted_verdicts
 from services.lut_grid import lut_grid
 from services.schemas.lookup_tables import (
     LutEntriesOut,
@@ -42,13 +47,15 @@ class TableNames(TypedDict):
 
 @dataclass(frozen=True)
 class TableRef:
-    """Which table: a device, a runtime configuration, a space instance and a batch size."""
+    """Which table: a device, a runtime configuration, a space instance and a batch size,
+    built on measurements of the verdicts in ``include`` (clean only by default)."""
 
     device: Device
     runtime_config: RuntimeConfig
     space: SearchSpace
     batch_size: int
     normalize_drift: bool = False  # medians at the reference speed (repositories.speed)
+    include: frozenset[Verdict] = field(default=measurement_repo.CLEAN_ONLY)
 
     def names(self) -> TableNames:
         """The ids that name the table in the API's answers."""
@@ -68,9 +75,11 @@ def table_ref(
     batch_size: int,
     runtime_config_id: str | None = None,
     normalize_drift: bool = False,
+    include: Iterable[str] = (),
 ) -> TableRef:
     """The table named by ids; without a runtime configuration, the one the device was
-    measured under (a clear error when there is none or several)."""
+    measured under (a clear error when there is none or several). ``include``: verdicts
+    besides ``clean`` its entries may have."""
     device = device_repo.get_device(session=session, device_id=device_id)
     space = resolve_space_ref(space_ref)
     runtime = runtime_config_for(
@@ -80,7 +89,11 @@ def table_ref(
         batch_size=batch_size,
         runtime_config_id=runtime_config_id,
     )
-    return TableRef(device, runtime, space, batch_size, normalize_drift)
+    try:
+        verdicts = parse_verdicts(list(include), "include")
+    except ValidationError as err:
+        raise invalid("include", str(err)) from None
+    return TableRef(device, runtime, space, batch_size, normalize_drift, verdicts)
 
 
 def op_input_shapes(space: SearchSpace, batch_size: int) -> dict[str, list[int]]:
@@ -126,24 +139,43 @@ def progress(*, session: Session, ref: TableRef) -> LutProgressOut:
 
 
 def _measured_entries(session: Session, ref: TableRef) -> dict[str, Measurement]:
-    """The latest accepted measurement of each op key of the space instance measured so far."""
+    """The latest accepted measurement of each op key of the space instance measured so far,
+    of the verdicts the table includes."""
     return measurement_repo.lookup_table(
         session=session,
         device=ref.device,
         runtime_config=ref.runtime_config,
         batch_size=ref.batch_size,
         op_keys=ref.space.all_op_keys(),
+        include=ref.include,
+    )
+
+
+def trust_note(verdicts: Iterable[Verdict]) -> str:
+    """What a table whose entries have ``verdicts`` rests on, in one line for people."""
+    counts: Counter[Verdict] = Counter(v for v in verdicts if v is not Verdict.CLEAN)
+    if not counts:
+        return "built on clean measurements only"
+    parts = ", ".join(f"{counts[v]} on {v.value}" for v in Verdict if counts[v])
+    return (
+        f"WARNING: {sum(counts.values())} entries rest on measurements that are not clean "
+        f"({parts}; included on request): their latencies may be inflated"
     )
 
 
 def read_table(*, session: Session, ref: TableRef) -> LutOut:
-    """The table: the latest accepted measurement per op key of the space instance."""
+    """The table: the latest accepted measurement per op key of the space instance, of the
+    verdicts it includes, and how many entries rest on non-clean data."""
     rows = _measured_entries(session, ref)
+    verdicts = [row.verdict for row in rows.values()]
     return LutOut(
         **ref.names(),
         normalize_drift=ref.normalize_drift,
         progress=progress(session=session, ref=ref),
         entries={key: _entry(row, ref) for key, row in sorted(rows.items())},
+        verdicts_included=sorted_verdicts(ref.include),
+        unclean_entries=sum(v is not Verdict.CLEAN for v in verdicts),
+        trust=trust_note(verdicts),
     )
 
 
@@ -191,6 +223,9 @@ def architecture_latencies(
                 architecture=ref.space.format(arch),
                 lut_ms=None if missing else sum(_ms(rows[k], ref) for k in keys),
                 missing_keys=missing,
+                unclean_keys=sorted(
+                    {k for k in keys if k in rows and rows[k].verdict is not Verdict.CLEAN}
+                ),
                 predicted_ms=predicted_ms,
                 std_ms=std_ms,
             )
@@ -226,6 +261,7 @@ def _entry(row: Measurement, ref: TableRef) -> LutEntry:
         speed_index=row.speed_index,
         cv=row.cv,
         unstable=row.unstable,
+        verdict=row.verdict.value,
         measurement_id=row.id,
         measured_at=row.created_at,
     )

@@ -26,15 +26,16 @@ from services.task_queue import TaskQueue
 log = logging.getLogger(__name__)
 
 
-def resume_stale_searches(session: Session, settings: Settings) -> None:
+def resume_stale_searches(session: Session, settings: Settings) -> list[str]:
     """Mark silent running searches RESUMING, their segment task not yet sent (the
-    reconciler sends it after the commit)."""
+    reconciler sends it after the commit); the ids of those resumed."""
     stale_after = settings.search_stale_seconds
     stale = search_repo.stale_searches(session=session, stale_after_seconds=stale_after)
     for search in stale:
         search_repo.resume_search(session=session, search=search, stale_after_seconds=stale_after)
         log.warning("search %s: worker silent, resuming from its last checkpoint", search.id)
     dispatch_repo.mark_enqueued(session=session, work=stale, sent=False)
+    return [search.id for search in stale]
 
 
 def sweep(session: Session, settings: Settings) -> None:

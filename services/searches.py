@@ -21,6 +21,7 @@ from latency_db.predictors.selection import lut_model, search_latency_model
 from latency_db.predictors.versions import runtime_config_for
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import searches as search_repo
+from latency_db.repositories.measurements import CLEAN_ONLY, EVERY_VERDICT
 from latency_db.search_spec import submission_problems
 from services.errors import request_invalid
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
@@ -72,6 +73,7 @@ def submit_search(
     except NotFound:
         raise invalid("device_id", f"unknown device {body.device_id!r}") from None
     deploy = spec.deploy_space()
+    lut_verdicts = EVERY_VERDICT if spec.include_unclean else CLEAN_ONLY
     try:
         runtime = runtime_config_for(
             session=session,
@@ -87,6 +89,7 @@ def submit_search(
             space=deploy,
             batch_size=spec.deploy_batch,
             predictor_id=spec.predictor_id,
+            include=lut_verdicts,
         )
     except (ValidationError, NotFound) as err:
         raise invalid(
@@ -98,6 +101,7 @@ def submit_search(
         runtime_config=runtime,
         space=deploy,
         batch_size=spec.deploy_batch,
+        include=lut_verdicts,
     )
     if spec.oracle == "lut" and lut is None:
         raise invalid(

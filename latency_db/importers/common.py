@@ -1,6 +1,7 @@
 """The write step shared by the importers: one device, one runtime config, new rows only.
 
-Published numbers get the ``published`` backend; its settings name the source format. Every
+Published numbers get the ``published`` backend; its settings name the source format, and
+their verdict is ``clean`` with reason "imported" (no evidence exists for them). Every
 row carries an idempotency key derived from the file's SHA-256, so importing the same file
 again into the same place stores nothing twice.
 """
@@ -20,6 +21,7 @@ from latency_db.models import DeviceKind, MeasurementSource, SubjectKind
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
+from latency_db.verdicts import IMPORTED_VERDICT
 
 PUBLISHED_BACKEND = "published"
 
@@ -108,6 +110,7 @@ def write_import(
             source=MeasurementSource.IMPORT,
             space_ref=space_ref,
             idempotency_key=key,
+            verdict=IMPORTED_VERDICT,
         )
     return ImportSummary(
         device_id=device.id,

@@ -1,6 +1,10 @@
-"""Measurements: immutable raw per-run times, server-derived statistics and the environment.
+"""Measurements: immutable raw per-run times, server-derived statistics and the environment,
+with the agent's interference evidence and the verdict stored for them (issue 16).
 
-A lookup table is the latest accepted ``op`` measurement per op key (design section 3).
+A lookup table is the latest accepted, clean ``op`` measurement per op key (design section 3).
+``unstable`` is the server's own CV flag (CV of the raw times above 5%); ``verdict`` is how far
+the measurement can be trusted (``latency_db.verdicts``): a disturbed phase may have a low CV,
+so the two are kept apart.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from latency_db.models.base import (
 from latency_db.models.devices import Agent, Device
 from latency_db.models.jobs import ProfilingJob
 from latency_db.models.runtime import RuntimeConfig
+from latency_db.verdicts import Verdict
 
 
 class SubjectKind(str, Enum):
@@ -44,6 +49,7 @@ class Measurement(Base):
         CheckConstraint(check_in("subject_kind", SubjectKind), name="subject_kind"),
         CheckConstraint(check_in("source", MeasurementSource), name="source"),
         CheckConstraint("batch_size > 0", name="batch_size_positive"),
+        CheckConstraint(check_in("verdict", Verdict), name="verdict"),
         Index(
             "ix_measurements_lookup",
             "device_id",
@@ -51,6 +57,7 @@ class Measurement(Base):
             "subject_kind",
             "subject",
             "batch_size",
+            "verdict",
             "created_at",
         ),
     )
@@ -82,6 +89,12 @@ class Measurement(Base):
     std_ms: Mapped[float]
     cv: Mapped[float]
     unstable: Mapped[bool]
+    median_ci_low_ms: Mapped[float | None]
+    median_ci_high_ms: Mapped[float | None]
+    verdict: Mapped[Verdict] = mapped_column(enum_type(Verdict))
+    # {"reason", "figure", "threshold", "tries"}: why, the deciding number and its limit.
+    verdict_detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     environment: Mapped[dict[str, Any]] = mapped_column(JSON)
     layer_profile: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[MeasurementSource] = mapped_column(enum_type(MeasurementSource))
@@ -96,6 +109,10 @@ class Measurement(Base):
     runtime_config: Mapped[RuntimeConfig] = relationship()
     job: Mapped[ProfilingJob | None] = relationship(back_populates="measurement")
     agent: Mapped[Agent | None] = relationship()
+
+    @property
+    def verdict_reason(self) -> str:
+        return str(self.verdict_detail.get("reason", ""))
 
 
 class SpeedSample(Base):

@@ -70,6 +70,8 @@ class Predictor(Base):
     # Holdout architectures with predicted and measured ms (the calibration plot's data).
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     training_measurement_ids: Mapped[list[str]] = mapped_column(JSON)
+    # Verdicts of the measurements it was trained on: ["clean"] unless asked for more.
+    training_verdicts: Mapped[list[str]] = mapped_column(JSON)
     seed: Mapped[int]
     holdout_fraction: Mapped[float]
     created_at: Mapped[datetime] = created_column()
@@ -104,6 +106,7 @@ class PredictorFit(Base):
     seed: Mapped[int]
     holdout_fraction: Mapped[float]
     normalize_drift: Mapped[bool] = mapped_column(default=False, server_default=false())
+    include_verdicts: Mapped[list[str]] = mapped_column(JSON)  # what the training set may hold
     state: Mapped[FitState] = mapped_column(enum_type(FitState))
     predictor_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("predictors.id", ondelete="SET NULL")

@@ -1,9 +1,11 @@
 """Which latency model a search uses (design section 5): the named predictor version; else,
 of the device's fitted versions for the deploy instance, the one with the lowest holdout
-MAPE; else the sum of its lookup table."""
+MAPE; else the sum of its lookup table (of clean measurements unless the search includes
+others)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,7 +16,9 @@ from latency_db.predictors.encoding import layer_table
 from latency_db.predictors.lut import LutPredictor
 from latency_db.predictors.versions import device_lut
 from latency_db.repositories import predictors as predictor_repo
+from latency_db.repositories.measurements import CLEAN_ONLY
 from latency_db.spaces import SearchSpace
+from latency_db.verdicts import Verdict, sorted_verdicts
 
 
 def _described(predictor: Predictor) -> dict[str, Any]:
@@ -24,6 +28,7 @@ def _described(predictor: Predictor) -> dict[str, Any]:
         "version": predictor.version,
         "mape_pct": predictor.metrics.get("mape_pct"),
         "params": predictor.params,
+        "verdicts": predictor.training_verdicts,
     }
 
 
@@ -34,19 +39,29 @@ def lut_model(
     runtime_config: RuntimeConfig,
     space: SearchSpace,
     batch_size: int,
+    include: Collection[Verdict] = CLEAN_ONLY,
 ) -> dict[str, Any] | None:
-    """The lookup-table sum as a latency model, or None while the table is incomplete."""
+    """The lookup-table sum as a latency model (entries of the verdicts in ``include``), or
+    None while the table is incomplete."""
     lut = device_lut(
         session=session,
         device=device,
         runtime_config=runtime_config,
         space=space,
         batch_size=batch_size,
+        include=include,
     )
     if len(lut) < len(space.all_op_keys()):
         return None
     params = LutPredictor(layer_table(space, lut)).to_params()
-    return {"id": None, "kind": "lut", "version": None, "mape_pct": None, "params": params}
+    return {
+        "id": None,
+        "kind": "lut",
+        "version": None,
+        "mape_pct": None,
+        "params": params,
+        "verdicts": sorted_verdicts(frozenset(include)),
+    }
 
 
 def matching_predictor(
@@ -83,9 +98,11 @@ def search_latency_model(
     space: SearchSpace,
     batch_size: int,
     predictor_id: str | None = None,
+    include: Collection[Verdict] = CLEAN_ONLY,
 ) -> dict[str, Any]:
-    """``{"id", "kind", "version", "mape_pct", "params"}`` of the model, or a
-    ``ValidationError`` saying what the device lacks."""
+    """``{"id", "kind", "version", "mape_pct", "params", "verdicts"}`` of the model (a
+    lookup table of the verdicts in ``include``), or a ``ValidationError`` saying what the
+    device lacks."""
     if predictor_id is not None:
         return _described(
             matching_predictor(
@@ -112,10 +129,13 @@ def search_latency_model(
         runtime_config=runtime_config,
         space=space,
         batch_size=batch_size,
+        include=include,
     )
     if model is None:
         raise ValidationError(
             f"device {device.name!r} has neither a predictor nor a complete lookup table for "
-            f"{space.ref} at batch {batch_size}: build its lookup table first"
+            f"{space.ref} at batch {batch_size}: build its lookup table first (building it "
+            "again re-measures keys measured only unstable or disturbed; include_unclean uses "
+            "them)"
         )
     return model

@@ -1,9 +1,13 @@
 """Predictor versions in the database: gather a training set, fit and store a version, run a
-fit request, and predict with a stored version (design section 5)."""
+fit request, and predict with a stored version (design section 5).
+
+A training set holds clean measurements only unless the fit includes other verdicts
+(issue 16); the version records which verdicts it was trained on.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -28,6 +32,7 @@ from latency_db.repositories import predictors as predictor_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.repositories.speed import normalized_ms
 from latency_db.spaces import Architecture, SearchSpace, space_from_ref
+from latency_db.verdicts import Verdict, parse_verdicts
 
 # Fewer measured networks than this cannot give a holdout worth reporting.
 MIN_NETWORKS = 10
@@ -51,15 +56,18 @@ def device_lut(
     space: SearchSpace,
     batch_size: int,
     normalize_drift: bool = False,
+    include: Collection[Verdict] = measurement_repo.CLEAN_ONLY,
 ) -> dict[str, float]:
-    """The device's lookup table for ``space``: op key -> latest median ms (keys it has),
-    at the device's reference speed with ``normalize_drift`` (repositories.speed)."""
+    """The device's lookup table for ``space``: op key -> latest median ms of the keys it
+    has a measurement of a verdict in ``include`` for (clean only by default), at the
+    device's reference speed with ``normalize_drift`` (repositories.speed)."""
     table = measurement_repo.lookup_table(
         session=session,
         device=device,
         runtime_config=runtime_config,
         batch_size=batch_size,
         op_keys=space.all_op_keys(),
+        include=include,
     )
     rows = list(table.values())
     values = normalized_ms(rows) if normalize_drift else [row.median_ms for row in rows]
@@ -74,9 +82,11 @@ def training_set(
     space: SearchSpace,
     batch_size: int,
     normalize_drift: bool = False,
+    include: Collection[Verdict] = measurement_repo.CLEAN_ONLY,
 ) -> TrainingSet:
-    """The LUT (latest entry per op key) and the latest measurement of every network, at
-    the device's reference speed with ``normalize_drift``."""
+    """The LUT (latest entry per op key) and the latest measurement of every network, of
+    the verdicts in ``include`` (clean only by default), at the device's reference speed
+    with ``normalize_drift``."""
     networks = measurement_repo.latest_measurements(
         session=session,
         device=device,
@@ -84,6 +94,7 @@ def training_set(
         subject_kind=SubjectKind.NETWORK,
         batch_size=batch_size,
         space_ref=space.ref,
+        include=include,
     )
     rows = [networks[subject] for subject in sorted(networks)]
     return TrainingSet(
@@ -94,6 +105,7 @@ def training_set(
             space=space,
             batch_size=batch_size,
             normalize_drift=normalize_drift,
+            include=include,
         ),
         architectures=[row.subject for row in rows],
         latencies_ms=normalized_ms(rows) if normalize_drift else [row.median_ms for row in rows],
@@ -147,6 +159,37 @@ def runtime_config_for(
     )
 
 
+def _described_verdicts(include: frozenset[Verdict]) -> str:
+    return "/".join(v.value for v in Verdict if v in include)
+
+
+def _unclean_hint(
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+    included: Collection[str],
+) -> str:
+    """How many more networks other verdicts would add, and how to include them."""
+    every = measurement_repo.latest_measurements(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        subject_kind=SubjectKind.NETWORK,
+        batch_size=batch_size,
+        space_ref=space.ref,
+        include=measurement_repo.EVERY_VERDICT,
+    )
+    left_out = len(set(every) - set(included))
+    if not left_out:
+        return ""
+    return (
+        f" ({left_out} more were measured unstable or disturbed: measure again on a quiet "
+        "device, or include them with --include-unclean / include_verdicts)"
+    )
+
+
 def fit_version(
     *,
     session: Session,
@@ -158,10 +201,13 @@ def fit_version(
     holdout_fraction: float = 0.2,
     seed: int = 0,
     normalize_drift: bool = False,
+    include_verdicts: Collection[Verdict | str] = (Verdict.CLEAN,),
 ) -> Predictor:
-    """Fit a predictor on everything measured and store it as the group's next version;
-    ``normalize_drift`` fits (and reports) latencies at the device's reference speed."""
+    """Fit a predictor on everything measured with a verdict in ``include_verdicts`` (clean
+    only by default) and store it as the group's next version; ``normalize_drift`` fits
+    (and reports) latencies at the device's reference speed."""
     kind = PredictorKind(kind)
+    include = parse_verdicts(list(include_verdicts), "include_verdicts")
     data = training_set(
         session=session,
         device=device,
@@ -169,11 +215,14 @@ def fit_version(
         space=space,
         batch_size=batch_size,
         normalize_drift=normalize_drift,
+        include=include,
     )
     if kind is not PredictorKind.LUT and len(data.architectures) < MIN_NETWORKS:
         raise ValidationError(
-            f"a {kind.value} predictor needs at least {MIN_NETWORKS} measured networks of "
-            f"{space.ref} on {device.name!r}; there are {len(data.architectures)}"
+            f"a {kind.value} predictor needs at least {MIN_NETWORKS} "
+            f"{_described_verdicts(include)} measured networks of {space.ref} on "
+            f"{device.name!r}; there are {len(data.architectures)}"
+            + _unclean_hint(session, device, runtime_config, space, batch_size, data.architectures)
         )
     result = fit_predictor(
         kind.value,
@@ -198,6 +247,7 @@ def fit_version(
             "normalize_drift": normalize_drift,
         },
         training_measurement_ids=data.measurement_ids,
+        training_verdicts=include,
         seed=seed,
         holdout_fraction=holdout_fraction,
         batch_size=batch_size,
@@ -222,6 +272,7 @@ def run_fit(*, session: Session, fit: PredictorFit) -> None:
             holdout_fraction=fit.holdout_fraction,
             seed=fit.seed,
             normalize_drift=fit.normalize_drift,
+            include_verdicts=fit.include_verdicts,
         )
     except (ValidationError, NotFound) as err:
         predictor_repo.finish_fit(session=session, fit=fit, error_message=str(err))

@@ -27,20 +27,25 @@ from latency_db.repositories.common import (
     get_or_not_found,
     parse_enum,
 )
-from latency_db.repositories.measurements import lookup_table
+from latency_db.repositories.measurements import EVERY_VERDICT, lookup_table
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.LEASED)
 
 
 @dataclass(frozen=True)
 class LutProgress:
-    """How far a lookup table is: ``measured`` of ``total`` keys, and the jobs in flight."""
+    """How far a lookup table is: ``measured`` of ``total`` keys, and the jobs in flight.
+
+    ``unclean`` of the measured keys have no clean measurement (only unstable or disturbed
+    ones, kept out of the table by default); building the table again re-measures them.
+    """
 
     total: int
     measured: int
     queued: int
     leased: int
     failed: int
+    unclean: int
 
 
 def create_job(
@@ -147,9 +152,10 @@ def enqueue_op_jobs(
     max_attempts: int,
     priority: int = 0,
 ) -> list[ProfilingJob]:
-    """One ``op`` job per key of ``ops`` (op key -> input shape) that has neither a LUT entry
-    nor a queued/leased job here yet; calling it again creates nothing new. Returns the new
-    jobs, which have no artifact yet (see ``attach_artifact``)."""
+    """One ``op`` job per key of ``ops`` (op key -> input shape) that has neither a clean LUT
+    entry nor a queued/leased job here yet; calling it again creates nothing new while
+    nothing was measured meanwhile. Returns the new jobs, which have no artifact yet (see
+    ``attach_artifact``)."""
     measured = lookup_table(
         session=session,
         device=device,
@@ -189,20 +195,25 @@ def lut_progress(
     batch_size: int,
     op_keys: Sequence[str],
 ) -> LutProgress:
-    """Progress of building the LUT for ``op_keys``; jobs are counted per key's latest job."""
+    """Progress of building the LUT for ``op_keys``: keys with a clean entry are measured;
+    each other key counts by its latest job (queued, leased) or, when none is in flight, as
+    measured but unclean if it has a measurement of another verdict, else as failed if its
+    latest job failed."""
     keys = list(dict.fromkeys(op_keys))
-    measured = lookup_table(
+    clean = lookup_table(
         session=session,
         device=device,
         runtime_config=runtime_config,
         batch_size=batch_size,
         op_keys=keys,
     )
-    pending = [k for k in keys if k not in measured]
-    counts: dict[JobState, int] = {}
+    pending = [k for k in keys if k not in clean]
+    latest_state: dict[str, JobState] = {}
+    unclean_measured: set[str] = set()
     if pending:
         ranked = (
             select(
+                ProfilingJob.subject,
                 ProfilingJob.state,
                 func.row_number()
                 .over(
@@ -220,15 +231,28 @@ def lut_progress(
             )
             .subquery()
         )
-        for state in session.scalars(select(ranked.c.state).where(ranked.c.rank == 1)):
-            counts[state] = counts.get(state, 0) + 1
-    return LutProgress(
-        total=len(keys),
-        measured=len(measured),
-        queued=counts.get(JobState.QUEUED, 0),
-        leased=counts.get(JobState.LEASED, 0),
-        failed=counts.get(JobState.FAILED, 0),
-    )
+        rows = session.execute(select(ranked.c.subject, ranked.c.state).where(ranked.c.rank == 1))
+        latest_state = {subject: state for subject, state in rows}
+        unclean_measured = set(
+            lookup_table(
+                session=session,
+                device=device,
+                runtime_config=runtime_config,
+                batch_size=batch_size,
+                op_keys=pending,
+                include=EVERY_VERDICT,
+            )
+        )
+    counts = dict.fromkeys(("queued", "leased", "unclean", "failed"), 0)
+    for key in pending:
+        state = latest_state.get(key)
+        if state is not None and state in ACTIVE_STATES:
+            counts[state.value] += 1
+        elif key in unclean_measured:
+            counts["unclean"] += 1
+        elif state is JobState.FAILED:
+            counts["failed"] += 1
+    return LutProgress(total=len(keys), measured=len(clean) + counts["unclean"], **counts)
 
 
 def cancel_job(*, session: Session, job: ProfilingJob) -> ProfilingJob:

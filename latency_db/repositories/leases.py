@@ -9,7 +9,7 @@ refused with ``StaleLeaseError`` and written nowhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -43,6 +43,7 @@ from latency_db.repositories.sentinels import SentinelSchedule, queue_due_sentin
 from latency_db.repositories.speed import add_speed_sample, reading_for
 from latency_db.security import LEASE_TOKEN, generate_token, hash_token
 from latency_db.timing_stats import compute_stats
+from latency_db.verdicts import Verdict, parse_claim, settle_verdict
 
 _CLAIM_TRIES = 5
 LEASE_EXPIRED = "lease_expired"
@@ -229,14 +230,19 @@ def complete_lease(
     times_ms: Sequence[float],
     environment: dict[str, Any],
     layer_profile: dict[str, Any] | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    verdict: Mapping[str, Any] | None = None,
 ) -> Measurement:
     """Store the result of a lease as one measurement and finish the job.
 
+    ``evidence`` and ``verdict`` are the agent's interference evidence and its verdict
+    (``latency_db.verdicts``); an agent from before verdicts sends neither.
     Idempotent: the same ``idempotency_key`` again returns the measurement already written.
     A lease that is not live (expired, superseded, finished) raises ``StaleLeaseError``;
-    bad timings raise ``ValidationError``; either way nothing is written.
+    bad timings, evidence or verdicts raise ``ValidationError``; either way nothing is written.
     """
     idempotency_key = check_name(idempotency_key, "idempotency_key", 128)
+    claim = None if verdict is None else parse_claim(verdict)
     lease = _lease_of_agent(session, agent, lease_token)
     earlier = get_measurement_by_idempotency_key(session=session, key=idempotency_key)
     if earlier is not None:
@@ -256,7 +262,8 @@ def complete_lease(
         device_id=job.device_id,
         runtime_config_id=job.runtime_config_id,
         sentinel_median_ms=None if sentinel_stats is None else sentinel_stats.median_ms,
-        unstable=sentinel_stats is not None and sentinel_stats.unstable,
+        unstable=sentinel_stats is not None
+        and settle_verdict(claim, sentinel_stats.cv).verdict is not Verdict.CLEAN,
     )
     with session.begin_nested():  # a lost race below undoes the measurement too
         measurement = add_measurement(  # validates everything before it writes
@@ -276,6 +283,8 @@ def complete_lease(
             layer_profile=layer_profile,
             idempotency_key=idempotency_key,
             speed_index=speed.speed_index,
+            evidence=evidence,
+            verdict=claim,
         )
         if sentinel_stats is not None:
             add_speed_sample(session=session, measurement=measurement, reading=speed)

@@ -1,8 +1,9 @@
-"""Measurements (immutable, statistics derived here) and lookup tables built from them."""
+"""Measurements (immutable, statistics and verdicts settled here) and lookup tables built
+from them: clean measurements only unless the caller includes other verdicts (issue 16)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -28,6 +29,16 @@ from latency_db.repositories.common import (
     parse_enum,
 )
 from latency_db.timing_stats import compute_stats
+from latency_db.verdicts import (
+    Verdict,
+    VerdictDetail,
+    check_evidence,
+    settle_verdict,
+    sorted_verdicts,
+)
+
+CLEAN_ONLY = frozenset({Verdict.CLEAN})
+EVERY_VERDICT = frozenset(Verdict)
 
 _IN_CHUNK = 500  # bound parameters per IN (...) query: old SQLite builds allow 999
 
@@ -51,9 +62,15 @@ def add_measurement(
     idempotency_key: str | None = None,
     accepted: bool = True,
     speed_index: float | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    verdict: VerdictDetail | None = None,
 ) -> Measurement:
-    """Validate everything, derive the statistics from the raw times, then write one row."""
+    """Validate everything, derive the statistics from the raw times, settle the verdict
+    (``latency_db.verdicts.settle_verdict``: ``verdict`` is the agent's claim, None for an
+    agent without one), then write one row."""
     stats = compute_stats(times_ms)
+    checked_evidence = check_evidence({} if evidence is None else evidence)
+    settled = settle_verdict(verdict, stats.cv)
     kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
     check_positive_int(batch_size, "batch_size")
     shape = check_shape(input_shape)
@@ -83,6 +100,11 @@ def add_measurement(
         std_ms=stats.std_ms,
         cv=stats.cv,
         unstable=stats.unstable,
+        median_ci_low_ms=None if stats.median_ci_ms is None else stats.median_ci_ms[0],
+        median_ci_high_ms=None if stats.median_ci_ms is None else stats.median_ci_ms[1],
+        verdict=settled.verdict,
+        verdict_detail=settled.to_json(),
+        evidence=checked_evidence,
         environment=environment,
         layer_profile=layer_profile,
         source=parse_enum(MeasurementSource, source, "source"),
@@ -121,6 +143,7 @@ def list_measurements(
     runtime_config: RuntimeConfig | None = None,
     subject_kind: SubjectKind | str | None = None,
     subject: str | None = None,
+    verdict: Verdict | str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Measurement]:
@@ -136,6 +159,8 @@ def list_measurements(
         )
     if subject is not None:
         stmt = stmt.where(Measurement.subject == subject)
+    if verdict is not None:
+        stmt = stmt.where(Measurement.verdict == parse_enum(Verdict, verdict, "verdict"))
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 
@@ -148,9 +173,10 @@ def latest_measurements(
     batch_size: int,
     subjects: Sequence[str] | None = None,
     space_ref: str | None = None,
+    include: Collection[Verdict] = CLEAN_ONLY,
 ) -> dict[str, Measurement]:
-    """The latest accepted measurement per subject, optionally restricted to ``subjects``
-    and/or one space instance."""
+    """The latest accepted measurement per subject whose verdict is in ``include`` (clean
+    only by default), optionally restricted to ``subjects`` and/or one space instance."""
     kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
     filters = [
         Measurement.device_id == device.id,
@@ -158,6 +184,7 @@ def latest_measurements(
         Measurement.subject_kind == kind,
         Measurement.batch_size == batch_size,
         Measurement.accepted.is_(True),
+        Measurement.verdict.in_(sorted_verdicts(frozenset(include))),
     ]
     if subjects is not None:
         if not subjects:
@@ -190,9 +217,11 @@ def lookup_table(
     batch_size: int,
     op_keys: Sequence[str] | None = None,
     space_ref: str | None = None,
+    include: Collection[Verdict] = CLEAN_ONLY,
 ) -> dict[str, Measurement]:
     """The LUT of a device under a runtime config: latest accepted ``op`` measurement per key
-    (design section 3). Op keys are shared between space instances with the same block."""
+    whose verdict is in ``include`` (clean only by default; design section 3). Op keys are
+    shared between space instances with the same block."""
     return latest_measurements(
         session=session,
         device=device,
@@ -201,4 +230,5 @@ def lookup_table(
         batch_size=batch_size,
         subjects=op_keys,
         space_ref=space_ref,
+        include=include,
     )

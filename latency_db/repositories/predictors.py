@@ -3,7 +3,7 @@ fit requests a worker turns into versions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -28,6 +28,7 @@ from latency_db.repositories.common import (
     get_or_not_found,
     parse_enum,
 )
+from latency_db.verdicts import Verdict, parse_verdicts, sorted_verdicts
 
 UNFINISHED_FITS = (FitState.QUEUED, FitState.RUNNING)
 
@@ -46,8 +47,10 @@ def create_predictor(
     holdout_fraction: float,
     batch_size: int = 32,
     calibration: dict[str, Any] | None = None,
+    training_verdicts: Collection[Verdict | str] = (Verdict.CLEAN,),
 ) -> Predictor:
-    """Store a fitted predictor as the next version of its group (1, 2, ...).
+    """Store a fitted predictor as the next version of its group (1, 2, ...), with the
+    verdicts its training measurements were allowed to have.
 
     Two fits racing for the same version: the second gets ``Conflict`` and may retry.
     """
@@ -80,6 +83,9 @@ def create_predictor(
         metrics=metrics,
         calibration=calibration,
         training_measurement_ids=ids,
+        training_verdicts=sorted_verdicts(
+            parse_verdicts(list(training_verdicts), "training_verdicts")
+        ),
         seed=seed,
         holdout_fraction=fraction,
         created_at=db_now(session),
@@ -147,8 +153,10 @@ def create_fit(
     seed: int,
     holdout_fraction: float,
     normalize_drift: bool = False,
+    include_verdicts: Collection[Verdict | str] = (Verdict.CLEAN,),
 ) -> PredictorFit:
-    """Record a fit request (QUEUED); enqueue its task after the commit."""
+    """Record a fit request (QUEUED) whose training set may hold measurements of
+    ``include_verdicts`` (clean always); enqueue its task after the commit."""
     fraction = check_finite(holdout_fraction, "holdout_fraction")
     if not 0.0 <= fraction < 1.0:
         raise ValidationError(f"holdout_fraction must be in [0, 1), not {fraction}")
@@ -161,6 +169,7 @@ def create_fit(
         seed=seed,
         holdout_fraction=fraction,
         normalize_drift=normalize_drift,
+        include_verdicts=sorted_verdicts(parse_verdicts(list(include_verdicts), "include")),
         state=FitState.QUEUED,
         created_at=db_now(session),
     )

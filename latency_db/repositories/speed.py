@@ -1,8 +1,8 @@
 """A device's speed index per runtime configuration (issue 16 item 4).
 
 index = reference median / this sentinel's median, where the reference is the median of the
-first stable sentinel (CV within the protocol's limit) of that (device, runtime
-configuration): 1.0 at the reference, 0.8 when the device runs 20 % slower. Every later
+first stable sentinel (a clean verdict: quiet and within the CV limit) of that (device,
+runtime configuration): 1.0 at the reference, 0.8 when the device runs 20 % slower. Every later
 stable sentinel adds a point; an unstable one is recorded at the index of its time but does
 not move it. Every measurement stores the index of its time: the latest stable point before
 it (a stable sentinel carries its own). Measurements before the first stable sentinel (old
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
 from latency_db.models import Device, Measurement, RuntimeConfig, SpeedSample
+from latency_db.verdicts import Verdict
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def _stable_samples(device_id: str, runtime_config_id: str) -> Select[SpeedSampl
         .where(
             SpeedSample.device_id == device_id,
             SpeedSample.runtime_config_id == runtime_config_id,
-            Measurement.unstable.is_(False),
+            Measurement.verdict == Verdict.CLEAN,
         )
     )
 

@@ -1,6 +1,8 @@
 """The ``local`` oracle: the worker runs on the target device and measures in-process, as
 UNAS did (Vahdat et al., CVPR 2020), with the agent's own backend and protocol. A request
-blocks for one measurement; the time counts as waiting on the device."""
+blocks for one measurement; the time counts as waiting on the device. Its verdict is settled
+as the server settles an upload's (``latency_db.verdicts``); a non-clean one goes to
+``unclean`` (see ``oracle.base``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.spaces import SearchSpace
+from latency_db.verdicts import parse_claim, settle_verdict
 from profiler_agent.backends import create_backend
 from profiler_agent.backends.base import BackendSettings
 from profiler_agent.measure import measure_file
@@ -28,8 +31,9 @@ class LocalOracle(LatencyOracle):
         backend: str = "ort-cpu",
         settings: BackendSettings | None = None,
         policy: MeasurementPolicy | None = None,
+        include_unclean: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(include_unclean=include_unclean)
         self.space = space
         self.batch_size = batch_size
         self.store = store
@@ -37,7 +41,7 @@ class LocalOracle(LatencyOracle):
         self.settings = settings or BackendSettings()
         self.policy = policy or MeasurementPolicy()
 
-    def _start(self, arch: Arch) -> float:
+    def _start(self, arch: Arch) -> float | None:
         start = time.monotonic()
         try:
             exported = export_architecture(
@@ -53,4 +57,11 @@ class LocalOracle(LatencyOracle):
             )
         finally:
             self.stats.wait_s += time.monotonic() - start
-        return float(record["stats"]["median_ms"])
+        claim = record.get("verdict")
+        verdict = settle_verdict(
+            None if claim is None else parse_claim(claim), float(record["stats"]["cv"])
+        )
+        self._record(
+            arch, float(record["stats"]["median_ms"]), verdict.verdict.value, verdict.reason
+        )
+        return self.known(arch)

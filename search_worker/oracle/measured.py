@@ -1,5 +1,6 @@
-"""The ``measured`` oracle: a cached whole-network measurement, else a ``network`` job that the
-device's agents run (the worker exports the network first), collected when it finishes."""
+"""The ``measured`` oracle: a cached clean whole-network measurement, else a ``network`` job
+that the device's agents run (the worker exports the network first), collected when it
+finishes with its verdict (a non-clean one goes to ``unclean``, see ``oracle.base``)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ class MeasuredOracle(LatencyOracle):
         batch_size: int,
         request_exports: ExportRequest,
         max_attempts: int = 3,
+        include_unclean: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(include_unclean=include_unclean)
         self.sessions = sessions
         self.device_id = device_id
         self.runtime_config_id = runtime_config_id
@@ -102,20 +104,23 @@ class MeasuredOracle(LatencyOracle):
                 .all()
             )
             done = [j for j, s in states.items() if s is JobState.SUCCEEDED]
-            medians = dict(
-                session.execute(
-                    select(Measurement.job_id, Measurement.median_ms).where(
-                        Measurement.job_id.in_(done)
-                    )
+            answers = {
+                job_id: (median, verdict, detail)
+                for job_id, median, verdict, detail in session.execute(
+                    select(
+                        Measurement.job_id,
+                        Measurement.median_ms,
+                        Measurement.verdict,
+                        Measurement.verdict_detail,
+                    ).where(Measurement.job_id.in_(done))
                 )
-                .tuples()
-                .all()
-            )
+            }
         for job_id, state in states.items():
             arch = by_job[job_id]
-            if state is JobState.SUCCEEDED and job_id in medians:
+            if state is JobState.SUCCEEDED and job_id in answers:
                 del self.pending[arch]
-                self._record(arch, float(medians[job_id]))
+                median, verdict, detail = answers[job_id]
+                self._record(arch, float(median), verdict.value, str(detail.get("reason", "")))
             elif state in (JobState.FAILED, JobState.CANCELED):
                 del self.pending[arch]
                 self.failed.add(arch)

@@ -56,6 +56,7 @@ def build_oracle(
             store=context.store,
             backend=search.runtime["backend"],
             settings=BackendSettings.from_mapping(search.runtime["settings"]),
+            include_unclean=spec.include_unclean,
         )
     return MeasuredOracle(
         context.sessions,
@@ -65,6 +66,7 @@ def build_oracle(
         batch_size=spec.deploy_batch,
         request_exports=request_exports,
         max_attempts=context.settings.max_attempts,
+        include_unclean=spec.include_unclean,
     )
 
 

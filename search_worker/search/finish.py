@@ -6,7 +6,8 @@ weights; the (accuracy, latency) points of everything the search measured, and o
 its final distribution (at their predicted latency), feed the Pareto plot, beside a fixed
 baseline scored and measured the same way (MobileNetV2-like: every layer ``k3_e6``, the
 inverted-residual block of Sandler et al., CVPR 2018). A result that misses the budget says
-so.
+so; a budget is judged only on a clean measurement (issue 16): otherwise ``budget_verdict``
+says plainly that it could not be judged and why, and ``meets_budget`` is null.
 """
 
 from __future__ import annotations
@@ -48,6 +49,44 @@ def _choose(
     if within:
         return max(within, key=lambda c: c.accuracy)
     return min(timed, key=lambda c: measured[c.arch])
+
+
+def _finalist_latencies(
+    run: SearchRun, candidates: list[Candidate], measured: dict[tuple[int, ...], float]
+) -> dict[tuple[int, ...], float]:
+    """The finalists' known latencies; when no finalist has one, their non-clean ones (the
+    result then cannot judge the budget, but still names the fastest architecture)."""
+    if any(c.arch in measured for c in candidates):
+        return measured
+    unclean = {a: float(answer["latency_ms"]) for a, answer in run.oracle.unclean.items()}
+    return {**unclean, **measured}
+
+
+def budget_verdict(latency: float, budget: float, verdict: dict[str, Any]) -> dict[str, Any]:
+    """``meets_budget`` (None when not judged), ``budget_verdict`` ("met", "missed" or "not
+    judged: ...") and a message for people; only a clean measurement is judged."""
+    if verdict["verdict"] != "clean":
+        why = f"measurement {verdict['verdict']} ({verdict['reason'] or 'no reason given'})"
+        return {
+            "meets_budget": None,
+            "budget_verdict": f"not judged: {why}",
+            "message": (
+                f"the {budget:.1f} ms budget could NOT be judged: the {latency:.1f} ms "
+                f"{why} is not trustworthy; measure it again on a quiet device"
+            ),
+        }
+    if latency <= budget:
+        return {
+            "meets_budget": True,
+            "budget_verdict": "met",
+            "message": f"measured {latency:.1f} ms is within the {budget:.1f} ms budget",
+        }
+    return {
+        "meets_budget": False,
+        "budget_verdict": "missed",
+        "message": f"MISSES the budget: measured {latency:.1f} ms > {budget:.1f} ms "
+        f"(+{100 * (latency / budget - 1):.1f}%)",
+    }
 
 
 def _baseline_architectures(run: SearchRun) -> dict[str, tuple[int, ...]]:
@@ -112,7 +151,8 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         spec.finish_timeout_s,
         on_poll=heartbeat,
     )
-    chosen = _choose(candidates, measured, budget)
+    latencies = _finalist_latencies(run, candidates, measured)
+    chosen = _choose(candidates, latencies, budget)
     scored = {c.arch: c for c in candidates}
     known = run.oracle.measured()
     draws = run.logits.sample(torch.Generator().manual_seed(spec.seed), PLOT_SAMPLES)
@@ -138,21 +178,16 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         )
         for kind in ("onnx", "torchscript")
     ]
-    latency = measured[chosen.arch]
-    meets = latency <= budget
+    latency = latencies[chosen.arch]
+    verdict = run.oracle.verdict(chosen.arch)
     result = {
         "architecture": arch_text,
         "op_indices": list(chosen.arch),
         "budget_ms": budget,
         "measured_latency_ms": latency,
+        "measurement_verdict": verdict,
         "predicted_latency_ms": chosen.predicted_ms,
-        "meets_budget": meets,
-        "message": (
-            f"measured {latency:.1f} ms is within the {budget:.1f} ms budget"
-            if meets
-            else f"MISSES the budget: measured {latency:.1f} ms > {budget:.1f} ms "
-            f"(+{100 * (latency / budget - 1):.1f}%)"
-        ),
+        **budget_verdict(latency, budget, verdict),
         "accuracy": top1,
         "accuracy_split": "val",
         "finetune_steps": spec.finetune_steps,
@@ -165,6 +200,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         "steps": run.step_index,
         "oracle": run.oracle.mode,
         "measurements_used": run.oracle.stats.measurements_used,
+        "unclean_measurements": run.oracle.stats.unclean,
         "device_wait_s": round(run.oracle.stats.wait_s, 3),
         "artifacts": {a.kind: a.sha256 for a in artifacts},
     }

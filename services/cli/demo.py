@@ -1,13 +1,18 @@
 """``hwnas demo``: the main job end to end on embedded defaults, with real processes.
 
-It starts the API (SQLite under the data directory), a worker (embedded filesystem broker)
+It first prints the machine's state (the cores other processes keep busy, load, steal). It
+starts the API (SQLite under the data directory), a worker (embedded filesystem broker)
 and a local ``ort-cpu`` agent; enrolls this CPU as a device; has the worker export
 architectures of the ProxylessNAS space and the agent measure them at batch 32; builds the
 device's lookup table; prints measured and LUT latencies; measures random networks and fits
 ``lut`` and ``linear`` predictor versions on them (holdout metrics, the calibration plot of the
 better); submits a search with a budget below the median random architecture as that predictor
 sees it, watches it, prints its result (architecture, measured latency against the budget,
-accuracy), writes its Pareto plot; and stops everything.
+accuracy), writes its Pareto plot; and stops everything. Every printed figure carries its
+verdict (clean, unstable, disturbed: issue 16); predictors are fit on clean measurements only,
+and the demo refuses to fit (and so to search) when too few networks measured clean, saying
+why and what to do, unless ``include_unclean``; a budget is judged only on a clean
+measurement.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from latency_db.predictors.versions import MIN_NETWORKS
 from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, get_space
+from latency_db.verdicts import Verdict, describe
 from services.cli.api_client import ApiClient
+from services.cli.machine_state import sample_machine_state
 from services.cli.output import console, emit_mapping, emit_table
 from services.cli.predictor_commands import fit_on_server
 from services.cli.search_access import RemoteSearches
@@ -31,6 +39,7 @@ BUDGET_BELOW_MEDIAN = 0.9  # the search's budget, relative to the median random 
 BUDGET_SAMPLES = 200  # random architectures whose predicted median sets the budget
 PREDICTOR_HOLDOUT = 0.25
 PREDICTOR_KINDS = ("lut", "linear")
+WHAT_TO_DO = "re-run on a quiet machine, or pass --include-unclean"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class DemoOptions:
     search_steps: int = 60
     proxy_resolution: int = 32
     predictor_networks: int = 12  # random networks measured to fit the predictor
+    include_unclean: bool = False  # fit and search on unstable/disturbed measurements too
 
 
 def demo_architectures(space: SearchSpace, seed: int) -> dict[str, str]:
@@ -57,6 +67,7 @@ def demo_architectures(space: SearchSpace, seed: int) -> dict[str, str]:
 
 
 def run_demo(settings: Settings, options: DemoOptions) -> None:
+    console.print(sample_machine_state().line(), markup=False)
     space = get_space("proxyless", options.resolution)
     emit_mapping("search space", space.describe())
     archs = demo_architectures(space, options.seed)
@@ -76,9 +87,12 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             api, target, space, list(archs.values()), options.timeout_s, export_first=True
         )
         lut_ms: dict[str, float | None] = {}
+        unclean_keys = 0
         if options.lut_resolution is not None:
             lut_space = get_space("proxyless", options.lut_resolution)
             table = build_lookup_table(api, target, lut_space, options.timeout_s, export_first=True)
+            _print_table_trust(table)
+            unclean_keys = table["progress"]["unclean"]
             if lut_space == space:
                 lut_ms = lut_latencies(api, table, list(archs.values()))
         rows = [
@@ -89,26 +103,83 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             f"measured on this CPU: ONNX Runtime (ort-cpu, {options.threads} threads), "
             f"batch {options.batch_size}, {space.resolution}x{space.resolution}",
             rows,
-            ["architecture", "median ms", "CV", "runs", "LUT ms", "LUT / measured"],
+            ["architecture", "median ms", "CV", "runs", "LUT ms", "LUT / measured", "verdict"],
         )
         if lut_ms:
-            predictor = _fit_predictor(api, settings, target, space, options)
-            budget = _budget(api, predictor["id"], space, options.seed)
-            _search(api, settings, device_id, budget, options)
+            predictor = _fit_predictor(
+                api, settings, target, space, options, measured, unclean_keys
+            )
+            if predictor is not None:
+                budget = _budget(api, predictor["id"], space, options.seed)
+                _search(api, settings, device_id, budget, options)
     console.print(f"database: {settings.effective_database_url}")
 
 
+def _print_table_trust(table: dict[str, Any]) -> None:
+    """What the lookup table rests on, and the keys kept out of it."""
+    console.print(f"lookup table: {table['trust']}", markup=False)
+    unclean = table["progress"]["unclean"]
+    if unclean:
+        console.print(
+            f"[yellow]{unclean} op keys measured only unstable or disturbed are left out of "
+            f"the table[/]: {WHAT_TO_DO}"
+        )
+
+
+def fit_refusal(
+    networks: list[dict[str, Any]], unclean_keys: int, include_unclean: bool
+) -> str | None:
+    """Why predictors cannot be fit on these network measurements and a lookup table with
+    ``unclean_keys`` op keys measured only unstable or disturbed (None: they can), after
+    saying how many networks were not clean and why."""
+    unclean = [m for m in networks if m["verdict"] != Verdict.CLEAN.value]
+    for m in unclean:
+        console.print(
+            f"  {m['subject'][:40]}...: {describe(m['verdict'], {'reason': m['verdict_reason']})}",
+            markup=False,
+        )
+    clean = len(networks) - len(unclean)
+    if unclean:
+        console.print(f"{len(unclean)} of {len(networks)} networks measured not clean")
+    if include_unclean:
+        return None
+    if clean < MIN_NETWORKS:
+        return (
+            f"only {clean} of {len(networks)} networks measured clean, a predictor needs "
+            f"{MIN_NETWORKS}: the others are unstable or disturbed and would teach it this "
+            "machine's neighbours"
+        )
+    if unclean_keys:
+        return f"the lookup table lacks {unclean_keys} op keys that measured only unclean"
+    return None
+
+
 def _fit_predictor(
-    api: ApiClient, settings: Settings, target: Target, space: SearchSpace, options: DemoOptions
-) -> dict[str, Any]:
+    api: ApiClient,
+    settings: Settings,
+    target: Target,
+    space: SearchSpace,
+    options: DemoOptions,
+    measured: list[dict[str, Any]],
+    unclean_keys: int,
+) -> dict[str, Any] | None:
     """Measure ``options.predictor_networks`` more random networks; fit a ``lut`` and a
-    ``linear`` version on every network measured, same seeded holdout; print both metrics and
-    return the one a search picks by default (lowest holdout MAPE), with its calibration plot."""
+    ``linear`` version on every network measured clean (all of them with
+    ``include_unclean``), same seeded holdout; print both metrics and return the one a
+    search picks by default (lowest holdout MAPE), with its calibration plot. None, saying
+    why and what to do, when too few networks measured clean."""
     archs = [
         space.format(space.sample(1_000 + options.seed + i))
         for i in range(options.predictor_networks)
     ]
-    measure_architectures(api, target, space, archs, options.timeout_s, export_first=True)
+    fresh = measure_architectures(api, target, space, archs, options.timeout_s, export_first=True)
+    refusal = fit_refusal(measured + fresh, unclean_keys, options.include_unclean)
+    if refusal is not None:
+        console.print(
+            f"[red]refusing to fit predictors (and so to search)[/]: {refusal}; {WHAT_TO_DO}"
+        )
+        return None
+    verdicts = [v.value for v in Verdict] if options.include_unclean else [Verdict.CLEAN.value]
     versions = []
     for kind in PREDICTOR_KINDS:
         body = {
@@ -118,11 +189,12 @@ def _fit_predictor(
             "batch_size": target.batch_size,
             "holdout": PREDICTOR_HOLDOUT,
             "seed": options.seed,
+            "include_verdicts": verdicts,
         }
         versions.append(fit_on_server(api, body, options.timeout_s))
     emit_table(
-        f"predictors fit on {versions[0]['n_measurements']} measured networks, "
-        f"{PREDICTOR_HOLDOUT:.0%} held out",
+        f"predictors fit on {versions[0]['n_measurements']} measured networks "
+        f"({', '.join(versions[0]['training_verdicts'])}), {PREDICTOR_HOLDOUT:.0%} held out",
         [{"kind": v["kind"], **v["metrics"]} for v in versions],
         ["kind", "n_train", "n_holdout", "mape_pct", "within10_pct", "kendall_tau"],
     )
@@ -159,6 +231,7 @@ def _search(
         "seed": options.seed,
         "deploy_resolution": options.resolution,
         "deploy_batch": options.batch_size,
+        "include_unclean": options.include_unclean,
     }
     search = api.post(
         "/searches",
@@ -175,7 +248,12 @@ def _search(
     if final["state"] != "succeeded":
         console.print(f"[red]search {final['state']}[/]: {final.get('error')}")
         return
-    print_result(searches, search["id"], as_json=False)
+    result = print_result(searches, search["id"], as_json=False)["result"]
+    if result["meets_budget"] is None:
+        console.print(
+            f"[yellow]the budget was not judged[/]: {result['budget_verdict']}; re-run on a "
+            "quiet machine"
+        )
     plot = settings.data_dir / f"pareto-{search['id']}.png"
     plot.write_bytes(api.get_bytes(f"/searches/{search['id']}/pareto.png"))
     console.print(f"Pareto plot: {plot}")
@@ -187,6 +265,7 @@ def _row(name: str, measurement: dict[str, Any], lut: float | None) -> dict[str,
         "median ms": measurement["median_ms"],
         "CV": measurement["cv"],
         "runs": len(measurement["times_ms"]),
+        "verdict": describe(measurement["verdict"], {"reason": measurement["verdict_reason"]}),
     }
     if lut is not None:
         row["LUT ms"] = lut

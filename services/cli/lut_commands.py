@@ -17,9 +17,11 @@ from latency_db.models import DeviceKind
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import get_settings
+from latency_db.verdicts import Verdict
 from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
+from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
 from services.cli.workflows import Target, lut_query, request_lookup_table, wait_lookup_table
 from services.lookup_tables import (
     TableRef,
@@ -209,11 +211,15 @@ def show(
     normalize_drift: Annotated[
         bool, typer.Option(help="latencies at the device's reference speed (sentinel)")
     ] = False,
+    include: IncludeOption = None,
+    include_unclean: IncludeUncleanOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Print the device's table as layer x op rows (median ms; '?': not measured yet) and
-    its coverage; --plot writes the same grid as a heatmap PNG."""
+    its coverage; --plot writes the same grid as a heatmap PNG. Entries are the latest clean
+    measurements unless --include / --include-unclean adds other verdicts."""
     target = space_option(space, resolution, width)
+    verdicts = [v for v in included_verdicts(include, include_unclean) if v != "clean"]
 
     def local(session: Session) -> tuple[dict[str, Any], bytes | None]:
         ref = table_ref(
@@ -223,6 +229,7 @@ def show(
             batch_size=batch,
             runtime_config_id=runtime_config,
             normalize_drift=normalize_drift,
+            include=verdicts,
         )
         table = read_table(session=session, ref=ref)
         return table.model_dump(mode="json"), heatmap_png(ref, table) if plot else None
@@ -233,6 +240,7 @@ def show(
             "space_ref": target.ref,
             "batch_size": batch,
             "normalize_drift": normalize_drift,
+            "include": verdicts,
         }
         if runtime_config:
             query["runtime_config_id"] = runtime_config
@@ -247,7 +255,7 @@ def show(
             fail(f"cannot write {plot}: {err}")
     grid = lut_grid(target)
     ms_by_key = {key: entry["median_ms"] for key, entry in table["entries"].items()}
-    found, expected = table["progress"]["measured"], table["progress"]["total"]
+    found, expected = len(ms_by_key), table["progress"]["total"]
     if as_json:
         missing = sorted(set(target.all_op_keys()) - set(ms_by_key))
         emit_json(
@@ -266,5 +274,12 @@ def show(
         f"coverage: {found} of {expected} op keys measured "
         f"(runtime config {table['runtime_config_id']})"
     )
+    typer.echo(f"verdicts: {', '.join(table['verdicts_included'])}; {table['trust']}")
+    if table["progress"]["unclean"] and len(table["verdicts_included"]) < len(Verdict):
+        typer.echo(
+            f"{table['progress']['unclean']} op keys have only unstable or disturbed "
+            "measurements: 'hwnas lut build' again on a quiet device re-measures them, "
+            "--include-unclean shows them"
+        )
     if plot is not None:
         typer.echo(f"heatmap: {plot}")

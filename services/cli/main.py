@@ -53,6 +53,9 @@ def demo(
     threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the random architecture")] = 0,
     lut: Annotated[bool, typer.Option(help="build the device's lookup table")] = True,
+    include_unclean: Annotated[
+        bool, typer.Option(help="fit and search on unstable/disturbed measurements too")
+    ] = False,
 ) -> None:
     """Run the main job end to end on embedded defaults (SQLite, local broker, CPU agent)."""
     resolution = 64 if quick else 224
@@ -64,6 +67,7 @@ def demo(
         lut_resolution=resolution if lut else None,
         search_steps=20 if quick else 60,
         predictor_networks=8 if quick else 12,
+        include_unclean=include_unclean,
     )
     run_demo(get_settings(), options)
 

@@ -1,4 +1,5 @@
-"""``hwnas measurements``: import published whole-network latencies from CSV."""
+"""``hwnas measurements``: list and show measurements with their verdicts and interference
+evidence; import published whole-network latencies from CSV."""
 
 from __future__ import annotations
 
@@ -11,11 +12,103 @@ from sqlalchemy.orm import Session
 
 from latency_db.importers.measurement_csv import import_measurement_csv
 from latency_db.models import DeviceKind
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import measurements as measurement_repo
 from latency_db.settings import get_settings
-from services.cli.dispatch import read_text, run_action, space_option
-from services.cli.output import emit_json, emit_mapping
+from latency_db.verdicts import Verdict, describe
+from services.cli.api_client import ApiClient
+from services.cli.dispatch import device_id_by_name, read_text, run_action, space_option
+from services.cli.output import emit_json, emit_mapping, emit_table
+from services.schemas.jobs import MeasurementDetail, MeasurementOut
 
-app = typer.Typer(help="Measurements: import published whole-network latencies.")
+app = typer.Typer(
+    help="Measurements: list and show them with their verdicts, import published latencies."
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+@app.command("list")
+def list_measurements(
+    device: Annotated[str | None, typer.Option("--device", help="device name")] = None,
+    verdict: Annotated[Verdict | None, typer.Option(help="only this verdict")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="newest first, at most")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Measurements, newest first, each with its verdict (clean, unstable, disturbed)."""
+
+    def local(session: Session) -> list[dict[str, Any]]:
+        row = device_repo.get_device_by_name(session=session, name=device) if device else None
+        rows = measurement_repo.list_measurements(
+            session=session, device=row, verdict=verdict, limit=limit
+        )
+        return [MeasurementOut.model_validate(m).model_dump(mode="json") for m in rows]
+
+    def remote(api: ApiClient) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"limit": limit}
+        if device:
+            query["device_id"] = device_id_by_name(api, device)
+        if verdict:
+            query["verdict"] = verdict.value
+        return list(api.get("/measurements", **query))
+
+    rows = run_action(get_settings(), local=local, remote=remote)
+    if as_json:
+        emit_json({"measurements": rows})
+        return
+    table = [{**m, "95% CI ms": _interval(m)} for m in rows]
+    columns = ["id", "subject_kind", "median_ms", "95% CI ms", "cv", "verdict"]
+    emit_table("measurements (newest first)", table, columns)
+    for m in rows:
+        if m["verdict"] != Verdict.CLEAN.value:
+            typer.echo(f"{m['id']}: {describe(m['verdict'], {'reason': m['verdict_reason']})}")
+
+
+@app.command("show")
+def show(
+    measurement_id: Annotated[str, typer.Argument(help="measurement id")],
+    as_json: JsonOption = False,
+) -> None:
+    """One measurement: its statistics, the 95% interval of its median, its verdict with the
+    deciding figure and threshold, and the agent's interference evidence."""
+
+    def local(session: Session) -> dict[str, Any]:
+        row = measurement_repo.get_measurement(session=session, measurement_id=measurement_id)
+        return MeasurementDetail.model_validate(row).model_dump(mode="json")
+
+    def remote(api: ApiClient) -> dict[str, Any]:
+        return dict(api.get(f"/measurements/{measurement_id}"))
+
+    found = run_action(get_settings(), local=local, remote=remote)
+    if as_json:
+        emit_json(found)
+        return
+    detail = found["verdict_detail"]
+    emit_mapping(
+        f"measurement {found['id']}",
+        {
+            "subject": found["subject"],
+            "device_id": found["device_id"],
+            "runs": len(found["times_ms"]),
+            "median ms": found["median_ms"],
+            "95% interval of the median (ms)": _interval(found),
+            "CV": found["cv"],
+            "verdict": found["verdict"],
+            "reason": detail.get("reason"),
+            "figure / threshold": f"{detail.get('figure')} / {detail.get('threshold')}",
+            "tries": detail.get("tries"),
+            "measured at": found["created_at"],
+        },
+    )
+    evidence = found["evidence"]
+    if evidence:
+        emit_mapping("interference evidence", evidence)
+    else:
+        typer.echo("interference evidence: none (the agent sent none)")
+
+
+def _interval(measurement: dict[str, Any]) -> str:
+    low, high = measurement["median_ci_low_ms"], measurement["median_ci_high_ms"]
+    return "" if low is None else f"{low:.4g} - {high:.4g}"
 
 
 @app.command("import")
@@ -30,7 +123,7 @@ def import_csv(
         str | None, typer.Option(help="where the numbers come from (default: the file name)")
     ] = None,
     kind: Annotated[DeviceKind, typer.Option(help="kind of a created device")] = DeviceKind.EDGE,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Store each row as a ``network`` measurement; any bad row stores nothing."""
     text = read_text(csv_file)

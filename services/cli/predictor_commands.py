@@ -17,6 +17,7 @@ from latency_db.settings import get_settings
 from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
+from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
 from services.schemas.predictors import PredictorOut
 
 app = typer.Typer(help="Latency predictors: fit versions, show their accuracy, predict.")
@@ -66,11 +67,15 @@ def fit(
     normalize_drift: Annotated[
         bool, typer.Option(help="fit latencies at the device's reference speed (sentinel)")
     ] = False,
+    include: IncludeOption = None,
+    include_unclean: IncludeUncleanOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Fit a new version on every network measured for the device and print its holdout
-    metrics (locally, or as a worker task when HWNAS_SERVER_URL is set)."""
+    """Fit a new version on every network measured cleanly for the device (and, if asked,
+    unstable or disturbed ones too) and print its holdout metrics (locally, or as a worker
+    task when HWNAS_SERVER_URL is set)."""
     target = space_option(space, resolution, width)
+    verdicts = included_verdicts(include, include_unclean)
 
     def local(session: Session) -> dict[str, Any]:
         row = device_repo.get_device_by_name(session=session, name=device)
@@ -91,6 +96,7 @@ def fit(
             holdout_fraction=holdout,
             seed=seed,
             normalize_drift=normalize_drift,
+            include_verdicts=verdicts,
         )
         return PredictorOut.from_row(predictor).model_dump(mode="json")
 
@@ -104,6 +110,7 @@ def fit(
             "holdout": holdout,
             "seed": seed,
             "normalize_drift": normalize_drift,
+            "include_verdicts": verdicts,
         }
         return fit_on_server(api, body, timeout)
 
@@ -112,7 +119,8 @@ def fit(
         emit_json(result)
         return
     title = f"{result['kind']} predictor v{result['version']} of {device} on {result['space_ref']}"
-    emit_mapping(title, {"id": result["id"], **result["metrics"]})
+    trained_on = ", ".join(result["training_verdicts"])
+    emit_mapping(title, {"id": result["id"], "trained on": trained_on, **result["metrics"]})
 
 
 @app.command("show")
@@ -144,8 +152,8 @@ def show(
     if as_json:
         emit_json({"predictors": versions})
         return
-    rows = [{**v, **v["metrics"]} for v in versions]
-    columns = ["id", "kind", "version", "space_ref", "batch_size", "n_measurements"]
+    rows = [{**v, **v["metrics"], "trained on": ",".join(v["training_verdicts"])} for v in versions]
+    columns = ["id", "kind", "version", "space_ref", "batch_size", "n_measurements", "trained on"]
     emit_table("predictor versions", rows, [*columns, *METRIC_COLUMNS])
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from latency_db.models import SearchState
+from latency_db.verdicts import describe
 from services.cli.dispatch import fail
 from services.cli.output import console, emit_json, emit_mapping, emit_table
 from services.cli.search_access import Json, Searches, with_searches
@@ -31,6 +32,7 @@ RESULT_FIELDS = (
     "measured_latency_ms",
     "budget_ms",
     "meets_budget",
+    "budget_verdict",
     "predicted_latency_ms",
     "accuracy",
     "measurements_used",
@@ -88,9 +90,11 @@ def print_result(searches: Searches, search_id: str, as_json: bool) -> Json:
         emit_json(answer)
         return answer
     result = answer["result"] or {}
-    emit_mapping(
-        f"search {search_id}: {answer['state']}", {k: result.get(k) for k in RESULT_FIELDS}
-    )
+    fields = {k: result.get(k) for k in RESULT_FIELDS}
+    if "measurement_verdict" in result:
+        verdict = result["measurement_verdict"]
+        fields["measurement verdict"] = describe(verdict["verdict"], verdict)
+    emit_mapping(f"search {search_id}: {answer['state']}", fields)
     return answer
 
 

@@ -44,6 +44,8 @@ def complete(
         times_ms=body.times_ms,
         environment=body.environment,
         layer_profile=body.layer_profile,
+        evidence=body.evidence,
+        verdict=None if body.verdict is None else body.verdict.model_dump(),
     )
     session.commit()
     return MeasurementOut.model_validate(measurement)

@@ -18,6 +18,7 @@ from services.lookup_tables import (
     table_entries,
     table_ref,
 )
+from services.schemas.common import VerdictName
 from services.schemas.lookup_tables import (
     LutBuildIn,
     LutEntriesIn,
@@ -46,6 +47,10 @@ def _table_query(
     normalize_drift: Annotated[
         bool, Query(description="latencies at the device's reference speed (sentinel)")
     ] = False,
+    include: Annotated[
+        list[VerdictName],
+        Query(max_length=3, description="verdicts besides clean the entries may have"),
+    ] = [],  # noqa: B006 - FastAPI copies query defaults
 ) -> TableRef:
     return table_ref(
         session=session,
@@ -54,6 +59,7 @@ def _table_query(
         batch_size=batch_size,
         runtime_config_id=runtime_config_id,
         normalize_drift=normalize_drift,
+        include=include,
     )
 
 
@@ -84,7 +90,8 @@ def build(
 
 @router.get("", response_model=LutOut)
 def read(_: CurrentUser, ref: TableQuery, session: SessionDep) -> LutOut:
-    """The table: the latest accepted measurement per op key of the space instance."""
+    """The table: the latest accepted clean measurement per op key of the space instance
+    (``include`` adds unstable/disturbed ones); ``trust`` says what it rests on."""
     return read_table(session=session, ref=ref)
 
 
@@ -127,4 +134,5 @@ def _body_ref(session: SessionDep, body: TableIn) -> TableRef:
         batch_size=body.batch_size,
         runtime_config_id=body.runtime_config_id,
         normalize_drift=body.normalize_drift,
+        include=body.include,
     )

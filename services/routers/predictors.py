@@ -35,7 +35,8 @@ router = APIRouter(prefix="/predictors", tags=["predictors"])
 
 @router.post("/fits", status_code=202, response_model=FitOut)
 def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: CurrentUser) -> FitOut:
-    """Queue a fit on everything measured; a worker stores the result as the next version."""
+    """Queue a fit on everything measured (clean only unless ``include_verdicts`` says
+    otherwise); a worker stores the result as the next version."""
     device = device_repo.get_device(session=session, device_id=body.device_id)
     space = resolve_space_ref(body.space_ref)
     runtime = runtime_config_for(
@@ -55,6 +56,7 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
         seed=body.seed,
         holdout_fraction=body.holdout,
         normalize_drift=body.normalize_drift,
+        include_verdicts=body.include_verdicts,
     )
     commit_and_dispatch(session, tasks, [fit])
     return FitOut.model_validate(fit)

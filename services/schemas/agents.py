@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from services.schemas.common import ApiModel
+from latency_db.errors import ValidationError
+from latency_db.verdicts import MAX_REASON_LENGTH, MAX_TRIES, check_evidence
+from services.schemas.common import ApiModel, VerdictName
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class EnrollIn(ApiModel):
@@ -62,8 +66,25 @@ class LeaseOut(ApiModel):
     expires_at: datetime
 
 
+class VerdictIn(ApiModel):
+    """The agent's verdict on its timed phase: ``figure`` is the deciding number (e.g. the
+    cores other processes kept busy) and ``threshold`` its limit. Like the result around it,
+    it ignores fields a newer agent may add."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    verdict: VerdictName
+    reason: str = Field(default="", max_length=MAX_REASON_LENGTH)
+    figure: FiniteFloat | None = None
+    threshold: FiniteFloat | None = None
+    tries: int | None = Field(default=None, ge=0, le=MAX_TRIES)
+
+
 class CompleteIn(ApiModel):
-    """A result: raw per-run times are the truth; the server derives every statistic."""
+    """A result: raw per-run times are the truth; the server derives every statistic (the
+    CV and the median's confidence interval too, so ``median_ci_ms`` is only checked) and
+    settles the stored verdict from the agent's ``verdict`` (``latency_db.verdicts``).
+    An agent from before verdicts omits ``evidence``, ``verdict`` and ``median_ci_ms``."""
 
     model_config = ApiModel.model_config | {"extra": "ignore"}
 
@@ -71,6 +92,20 @@ class CompleteIn(ApiModel):
     times_ms: list[float] = Field(min_length=1, max_length=1_000_000)
     environment: dict[str, Any] = Field(default_factory=dict)
     layer_profile: dict[str, Any] | None = None
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description="at most 64 keys; finite numbers, bools, short strings or short lists",
+    )
+    verdict: VerdictIn | None = None
+    median_ci_ms: tuple[FiniteFloat, FiniteFloat] | None = None
+
+    @field_validator("evidence")
+    @classmethod
+    def _bounded_evidence(cls, evidence: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return check_evidence(evidence)
+        except ValidationError as err:
+            raise ValueError(err.message) from None
 
 
 class FailIn(ApiModel):

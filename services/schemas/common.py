@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 # The most rows a list may skip: databases bind 64-bit integers at most, and no real page is
 # that deep.
 MAX_OFFSET = 2**31 - 1
+
+# How far a measurement can be trusted (``latency_db.verdicts.Verdict``).
+VerdictName = Literal["clean", "unstable", "disturbed"]
 
 
 class ApiModel(BaseModel):

@@ -62,8 +62,12 @@ class MeasurementOut(Out):
     p99_ms: float
     std_ms: float
     cv: float
-    unstable: bool
     speed_index: float | None  # the device's speed when measured (GET /devices/{id}/health)
+    unstable: bool = Field(description="the server's CV of the raw times is above 5%")
+    median_ci_low_ms: float | None = Field(description="95% interval of the median (n >= 8)")
+    median_ci_high_ms: float | None
+    verdict: str = Field(description="clean, unstable or disturbed: how far to trust it")
+    verdict_reason: str
     source: str
     created_at: datetime
 
@@ -72,6 +76,8 @@ class MeasurementDetail(MeasurementOut):
     times_ms: list[float]
     environment: dict[str, Any]
     layer_profile: dict[str, Any] | None
+    evidence: dict[str, Any] = Field(description="the agent's interference evidence")
+    verdict_detail: dict[str, Any] = Field(description="reason, figure, threshold, tries")
 
 
 class ArtifactOut(Out):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from services.schemas.common import ApiModel, RuntimeIn
+from services.schemas.common import ApiModel, RuntimeIn, VerdictName
 
 
 class LutBuildIn(ApiModel):
@@ -25,6 +25,10 @@ class LutProgressOut(ApiModel):
     queued: int
     leased: int
     failed: int
+    unclean: int = Field(
+        description="measured keys with no clean measurement (kept out of the table); "
+        "building the table again re-measures them"
+    )
 
 
 class LutStatus(ApiModel):
@@ -42,6 +46,7 @@ class LutEntry(ApiModel):
     speed_index: float | None
     cv: float
     unstable: bool
+    verdict: str
     measurement_id: str
     measured_at: datetime
 
@@ -54,6 +59,9 @@ class LutOut(ApiModel):
     normalize_drift: bool
     progress: LutProgressOut
     entries: dict[str, LutEntry]
+    verdicts_included: list[str] = Field(description="verdicts the entries may have")
+    unclean_entries: int = Field(description="entries resting on unstable/disturbed data")
+    trust: str = Field(description='"built on clean measurements only", or a warning')
 
 
 class TableIn(ApiModel):
@@ -65,6 +73,9 @@ class TableIn(ApiModel):
     batch_size: int = Field(default=32, ge=1, le=4096)
     normalize_drift: bool = Field(
         default=False, description="latencies at the device's reference speed (sentinel)"
+    )
+    include: list[VerdictName] = Field(
+        default=[], max_length=3, description="verdicts besides clean the entries may have"
     )
 
 
@@ -79,6 +90,7 @@ class LutLatency(ApiModel):
     architecture: str
     lut_ms: float | None
     missing_keys: list[str]
+    unclean_keys: list[str] = Field(description="keys whose entry is not clean (if included)")
     predicted_ms: float | None = None
     std_ms: float | None = None
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from latency_db.models import Predictor
-from services.schemas.common import ApiModel, Out, RuntimeIn
+from services.schemas.common import ApiModel, Out, RuntimeIn, VerdictName
 
 KindIn = Literal["lut", "linear", "mlp"]
 
@@ -17,6 +17,8 @@ class FitCreate(ApiModel):
     """Fit a new version on everything measured for (device, runtime config, space, batch).
 
     Without ``runtime_config_id`` the one configuration the device was measured under is used.
+    The training set holds clean measurements only unless ``include_verdicts`` adds
+    ``unstable`` and/or ``disturbed`` ones; the version records what it was trained on.
     """
 
     device_id: str
@@ -29,6 +31,7 @@ class FitCreate(ApiModel):
     normalize_drift: bool = Field(
         default=False, description="fit latencies at the device's reference speed (sentinel)"
     )
+    include_verdicts: list[VerdictName] = Field(default=["clean"], max_length=3)
 
 
 class FitOut(Out):
@@ -41,6 +44,7 @@ class FitOut(Out):
     seed: int
     holdout_fraction: float
     normalize_drift: bool
+    include_verdicts: list[str]
     state: str
     predictor_id: str | None
     error_message: str | None
@@ -60,6 +64,7 @@ class PredictorOut(Out):
     seed: int
     holdout_fraction: float
     n_measurements: int
+    training_verdicts: list[str] = Field(description="verdicts its training set could hold")
     created_at: datetime
 
     @classmethod
@@ -76,6 +81,7 @@ class PredictorOut(Out):
             seed=predictor.seed,
             holdout_fraction=predictor.holdout_fraction,
             n_measurements=len(predictor.training_measurement_ids),
+            training_verdicts=predictor.training_verdicts,
             created_at=predictor.created_at,
         )
 

@@ -1,9 +1,12 @@
 """``hwnas demo --quick`` end to end, as a user runs it: real API, worker and agent processes
-on embedded defaults; it measures, builds the lookup table, fits a predictor, searches and plots."""
+on embedded defaults; it prints the machine's state, measures (each figure marked with its
+verdict), builds the lookup table, and either fits a predictor, searches and plots, or, when
+too few networks measured clean on this machine, refuses saying why and what to do."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +29,21 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
         timeout=1200,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "measured_latency_ms" in done.stdout and "meets_budget" in done.stdout
-    assert "predictors fit on" in done.stdout and "the search uses the" in done.stdout
+    out = done.stdout
+    state = out.splitlines()[0]
+    quiet_or_busy = r"machine state: (quiet \(|busy: )other processes use [0-9.]+ cores.*"
+    assert re.fullmatch(quiet_or_busy, state), state
+    verdicts = re.findall(r"│ (clean|unstable: |disturbed: )", out)
+    assert len(verdicts) >= 3, out  # each measured architecture is marked
+    assert "lookup table: built on clean measurements only" in out, out
+    if "refusing to fit predictors" in out:  # a busy machine: too few clean networks
+        assert "re-run on a quiet machine, or pass --include-unclean" in out
+        assert "networks measured not clean" in out or "measured only unclean" in out
+        assert "the search uses the" not in out
+        assert not list(tmp_path.glob("pareto-*.png"))
+        return
+    assert "measured_latency_ms" in out and "meets_budget" in out and "budget_verdict" in out
+    assert "predictors fit on" in out and "(clean)" in out and "the search uses the" in out
     (calibration,) = tmp_path.glob("calibration-*.png")
     assert calibration.stat().st_size > 10_000
     (plot,) = tmp_path.glob("pareto-*.png")

@@ -24,6 +24,9 @@ SEARCH = {
     "finetune_steps": 4,
     "max_pending": 2,
     "finish_timeout_s": 600,
+    # About searching and resuming, not about how quiet this machine is: unstable and
+    # disturbed measurements may enter the lookup table and the latency terms.
+    "include_unclean": True,
 }
 
 
@@ -87,7 +90,10 @@ def test_search_meets_budget_resumes_after_a_killed_worker_and_cancels(
     stack.start_worker()
     done = wait_search(stack, search["id"], lambda s: s["state"] == "succeeded")
     result = api.get(f"/searches/{search['id']}/result")["result"]
-    assert result["meets_budget"] and result["measured_latency_ms"] <= 1000.0
+    assert result["measured_latency_ms"] <= 1000.0
+    clean = result["measurement_verdict"]["verdict"] == "clean"
+    assert result["meets_budget"] is (True if clean else None)  # judged on clean data only
+    assert result["budget_verdict"] == "met" or not clean
     assert result["measurements_used"] >= 1 and 0.0 <= result["accuracy"] <= 1.0
     assert set(result["artifacts"]) == {"onnx", "torchscript"}
     steps = [

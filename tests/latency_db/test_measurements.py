@@ -232,7 +232,7 @@ def test_enqueue_op_jobs_only_for_missing_keys(session: Session, world: World) -
         agent=world.agent,
         lease_token=claim.token,
         idempotency_key="k1",
-        times_ms=[1.0, 1.1],
+        times_ms=[1.0, 1.01],
         environment=ENV,
     )
     claim = leases.claim_job(session=session, agent=world.agent, lease_seconds=60)

@@ -100,6 +100,74 @@ def test_0002_keeps_predictors_on_postgresql(fresh_postgres_url: URL) -> None:
     _predictor_rows_survive_0002(fresh_postgres_url)
 
 
+def _measurement_rows_get_verdicts_in_0005(url: str | URL) -> None:
+    migrate.upgrade(url, "0002")
+    engine = make_engine(url)
+    columns = (
+        "device_id, runtime_config_id, subject_kind, subject, batch_size, input_shape, "
+        "times_ms, min_ms, median_ms, mean_ms, p90_ms, p99_ms, std_ms, cv, environment, "
+        "source, accepted"
+    )
+    values = "'D1', 'R1', 'op', 'k', 32, '[1]', '[1.0]', 1, 1, 1, 1, 1, 0"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO devices (id, name, kind, attributes, state) "
+                    "VALUES ('D1', 'cpu', 'cpu', '{}', 'active');"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO runtime_configs (id, backend, runtime_version, settings, "
+                    "settings_hash) VALUES ('R1', 'ort-cpu', '-', '{}', 'h');"
+                )
+            )
+            for row_id, cv, unstable in (("M1", "0.01", "false"), ("M2", "0.2", "true")):
+                connection.execute(
+                    text(
+                        f"INSERT INTO measurements (id, {columns}, unstable) VALUES "
+                        f"('{row_id}', {values}, {cv}, '{{}}', 'agent', true, {unstable});"
+                    )
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO predictors (id, device_id, runtime_config_id, space_ref, kind, "
+                    "version, params, metrics, training_measurement_ids, seed, holdout_fraction) "
+                    "VALUES ('P1', 'D1', 'R1', 'proxyless-r224-w1.0-c1000', 'lut', 1, '{}', "
+                    "'{}', '[]', 0, 0.2);"
+                )
+            )
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT id, verdict, verdict_detail, evidence, median_ci_low_ms, unstable "
+                    "FROM measurements ORDER BY id"
+                )
+            ).all()
+            trained_on = connection.execute(
+                text("SELECT training_verdicts FROM predictors WHERE id = 'P1'")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    by_id = {row[0]: row[1:] for row in rows}
+    assert by_id["M1"][0] == "clean" and "recorded before verdicts" in str(by_id["M1"][1])
+    assert by_id["M2"][0] == "unstable" and "recorded before verdicts" in str(by_id["M2"][1])
+    assert all(str(row[2]) == "{}" and row[3] is None for row in by_id.values())
+    assert [bool(by_id[i][4]) for i in ("M1", "M2")] == [False, True]
+    assert "disturbed" in str(trained_on)
+
+
+def test_0005_gives_old_measurements_verdicts_on_sqlite(fresh_sqlite_url: str) -> None:
+    _measurement_rows_get_verdicts_in_0005(fresh_sqlite_url)
+
+
+@pytest.mark.postgres
+def test_0005_gives_old_measurements_verdicts_on_postgresql(fresh_postgres_url: URL) -> None:
+    _measurement_rows_get_verdicts_in_0005(fresh_postgres_url)
+
+
 def test_embedded_database_is_migrated_on_first_use(fresh_sqlite_url: str) -> None:
     engine = make_engine(fresh_sqlite_url)
     try:

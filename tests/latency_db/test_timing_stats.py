@@ -48,3 +48,23 @@ def test_steady_samples_are_stable() -> None:
 def test_bad_samples_are_rejected_naming_the_problem(times: object, problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         compute_stats(times)  # type: ignore[arg-type]
+
+
+def test_median_interval_is_the_order_statistics_of_le_boudec_ranks() -> None:
+    times = [float(v) for v in range(100, 0, -1)]  # 1..100 ms, in any order
+    # n = 100: ranks floor(50 - 9.8) = 40 and ceil(51 + 9.8) = 61 (1-based)
+    assert compute_stats(times).median_ci_ms == (40.0, 61.0)
+    assert compute_stats([3.0, 1.0, 2.0, 5.0, 4.0, 8.0, 7.0, 6.0]).median_ci_ms == (1.0, 8.0)
+    assert compute_stats([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]).median_ci_ms is None
+
+
+def test_median_interval_covers_the_true_median_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(7)
+    true_median = math.exp(0.0)  # lognormal(0, 0.5): skewed, like run times
+    trials = 2000
+    covered = 0
+    for _ in range(trials):
+        interval = compute_stats(list(rng.lognormal(0.0, 0.5, size=50))).median_ci_ms
+        assert interval is not None
+        covered += interval[0] <= true_median <= interval[1]
+    assert 0.94 <= covered / trials <= 0.99

@@ -132,7 +132,7 @@ def test_heartbeat_keeps_a_slow_build_and_a_slow_step_alive(
     segment = slow_run(context, search_id, build_s=STALE_S + 0.5, step_s=STALE_S + 0.5)
     thread = segment.start()
     beats: set[datetime] = set()
-    resumed: list[tuple[str, int]] = []
+    resumed: list[str] = []
     while thread.is_alive():  # the API's sweeper, on the database clock
         with session_scope(factory) as session:
             resumed += resume_stale_searches(session, context.settings)

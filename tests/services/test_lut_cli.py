@@ -121,6 +121,7 @@ def test_build_queues_one_job_per_op_key(served: TestClient) -> None:
         "queued": 58,
         "leased": 0,
         "failed": 0,
+        "unclean": 0,
     }
     jobs = served.get("/v1/jobs", params={"device_id": device_id, "limit": 1000}).json()
     assert sorted(job["subject"] for job in jobs) == keys

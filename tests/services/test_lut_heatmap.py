@@ -91,6 +91,7 @@ def test_table_and_heatmap_routes(client: TestClient, measured: Measured) -> Non
         "runtime_config_id",
         "batch_size",
         "normalize_drift",
+        "include",
     }
 
 

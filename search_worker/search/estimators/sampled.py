@@ -91,7 +91,7 @@ class MeasuredLatencyEstimator(Estimator):
         for waiting in list(self.pending):
             measured = problem.oracle.known(waiting.arch)
             too_old = step - waiting.step > self.config.max_staleness
-            if measured is None and not too_old and waiting.arch not in problem.oracle.failed:
+            if measured is None and not too_old and not problem.oracle.settled(waiting.arch):
                 continue
             self.pending.remove(waiting)
             if measured is None:
