@@ -50,12 +50,17 @@ def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 @pytest.fixture
-def client(tmp_path: Path, database: str | None) -> Iterator[TestClient]:
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str | None
+) -> Iterator[TestClient]:
+    """The app in-process. The sentinel schedule is off unless the test is marked
+    ``sentinel``: the other tests claim their own jobs one by one."""
     settings = Settings(
         data_dir=tmp_path,
         database_url=database,
         admin_token=ADMIN_TOKEN,
         max_upload_bytes=1 << 20,
+        sentinel=request.node.get_closest_marker("sentinel") is not None,
     )
     with TestClient(create_app(settings)) as test_client:
         test_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"

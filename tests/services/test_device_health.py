@@ -20,6 +20,7 @@ from .cli_modes import MODES, cli_on
 from .conftest import RUNTIME
 
 runner = CliRunner()
+pytestmark = pytest.mark.sentinel  # these tests follow the sentinel schedule
 
 
 @pytest.fixture(params=MODES)
