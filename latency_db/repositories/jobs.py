@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
@@ -284,3 +284,21 @@ def fail_unleased_job(
     job.updated_at = db_now(session)
     session.flush()
     return job
+
+
+def next_claimable(agent: Agent) -> Select[ProfilingJob]:
+    """The job an agent claims next: a queued, exported, uncanceled job of its device for its
+    backend, highest priority, then oldest (no lock taken; the claim adds one)."""
+    return (
+        select(ProfilingJob)
+        .join(RuntimeConfig, RuntimeConfig.id == ProfilingJob.runtime_config_id)
+        .where(
+            ProfilingJob.device_id == agent.device_id,
+            ProfilingJob.state == JobState.QUEUED,
+            ProfilingJob.artifact_sha256.is_not(None),
+            ProfilingJob.cancel_requested.is_(False),
+            RuntimeConfig.backend == agent.backend,
+        )
+        .order_by(ProfilingJob.priority.desc(), ProfilingJob.created_at, ProfilingJob.id)
+        .limit(1)
+    )

@@ -31,10 +31,10 @@ from latency_db.models import (
     Measurement,
     MeasurementSource,
     ProfilingJob,
-    RuntimeConfig,
     SubjectKind,
 )
 from latency_db.repositories.common import check_name, check_positive_int, parse_enum
+from latency_db.repositories.jobs import next_claimable
 from latency_db.repositories.measurements import (
     add_measurement,
     get_measurement_by_idempotency_key,
@@ -86,19 +86,7 @@ class Claim:
 
 
 def _next_queued_job_id(session: Session, agent: Agent) -> str | None:
-    stmt = (
-        select(ProfilingJob.id)
-        .join(RuntimeConfig, RuntimeConfig.id == ProfilingJob.runtime_config_id)
-        .where(
-            ProfilingJob.device_id == agent.device_id,
-            ProfilingJob.state == JobState.QUEUED,
-            ProfilingJob.artifact_sha256.is_not(None),
-            ProfilingJob.cancel_requested.is_(False),
-            RuntimeConfig.backend == agent.backend,
-        )
-        .order_by(ProfilingJob.priority.desc(), ProfilingJob.created_at, ProfilingJob.id)
-        .limit(1)
-    )
+    stmt = next_claimable(agent).with_only_columns(ProfilingJob.id)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=ProfilingJob)
     return session.scalars(stmt).first()

@@ -28,14 +28,13 @@ from latency_db.models import (
     Agent,
     Artifact,
     JobKind,
-    JobState,
     Measurement,
     ProfilingJob,
     RuntimeConfig,
     SubjectKind,
 )
 from latency_db.repositories.common import check_name
-from latency_db.repositories.jobs import ACTIVE_STATES, create_job
+from latency_db.repositories.jobs import ACTIVE_STATES, create_job, next_claimable
 from latency_db.sentinel import INPUT_SHAPE, SENTINEL_SUBJECT
 
 SENTINEL_PRIORITY = 1_000_000  # user priorities are within +-100
@@ -64,19 +63,8 @@ def record_agent_session(*, session: Session, agent: Agent, session_id: str | No
 
 def _next_runtime_config_id(session: Session, agent: Agent) -> str | None:
     """The runtime configuration of the job the agent would claim next (no lock taken)."""
-    return session.scalars(
-        select(ProfilingJob.runtime_config_id)
-        .join(RuntimeConfig, RuntimeConfig.id == ProfilingJob.runtime_config_id)
-        .where(
-            ProfilingJob.device_id == agent.device_id,
-            ProfilingJob.state == JobState.QUEUED,
-            ProfilingJob.artifact_sha256.is_not(None),
-            ProfilingJob.cancel_requested.is_(False),
-            RuntimeConfig.backend == agent.backend,
-        )
-        .order_by(ProfilingJob.priority.desc(), ProfilingJob.created_at, ProfilingJob.id)
-        .limit(1)
-    ).first()
+    stmt = next_claimable(agent).with_only_columns(ProfilingJob.runtime_config_id)
+    return session.scalars(stmt).first()
 
 
 def due_reason(
