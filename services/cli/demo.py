@@ -55,6 +55,7 @@ class DemoOptions:
     proxy_resolution: int = 32
     predictor_networks: int = 12  # random networks measured to fit the predictor
     include_unclean: bool = False  # fit and search on unstable/disturbed measurements too
+    agent_options: tuple[str, ...] = ()  # extra ``hwnas-agent run`` flags (the protocol's)
 
 
 def demo_architectures(space: SearchSpace, seed: int) -> dict[str, str]:
@@ -77,7 +78,10 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
         ["name", "architecture"],
     )
     token = settings.admin_token or secrets.token_urlsafe(24)
-    with running_stack(settings, token, options.threads) as (api, device_id):
+    with running_stack(settings, token, options.threads, options.agent_options) as (
+        api,
+        device_id,
+    ):
         target = Target(
             device_id,
             {"backend": "ort-cpu", "settings": {"threads": options.threads}},

@@ -55,8 +55,10 @@ def test_two_workers_racing_for_a_resuming_segment_run_it_once(
                 what=f"{worker.name} ready",
             )
         queue = TaskQueue(Settings(data_dir=stack.data_dir, broker_url=REDIS_URL))
-        for _ in WORKERS:  # the sweeper's message and a redelivered copy, one per worker
-            queue.search_segment(search_id, 0)
+        with session_scope(factory) as session:
+            resuming = search_repo.get_search(session=session, search_id=search_id)
+            for _ in WORKERS:  # the sweeper's message and a redelivered copy, one per worker
+                assert queue.dispatch([resuming])
         deadline = time.monotonic() + 180
         while True:
             with session_scope(factory) as session:
