@@ -87,15 +87,7 @@ def training_set(
     """The LUT (latest entry per op key) and the latest measurement of every network, of
     the verdicts in ``include`` (clean only by default), at the device's reference speed
     with ``normalize_drift``."""
-    networks = measurement_repo.latest_measurements(
-        session=session,
-        device=device,
-        runtime_config=runtime_config,
-        subject_kind=SubjectKind.NETWORK,
-        batch_size=batch_size,
-        space_ref=space.ref,
-        include=include,
-    )
+    networks = _latest_networks(session, device, runtime_config, space, batch_size, include)
     rows = [networks[subject] for subject in sorted(networks)]
     return TrainingSet(
         lut_ms=device_lut(
@@ -159,6 +151,26 @@ def runtime_config_for(
     )
 
 
+def _latest_networks(
+    session: Session,
+    device: Device,
+    runtime_config: RuntimeConfig,
+    space: SearchSpace,
+    batch_size: int,
+    include: Collection[Verdict],
+) -> dict[str, Measurement]:
+    """The latest whole-network measurement of each architecture, of a verdict in ``include``."""
+    return measurement_repo.latest_measurements(
+        session=session,
+        device=device,
+        runtime_config=runtime_config,
+        subject_kind=SubjectKind.NETWORK,
+        batch_size=batch_size,
+        space_ref=space.ref,
+        include=include,
+    )
+
+
 def _described_verdicts(include: frozenset[Verdict]) -> str:
     return "/".join(v.value for v in Verdict if v in include)
 
@@ -172,14 +184,8 @@ def _unclean_hint(
     included: Collection[str],
 ) -> str:
     """How many more networks other verdicts would add, and how to include them."""
-    every = measurement_repo.latest_measurements(
-        session=session,
-        device=device,
-        runtime_config=runtime_config,
-        subject_kind=SubjectKind.NETWORK,
-        batch_size=batch_size,
-        space_ref=space.ref,
-        include=measurement_repo.EVERY_VERDICT,
+    every = _latest_networks(
+        session, device, runtime_config, space, batch_size, measurement_repo.EVERY_VERDICT
     )
     left_out = len(set(every) - set(included))
     if not left_out:
