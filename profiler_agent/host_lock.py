@@ -1,17 +1,18 @@
-"""The device-busy lock between a profiler agent and a training worker on one host.
+"""The device-busy lock between a profiler agent and a worker on one host.
 
-When a search worker trains on the CPU an agent measures on, both slow down and the agent's
-figures are worthless (docs/results.md: about 3x slow). Two ``fcntl.flock`` files in a
+When a worker trains, exports or fits on the CPU an agent measures on, both slow down and the
+agent's figures are worthless (docs/results.md: about 3x slow). Two ``fcntl.flock`` files in a
 host-local directory let the worker pause while the agent measures:
 
 - the agent takes ``request.lock`` exclusively (announcing that it wants the device), then
   ``busy.lock`` exclusively, holds both through its timed phases, and releases both;
-- the worker, before each training step, takes ``request.lock`` shared (so it blocks while
-  an agent wants or holds the device), then ``busy.lock`` shared, releases ``request.lock``,
-  runs the step and releases ``busy.lock``.
+- the worker, before each unit of CPU work (a training step, one model's export, a predictor
+  fit), takes ``request.lock`` shared (so it blocks while an agent wants or holds the
+  device), then ``busy.lock`` shared, releases ``request.lock``, does the work and releases
+  ``busy.lock``.
 
-So an agent waits at most for the step in flight, and a stream of steps cannot starve it:
-once the agent holds ``request.lock`` no new step can start. Locks are per open file, taken
+So an agent waits at most for the unit in flight, and a stream of units cannot starve it:
+once the agent holds ``request.lock`` no new one can start. Locks are per open file, taken
 on files opened for each use, so a forked process never shares one. The kernel drops a lock
 when its holder dies, so a killed process never leaves the device busy.
 """
@@ -66,8 +67,9 @@ class HostLock:
                 fcntl.flock(request, fcntl.LOCK_UN)
 
     @contextmanager
-    def training_step(self) -> Iterator[float]:
-        """The worker side: one step while no agent measures; yields the seconds paused."""
+    def worker_turn(self) -> Iterator[float]:
+        """The worker side: one unit of CPU work (a training step, a model export, a
+        predictor fit) while no agent measures; yields the seconds paused."""
         start = time.monotonic()
         with ExitStack() as stack:
             request = self._open(stack, REQUEST_FILE)

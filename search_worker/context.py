@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from latency_db.artifact_store import ArtifactStore
 from latency_db.db import ensure_schema, make_engine, make_session_factory
 from latency_db.settings import Settings
+from profiler_agent.host_lock import HostLock
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class WorkerContext:
     settings: Settings
     sessions: sessionmaker[Session]
     store: ArtifactStore
+    host_lock: HostLock  # each unit of CPU work waits while an agent on this host measures
 
 
 _CONTEXTS: dict[int, WorkerContext] = {}
@@ -28,7 +30,10 @@ def worker_context(settings: Settings) -> WorkerContext:
         engine = make_engine(settings)
         ensure_schema(engine)
         context = WorkerContext(
-            settings, make_session_factory(engine), ArtifactStore(settings.artifact_dir)
+            settings,
+            make_session_factory(engine),
+            ArtifactStore(settings.artifact_dir),
+            HostLock(settings.host_lock_dir),
         )
         _CONTEXTS[id(settings)] = context
     return context

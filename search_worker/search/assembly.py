@@ -8,7 +8,6 @@ from typing import Any
 
 from latency_db.predictors import load_predictor
 from latency_db.search_spec import SearchSpec
-from profiler_agent.host_lock import HostLock
 from search_worker.context import WorkerContext
 from search_worker.data import load_search_data
 from search_worker.latency import latency_model_from_params
@@ -84,5 +83,5 @@ def build_run(
         latency_model_from_params(search.config["latency_model"]["params"]),
         build_oracle(search, context, request_exports),
         data,
-        step_gate=HostLock(context.settings.host_lock_dir).training_step,
+        step_gate=context.host_lock.worker_turn,
     )

@@ -31,7 +31,7 @@ from search_worker.search.problem import ArchitectureProblem
 Batch = tuple[torch.Tensor, torch.Tensor]
 StepGate = Callable[[], AbstractContextManager[float]]
 """Entered around each step; yields the seconds the step waited (the host's device-busy lock,
-:meth:`profiler_agent.host_lock.HostLock.training_step`)."""
+:meth:`profiler_agent.host_lock.HostLock.worker_turn`)."""
 _GRAD_CLIP = 5.0
 _LOGGED_PAUSE_S = 0.01
 log = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from search_worker.export import (
 )
 
 log = logging.getLogger(__name__)
+_LOGGED_PAUSE_S = 0.01
 
 
 def register_exported(session: Session, exported: ExportedArtifact) -> Artifact:
@@ -69,7 +70,10 @@ def export_one(context: WorkerContext, job_id: str) -> None:
         if job.artifact_sha256 is not None or job.state is not JobState.QUEUED:
             return
     try:
-        exported = export_job_artifact(job, context.store)
+        with context.host_lock.worker_turn() as paused_s:
+            if paused_s > _LOGGED_PAUSE_S:
+                log.info("export of job %s waited %.2f s for the agent measuring", job_id, paused_s)
+            exported = export_job_artifact(job, context.store)
     except Exception as err:  # any export failure is the job's, reported as such
         log.exception("export of job %s failed", job_id)
         with session_scope(context.sessions) as session:

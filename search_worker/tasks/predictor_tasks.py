@@ -16,5 +16,5 @@ from search_worker.context import worker_context
 def fit_predictor(self: Task, fit_id: str) -> None:
     """Fit the version a ``PredictorFit`` asks for (numpy, seconds)."""
     context = worker_context(self.app.conf.hwnas_settings)
-    with session_scope(context.sessions) as session:
+    with context.host_lock.worker_turn(), session_scope(context.sessions) as session:
         run_fit(session=session, fit=predictor_repo.get_fit(session=session, fit_id=fit_id))

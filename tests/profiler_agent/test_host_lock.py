@@ -50,7 +50,7 @@ def test_steps_never_overlap_a_measurement_and_the_agent_waits_one_step_at_most(
     steps: list[tuple[float, float]] = []
     paused: list[float] = []
     while agent.poll() is None:
-        with lock.training_step() as paused_s:
+        with lock.worker_turn() as paused_s:
             start = time.monotonic()
             time.sleep(STEP_S)  # a training step's busy time
             steps.append((start, time.monotonic()))
@@ -74,7 +74,7 @@ def test_a_stream_of_steps_from_threads_cannot_starve_the_agent(tmp_path: Path) 
 
     def step_loop() -> None:
         while not stop.is_set():
-            with lock.training_step():
+            with lock.worker_turn():
                 time.sleep(STEP_S)
 
     def agent_side() -> None:

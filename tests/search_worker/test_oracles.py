@@ -12,6 +12,7 @@ from latency_db.artifact_store import ArtifactStore
 from latency_db.predictors import LutPredictor, layer_table
 from latency_db.spaces import SearchSpace
 from profiler_agent.backends import BackendSettings
+from profiler_agent.host_lock import HostLock
 from profiler_agent.protocol import MeasurementPolicy
 from search_worker.oracle import PredictorOracle
 from search_worker.oracle.local import LocalOracle
@@ -84,7 +85,9 @@ def test_a_local_search_measures_with_its_runtime_configuration(
         config={"spec": {"oracle": "local"}},
         checkpoint_path=None,
     )
-    context = WorkerContext(Settings(data_dir=tmp_path), None, ArtifactStore(tmp_path))  # type: ignore[arg-type]
+    context = WorkerContext(
+        Settings(data_dir=tmp_path), None, ArtifactStore(tmp_path), HostLock(tmp_path / "lock")
+    )  # type: ignore[arg-type]
     oracle = build_oracle(search, context, request_exports=lambda _: None)
     assert isinstance(oracle, LocalOracle)
     assert oracle.backend.name == "ort-cpu" and oracle.settings.threads == 1

@@ -25,6 +25,7 @@ from latency_db.db import make_engine, make_session_factory, session_scope
 from latency_db.models import Search, SearchState
 from latency_db.repositories import searches as search_repo
 from latency_db.settings import Settings
+from profiler_agent.host_lock import HostLock
 from search_worker.context import WorkerContext
 from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.run import SearchRun
@@ -55,7 +56,9 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionm
 
 def worker(factory: sessionmaker[Session], tmp_path: Path, stale_s: int = STALE_S) -> WorkerContext:
     settings = Settings(data_dir=tmp_path / "worker", search_stale_seconds=stale_s)
-    return WorkerContext(settings, factory, ArtifactStore(settings.artifact_dir))
+    return WorkerContext(
+        settings, factory, ArtifactStore(settings.artifact_dir), HostLock(tmp_path / "lock")
+    )
 
 
 @dataclass
