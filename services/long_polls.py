@@ -4,11 +4,16 @@ section 8, promise 10).
 A long-poll awaits on the event loop between short reads, each run in the threadpool in its
 own transaction, so a thousand waiting clients cost no thread and no database connection
 between reads. Each user holds at most ``per_user`` waits at once; one more is a 429.
+
+A server told to stop sets :data:`server_stopping`; every long-poll then answers with what
+it has at its next read ("nothing yet" is a valid answer, and its client asks again), so a
+restart waits for no open poll, and no poll is cut without an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +26,9 @@ from services.errors import ApiError
 from services.schemas.common import ErrorOut
 
 T = TypeVar("T")
+
+server_stopping = threading.Event()
+"""Set once by ``hwnas server`` on SIGTERM/SIGINT (per process: the server's own state)."""
 
 TOO_MANY_WAITS = "too_many_waits"
 # OpenAPI for a route that takes a slot.
@@ -76,15 +84,21 @@ async def poll(
     hung_up: Callable[[], Awaitable[bool]] | None = None,
 ) -> T:
     """``read()`` in the threadpool until ``done`` says its answer is final, ``wait_s`` has
-    passed or the client has hung up; the last answer. Sleeps on the event loop between
-    reads, so a waiting client holds no thread; the pause doubles from ``interval_s`` up to
-    ``max_interval_s``, so a long wait costs a few reads rather than one per interval."""
+    passed, the client has hung up or the server is stopping; the last answer. Sleeps on
+    the event loop between reads, so a waiting client holds no thread; the pause doubles from
+    ``interval_s`` up to ``max_interval_s``, so a long wait costs a few reads rather than one
+    per interval."""
     deadline = time.monotonic() + wait_s
     pause = interval_s
     while True:
         answer = await run_in_threadpool(read)
         left = deadline - time.monotonic()
-        if done(answer) or left <= 0 or (hung_up is not None and await hung_up()):
+        if (
+            done(answer)
+            or left <= 0
+            or server_stopping.is_set()
+            or (hung_up is not None and await hung_up())
+        ):
             return answer
         await asyncio.sleep(min(pause, left))
         pause = min(2 * pause, max_interval_s or interval_s)

@@ -4,21 +4,46 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
 
+from services.long_polls import server_stopping
+
 app = typer.Typer()
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn that tells the long-polls to answer as soon as it is asked to stop."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        server_stopping.set()
+        super().handle_exit(sig, frame)
 
 
 @app.command("server")
 def server(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    shutdown_grace_s: Annotated[
+        int,
+        typer.Option(
+            help="on SIGTERM, the most seconds in-flight requests get to finish (long-polls "
+            "answer at their next read, within 2 s)"
+        ),
+    ] = 3,
 ) -> None:
     """Run the REST API (SQLite under HWNAS_DATA_DIR unless HWNAS_DATABASE_URL is set)."""
-    uvicorn.run("services.app:create_app", factory=True, host=host, port=port)
+    config = uvicorn.Config(
+        "services.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=shutdown_grace_s,
+    )
+    _Server(config).run()
 
 
 @app.command("worker")

@@ -142,8 +142,8 @@ async def claim(
 ) -> ClaimOut | Response:
     """Lease the next job of the agent's device and backend; 204 when none came in ``wait``.
 
-    The long-poll ends early when the agent hangs up, so a stopped agent holds no server
-    thread and a shutting-down server has no request to wait for.
+    The long-poll ends early when the agent hangs up (a stopped agent holds nothing) or the
+    server is stopping (a restart waits for no claim).
     """
     claimed = await poll(
         partial(_claim_once, request, agent, settings, session_id),

@@ -196,3 +196,38 @@ def test_a_client_that_hangs_up_gives_its_slot_back(
     assert [a.status for a in answers] == [None] * PER_USER, "every client gave up"
     assert time.monotonic() - started < 15
     assert (again.status, again.body) == (200, [])
+
+
+def test_a_stopping_server_does_not_wait_for_its_long_polls(
+    stack: Stack, new_device: Callable[[str], tuple[str, str]], database_url: str
+) -> None:
+    """SIGTERM with a 30 s wait open: the wait answers at once with what it has (no events
+    yet) and the server exits within seconds. A restart waited for every open poll (an
+    agent's claim holds one all the time)."""
+    device_id, _ = new_device("cpu-stop")
+    (user,) = waiters(stack, database_url, device_id, 1)
+    cut: list[BaseException | tuple[int, Any]] = []
+
+    def poll() -> None:
+        try:
+            reply = httpx.get(
+                f"{stack.url}/v1/searches/{user.search_id}/events",
+                params={"wait": 30},
+                headers={"Authorization": f"Bearer {user.token}"},
+                timeout=90,
+            )
+            cut.append((reply.status_code, reply.json()))
+        except httpx.TransportError as err:
+            cut.append(err)
+
+    client = threading.Thread(target=poll)
+    client.start()
+    until_waiting(stack, lambda n: n == 1, timeout_s=10)
+    (server,) = [c for c in stack.children if c.name == "api"]
+    started = time.monotonic()
+    server.stop(grace_s=30)
+    stopped_s = time.monotonic() - started
+    client.join(timeout=30)
+
+    assert stopped_s < 8, f"the server took {stopped_s:.1f} s to stop beside one long-poll"
+    assert cut == [(200, [])]
