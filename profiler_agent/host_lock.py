@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -46,6 +47,7 @@ class HostLock:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory if directory is not None else default_lock_dir()
+        self._turns = threading.local()  # this thread's open worker turns (nesting depth)
 
     def _open(self, stack: ExitStack, name: str) -> IO[bytes]:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -60,16 +62,30 @@ class HostLock:
             busy = self._open(stack, BUSY_FILE)
             fcntl.flock(request, fcntl.LOCK_EX)
             fcntl.flock(busy, fcntl.LOCK_EX)
+            self._turns.depth = 1
             try:
                 yield time.monotonic() - start
             finally:
+                self._turns.depth = 0
                 fcntl.flock(busy, fcntl.LOCK_UN)
                 fcntl.flock(request, fcntl.LOCK_UN)
 
     @contextmanager
     def worker_turn(self) -> Iterator[float]:
         """The worker side: one unit of CPU work (a training step, a model export, a
-        predictor fit) while no agent measures; yields the seconds paused."""
+        predictor fit) while no agent measures; yields the seconds paused.
+
+        Reentrant per thread: a unit inside a unit (a step exporting the network it needs)
+        holds the device already. Taking ``request.lock`` again there would deadlock with an
+        agent that took it and waits for ``busy.lock``."""
+        depth = getattr(self._turns, "depth", 0)
+        if depth:
+            self._turns.depth = depth + 1
+            try:
+                yield 0.0
+            finally:
+                self._turns.depth = depth
+            return
         start = time.monotonic()
         with ExitStack() as stack:
             request = self._open(stack, REQUEST_FILE)
@@ -79,7 +95,9 @@ class HostLock:
                 fcntl.flock(busy, fcntl.LOCK_SH)
             finally:
                 fcntl.flock(request, fcntl.LOCK_UN)
+            self._turns.depth = 1
             try:
                 yield time.monotonic() - start
             finally:
+                self._turns.depth = 0
                 fcntl.flock(busy, fcntl.LOCK_UN)

@@ -97,3 +97,37 @@ def test_a_stream_of_steps_from_threads_cannot_starve_the_agent(tmp_path: Path) 
         thread.join()
     assert not starved, f"agent still waiting after {timeout_s} s ({len(waits)} of 3 holds begun)"
     assert len(waits) == 3 and max(waits) < STEP_S + SLACK_S
+
+
+def test_a_turn_inside_a_turn_holds_on_while_an_agent_waits(tmp_path: Path) -> None:
+    """A training step that exports the network it needs opens a turn inside its turn while
+    an agent has asked for the device: the inner turn must not queue behind the agent (which
+    waits for the outer one), or neither ever moves."""
+    lock = HostLock(tmp_path)
+    outer_open, agent_asked = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def step() -> None:
+        with lock.worker_turn():
+            outer_open.set()
+            agent_asked.wait(timeout=10)
+            time.sleep(0.2)  # the agent is now blocked on busy.lock, holding request.lock
+            with lock.worker_turn() as paused_s:
+                finished.append(f"inner paused {paused_s}")
+            finished.append("outer")
+
+    def agent_side() -> None:
+        outer_open.wait(timeout=10)
+        agent_asked.set()
+        with lock.measuring():
+            finished.append("agent")
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (step, agent_side)]
+    for thread in threads:
+        thread.start()
+    threads[0].join(timeout=10)
+    deadlocked = threads[0].is_alive()
+    if not deadlocked:
+        threads[1].join(timeout=10)
+    assert not deadlocked, "the inner turn waited for the agent, which waits for the outer turn"
+    assert finished == ["inner paused 0.0", "outer", "agent"]
