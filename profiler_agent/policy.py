@@ -17,9 +17,10 @@ class MeasurementPolicy:
     Interference limits: ``max_other_cpu`` (mean cores other processes kept busy during the
     timed phase), ``max_steal_share`` (hypervisor steal / all CPU time), ``min_clock_ratio``
     (the fastest core's clock against its maximum), ``max_thermal_status`` (Android's
-    ``THERMAL_STATUS_*``; 0 = none). A disturbed phase is re-measured after waiting up to
-    ``max_quiet_wait_s`` for a quiet window of ``quiet_window_s``, for at most
-    ``max_disturbed_tries`` disturbed phases. Adaptive stopping keeps timing after the
+    ``THERMAL_STATUS_*``; 0 = none). Timed phases are judged in windows of about
+    ``quiet_window_s``; a disturbed window's runs are set aside and re-measured after waiting
+    up to ``max_quiet_wait_s`` for a quiet window, and the ``max_disturbed_tries``-th
+    disturbed window ends the phase as disturbed. Adaptive stopping keeps timing after the
     minimums until the 95 % CI of the median is within ``median_ci_rel`` of it or the
     phase's measured time reaches ``max_timed_s``.
     """

@@ -5,11 +5,13 @@ returned raw times whatever the harness overhead: warm-up >= 10 runs and >= 0.2 
 >= 20 timed runs and >= 1 s. After the minimums, adaptive stopping keeps timing until the
 95 % confidence interval of the median (:func:`~profiler_agent.stats.median_ci`) is within
 +-1 % of it, or the phase's measured time reaches ``max_timed_s``; the median is the reported
-latency. An evidence collector of the backend watches every timed phase, and each phase gets
-a verdict (:mod:`profiler_agent.verdict`). A disturbed phase is re-measured after a bounded
-wait for quiet (:mod:`profiler_agent.quiet`), up to ``max_disturbed_tries`` disturbed
-phases; an unstable one (CV above 5 %) is re-run ``reruns_when_unstable`` times. The last
-phase is reported with its evidence, its verdict and the number of phases run. Backends that
+latency. A timed phase is cut into windows of about ``quiet_window_s`` of runs, each watched
+by the backend's evidence collector and judged (:mod:`profiler_agent.verdict`): the runs of a
+disturbed window are set aside and re-measured after a bounded wait for quiet
+(:mod:`profiler_agent.quiet`), so a burst of load costs a window, not the phase; at the
+``max_disturbed_tries``-th disturbed window the phase is reported disturbed with all its runs.
+An unstable phase (CV above 5 %) is re-run ``reruns_when_unstable`` times. The last phase is
+reported with its evidence, its verdict and the number of phases run. Backends that
 only get a tool's aggregate statistics (``timing_kind == "summary"``) pass the minimums to the
 tool and return no raw times (no CI of the median). Per-layer profiles are taken with
 :func:`profile` in a separate run, after timing. The policy is injectable so tests (and a
@@ -21,17 +23,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from profiler_agent.backends.base import Backend, P, TimingKind
-from profiler_agent.evidence import Evidence
+from profiler_agent.evidence import Evidence, EvidenceCollector, merge_windows
 from profiler_agent.layer_profile import LayerProfile
 from profiler_agent.policy import MeasurementPolicy
 from profiler_agent.quiet import wait_for_quiet
 from profiler_agent.stats import InvalidTimings, LatencyStats, median_ci, summarize, validate_times
-from profiler_agent.verdict import Verdict, judge
+from profiler_agent.verdict import Verdict, find_disturbance, judge
 
 __all__ = ["Measurement", "MeasurementPolicy", "collect", "measure", "profile"]
 
@@ -81,29 +84,26 @@ def measure(
     policy: MeasurementPolicy | None = None,
     check: Callable[[], None] = lambda: None,
 ) -> Measurement:
-    """Warm up, then time phases until one is neither disturbed nor unstable, or the policy's
-    tries are used up.
+    """Warm up, then time phases until one is not unstable or the policy's re-runs are used.
 
     ``check`` is called before every batch of runs and while waiting for quiet; it raises to
     abandon the measurement (lease lost, job canceled, agent stopping, deadline passed).
     """
     policy = policy or MeasurementPolicy()
     kind = backend.timing_kind(prepared)
-    timed_phase: Callable[[], tuple[list[float], LatencyStats]]
+    collector = backend.evidence_collector(prepared)
+    phase: Callable[[], _Phase]
     if kind == "per_run":
-        warmup_runs = len(
-            collect(backend, prepared, policy.warmup_min_runs, policy.warmup_min_s, check)
+        warmup = collect(backend, prepared, policy.warmup_min_runs, policy.warmup_min_s, check)
+        warmup_runs = len(warmup)
+        runs = _RunWindows(backend, prepared, policy, check, float(np.mean(warmup or [0.0])))
+        phase = partial(
+            _timed_phase, backend.name, runs.window, runs.enough, collector, policy, check
         )
-
-        def timed_phase() -> tuple[list[float], LatencyStats]:
-            times = collect(backend, prepared, policy.timed_min_runs, policy.timed_min_s, check)
-            times = extend_until_precise(backend, prepared, times, policy, check)
-            return times, summarize(times, backend.name)
-
     else:
         warmup_runs = policy.warmup_min_runs
 
-        def timed_phase() -> tuple[list[float], LatencyStats]:
+        def summary_window(_: list[float]) -> tuple[list[float], LatencyStats]:
             check()
             stats = backend.run_summary(
                 prepared,
@@ -114,37 +114,141 @@ def measure(
             )
             return [], stats
 
-    collector = backend.evidence_collector(prepared)
-    tries = disturbed = unstable = 0
+        phase = partial(
+            _timed_phase, backend.name, summary_window, lambda _: True, collector, policy, check
+        )
+    tries = unstable = 0
     waited_s = 0.0
     while True:
         tries += 1
-        collector.start()
-        times, stats = timed_phase()
-        evidence = collector.stop()
-        verdict = judge(evidence, stats.cv, policy, tries)
-        if verdict.verdict == "disturbed":
-            disturbed += 1
-            if disturbed < policy.max_disturbed_tries:
-                waited_s += wait_for_quiet(collector, policy, check)
-                continue
-        elif verdict.verdict == "unstable":
+        timed = phase()
+        waited_s += timed.waited_s
+        verdict = judge(timed.evidence, timed.stats.cv, policy, tries)
+        if verdict.verdict == "unstable":
             unstable += 1
             if unstable <= policy.reruns_when_unstable:
                 continue
-        evidence.update(tries=tries, waited_for_quiet_s=round(waited_s, 3))
+        evidence = {**timed.evidence, "tries": tries, "waited_for_quiet_s": round(waited_s, 3)}
         return Measurement(
-            times_ms=tuple(times),
-            stats=stats,
-            unstable=stats.cv > policy.max_cv,
+            times_ms=tuple(timed.times),
+            stats=timed.stats,
+            unstable=timed.stats.cv > policy.max_cv,
             attempts=tries,
             warmup_runs=warmup_runs,
             timing_kind=kind,
             policy=policy,
             evidence=evidence,
             verdict=verdict,
-            median_ci_ms=median_ci(times) if times else None,
+            median_ci_ms=median_ci(timed.times) if timed.times else None,
         )
+
+
+@dataclass(frozen=True)
+class _Phase:
+    """One timed phase: its runs, their statistics, the evidence of its windows."""
+
+    times: list[float]
+    stats: LatencyStats
+    evidence: Evidence
+    waited_s: float
+
+
+Window = Callable[[list[float]], tuple[list[float], LatencyStats | None]]
+"""Times one window given the runs kept so far: its runs, or a tool's statistics."""
+
+
+def _timed_phase(
+    name: str,
+    window: Window,
+    enough: Callable[[list[float]], bool],
+    collector: EvidenceCollector,
+    policy: MeasurementPolicy,
+    check: Callable[[], None],
+) -> _Phase:
+    """Windows, each watched by the collector, until the kept ones are ``enough``.
+
+    A disturbed window's runs are set aside and the agent waits (bounded) for quiet before
+    the next; at the ``max_disturbed_tries``-th disturbed window the phase ends disturbed,
+    with every run it made and the evidence of every window. Otherwise it reports the kept
+    runs with the evidence of the kept windows (worst window: :func:`merge_windows`)."""
+    kept: list[float] = []
+    kept_evidence: list[Evidence] = []
+    every: list[float] = []
+    every_evidence: list[Evidence] = []
+    waited_s = 0.0
+    disturbed = 0
+    while True:
+        collector.start()
+        times, stats = window(kept)
+        evidence = collector.stop()
+        every += times
+        every_evidence.append(evidence)
+        if find_disturbance(evidence, policy) is None:
+            kept += times
+            kept_evidence.append(evidence)
+            if enough(kept):
+                chosen, chosen_evidence = kept, kept_evidence
+                break
+        else:
+            disturbed += 1
+            if disturbed >= policy.max_disturbed_tries:
+                chosen, chosen_evidence = every, every_evidence
+                break
+            waited_s += wait_for_quiet(collector, policy, check)
+    merged = merge_windows(chosen_evidence)
+    merged.update(
+        windows=len(every_evidence),
+        disturbed_windows=disturbed,
+        set_aside_runs=len(every) - len(chosen),
+    )
+    return _Phase(chosen, stats or summarize(chosen, name), merged, waited_s)
+
+
+class _RunWindows:
+    """Windows of per-run timing: each about ``quiet_window_s`` of runs (at least one), so
+    a burst of load costs one window's runs rather than the phase. The kept runs must meet
+    the minimums; then adaptive stopping adds runs (half as many again per round) until the
+    95 % CI of the median is within ``median_ci_rel`` or the kept runs' measured time
+    reaches ``max_timed_s``."""
+
+    def __init__(
+        self,
+        backend: Backend[P],
+        prepared: P,
+        policy: MeasurementPolicy,
+        check: Callable[[], None],
+        mean_ms: float,
+    ) -> None:
+        self.backend, self.prepared, self.policy, self.check = backend, prepared, policy, check
+        self.mean_ms = mean_ms  # the warm-up's mean run time: sizes the windows (0: unknown)
+
+    def _per_window(self, wanted: int) -> int:
+        if self.mean_ms <= 0:
+            return wanted
+        return max(1, min(wanted, int(self.policy.quiet_window_s * 1000.0 / self.mean_ms)))
+
+    def window(self, kept: list[float]) -> tuple[list[float], LatencyStats | None]:
+        policy = self.policy
+        kept_ms = sum(kept)
+        if kept:
+            self.mean_ms = kept_ms / len(kept)
+        missing_runs = max(policy.timed_min_runs - len(kept), 0)
+        missing_ms = max(policy.timed_min_s * 1000.0 - kept_ms, 0.0)
+        if missing_runs or missing_ms > 0:
+            runs = self._per_window(missing_runs)
+            min_s = min(missing_ms / 1000.0, policy.quiet_window_s)
+        else:
+            left = max(math.ceil((policy.max_timed_s * 1000.0 - kept_ms) / self.mean_ms), 1)
+            runs, min_s = self._per_window(min(max(len(kept) // 2, 1), left)), 0.0
+        times = collect(self.backend, self.prepared, runs, min_s, self.check)
+        return times, None
+
+    def enough(self, kept: list[float]) -> bool:
+        policy = self.policy
+        total_ms = sum(kept)
+        if len(kept) < policy.timed_min_runs or total_ms < policy.timed_min_s * 1000.0:
+            return False
+        return total_ms >= policy.max_timed_s * 1000.0 or is_precise(kept, policy.median_ci_rel)
 
 
 def is_precise(times_ms: list[float], relative: float) -> bool:
@@ -155,26 +259,6 @@ def is_precise(times_ms: list[float], relative: float) -> bool:
     center = float(np.median(times_ms))
     low, high = interval
     return max(center - low, high - center) <= relative * center
-
-
-def extend_until_precise(
-    backend: Backend[P],
-    prepared: P,
-    times: list[float],
-    policy: MeasurementPolicy,
-    check: Callable[[], None] = lambda: None,
-) -> list[float]:
-    """Adaptive stopping: add runs (half as many again each round, no further than the cap)
-    until :func:`is_precise` or the runs' measured time reaches ``max_timed_s``."""
-    cap_ms = policy.max_timed_s * 1000.0
-    total_ms = sum(times)
-    while total_ms < cap_ms and not is_precise(times, policy.median_ci_rel):
-        mean_ms = total_ms / len(times)
-        extra = min(max(len(times) // 2, 1), max(math.ceil((cap_ms - total_ms) / mean_ms), 1))
-        more = collect(backend, prepared, extra, 0.0, check)
-        times = times + more
-        total_ms += sum(more)
-    return times
 
 
 BATCH_CAP_S = 2.0

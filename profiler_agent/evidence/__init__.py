@@ -16,6 +16,33 @@ from typing import Any
 
 Evidence = dict[str, Any]
 
+# How the windows of one timed phase add up: durations sum, clocks keep their lowest
+# reading, clock-event reasons their union, other lists (per-core clocks) the last window's,
+# and every other figure (others' CPU, steal, load, temperature, other GPU processes) its
+# highest, so the phase's evidence is its worst window.
+_SUMMED = frozenset({"interval_s"})
+_LOWEST = frozenset({"cpu_mhz_min", "cpu_mhz_max", "gpu_sm_clock_mhz"})
+_UNION = frozenset({"gpu_throttle_reasons"})
+
+
+def merge_windows(windows: Sequence[Evidence]) -> Evidence:
+    """One phase's evidence from the evidence of its windows (see the rules above)."""
+    merged: Evidence = {}
+    for window in windows:
+        for key, value in window.items():
+            if key not in merged:
+                merged[key] = value
+            elif key in _SUMMED:
+                merged[key] = round(merged[key] + value, 4)
+            elif key in _UNION:
+                merged[key] = sorted({*merged[key], *value})
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                pick = min if key in _LOWEST else max
+                merged[key] = pick(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
+
 
 class EvidenceCollector(ABC):
     """Observes one interval at a time: ``start()`` then ``stop()``; reusable."""

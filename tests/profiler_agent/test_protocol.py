@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -264,15 +265,50 @@ QUICK_WAIT = MeasurementPolicy(
 )
 
 
-def test_a_disturbed_phase_is_re_measured_after_quiet_returns() -> None:
+def test_a_disturbed_window_is_set_aside_and_re_measured_after_quiet_returns() -> None:
     evidence = ScriptedEvidence([{"other_cpu_cores": 0.9}, {"other_cpu_cores": 0.9}, {}])
     backend = ScriptedBackend(constant(2.0), evidence)
     result = measure(backend, Prepared(Path("m"), (1,), {}), QUICK_WAIT)
-    # phase 1 disturbed, quiet window 1 still busy, window 2 quiet, phase 2 clean
+    # window 1 disturbed, quiet wait 1 still busy, wait 2 quiet, window 2 clean
     assert evidence.intervals == 4
-    assert (result.verdict.verdict, result.verdict.tries, result.attempts) == ("clean", 2, 2)
+    assert (result.verdict.verdict, result.verdict.tries, result.attempts) == ("clean", 1, 1)
     assert 0.1 <= result.evidence["waited_for_quiet_s"] < 0.5
-    assert result.evidence["tries"] == 2
+    assert result.evidence["tries"] == 1
+    assert result.evidence["windows"] == 2 and result.evidence["disturbed_windows"] == 1
+    assert result.evidence["set_aside_runs"] == 5  # the disturbed window's, not reported
+    assert len(result.times_ms) == 5 and backend.batches == [5, 5]
+
+
+def test_a_burst_of_load_costs_its_window_not_the_phase() -> None:
+    """Runs of 100 ms in windows of 0.3 s (3 runs): the load hits window 3 only. Its runs
+    (10x slower) are set aside, the others kept, and the median is the quiet one."""
+    warmup_and_two_windows = [100.0] * 7
+    backend = ScriptedBackend(
+        itertools.chain(warmup_and_two_windows, [1000.0] * 3, constant(100.0)),
+        ScriptedEvidence([{}, {}, {"other_cpu_cores": 0.9}, {}]),
+    )
+    policy = MeasurementPolicy(
+        warmup_min_runs=1,
+        warmup_min_s=0.0,
+        timed_min_runs=9,
+        timed_min_s=0.0,
+        max_timed_s=0.0,
+        quiet_window_s=0.3,
+        max_quiet_wait_s=0.0,
+    )
+    result = measure(backend, Prepared(Path("m"), (1,), {}), policy)
+    assert result.verdict.verdict == "clean" and result.median_ms == 100.0
+    assert result.times_ms == (100.0,) * 9 and backend.batches[1:] == [3, 3, 3, 3]
+    assert result.evidence["disturbed_windows"] == 1 and result.evidence["windows"] == 4
+
+
+def test_the_last_allowed_disturbed_window_ends_the_phase_disturbed_with_all_its_runs() -> None:
+    backend = ScriptedBackend(constant(2.0), ScriptedEvidence([{"other_cpu_cores": 0.5}]))
+    policy = MeasurementPolicy(**{**QUICK_WAIT.to_dict(), "max_disturbed_tries": 3})
+    result = measure(backend, Prepared(Path("m"), (1,), {}), policy)
+    assert result.verdict.verdict == "disturbed" and result.verdict.figure == 0.5
+    assert result.evidence["windows"] == result.evidence["disturbed_windows"] == 3
+    assert len(result.times_ms) == 15 and result.evidence["set_aside_runs"] == 0
 
 
 def test_waiting_for_quiet_still_consults_check() -> None:
@@ -289,9 +325,9 @@ def test_waiting_for_quiet_still_consults_check() -> None:
     assert backend.batches == [5]  # one timed phase, then the wait was abandoned
 
 
-def test_unstable_and_disturbed_tries_are_counted_apart() -> None:
+def test_unstable_phases_are_re_run_and_disturbed_windows_are_not_phases() -> None:
     evidence = ScriptedEvidence([{"other_cpu_cores": 0.9}, {}])
     backend = ScriptedBackend(alternating(1.0, 3.0), evidence)  # CV 0.5: always unstable
     result = measure(backend, Prepared(Path("m"), (1,), {}), QUICK_WAIT)
-    # disturbed, quiet, then unstable and re-run once: three timed phases
-    assert (result.verdict.verdict, result.attempts, result.unstable) == ("unstable", 3, True)
+    # a disturbed window, quiet, then an unstable phase re-run once: two timed phases
+    assert (result.verdict.verdict, result.attempts, result.unstable) == ("unstable", 2, True)

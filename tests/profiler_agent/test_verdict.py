@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from profiler_agent.evidence import merge_windows
 from profiler_agent.policy import MeasurementPolicy
 from profiler_agent.verdict import find_disturbance, judge
 
@@ -60,3 +61,23 @@ def test_high_cv_without_evidence_is_unstable_and_disturbance_wins() -> None:
         "threshold": 0.05,
         "tries": 1,
     }
+
+
+def test_a_phase_reports_its_worst_window() -> None:
+    merged = merge_windows(
+        [
+            {"interval_s": 1.0, "other_cpu_cores": 0.02, "cpu_mhz_max": 2900.0, "usable_cores": 2},
+            {"interval_s": 0.5, "other_cpu_cores": 0.07, "cpu_mhz_max": 2400.0, "usable_cores": 2},
+            {"gpu_throttle_reasons": ["sw_power_cap"], "cpu_freqs_mhz": [1, 2]},
+            {"gpu_throttle_reasons": ["hw_slowdown"], "cpu_freqs_mhz": [3, 4]},
+        ]
+    )
+    assert merged == {
+        "interval_s": 1.5,
+        "other_cpu_cores": 0.07,
+        "cpu_mhz_max": 2400.0,
+        "usable_cores": 2,
+        "gpu_throttle_reasons": ["hw_slowdown", "sw_power_cap"],
+        "cpu_freqs_mhz": [3, 4],
+    }
+    assert find_disturbance(merged, MeasurementPolicy()) is not None  # hw_slowdown kept
