@@ -46,7 +46,8 @@ def estimator_config(spec: SearchSpec) -> EstimatorConfig:
         arch_lr=spec.arch_lr,
         tau_start=spec.tau_start,
         tau_end=spec.tau_end,
-        tau_anneal_steps=max(1, spec.steps - spec.warmup_steps),
+        tau_first_step=spec.warmup_steps,
+        tau_anneal_steps=spec.steps - spec.warmup_steps - 1,  # the last step ends at tau_end
         importance_cap=spec.importance_cap,
         max_staleness=spec.max_staleness,
         max_pending=spec.max_pending,

@@ -29,7 +29,8 @@ class EstimatorConfig:
     arch_lr: float = 0.05
     tau_start: float = 5.0  # relaxation temperature, annealed exponentially (FBNet, SNAS)
     tau_end: float = 0.5
-    tau_anneal_steps: int = 1000
+    tau_first_step: int = 0  # the first architecture step (after the warm-up): tau_start
+    tau_anneal_steps: int = 1000  # steps from tau_start to tau_end
     baseline_decay: float = 0.9  # REINFORCE moving-average baseline
     importance_cap: float = 5.0  # truncation of delayed samples' importance weights
     max_staleness: int = 200  # steps after which a delayed measurement is dropped
@@ -41,7 +42,8 @@ class EstimatorConfig:
     finalists: int = 3  # random / evolution: best candidates measured on the device
 
     def tau(self, step: int) -> float:
-        progress = min(1.0, step / max(1, self.tau_anneal_steps))
+        """The temperature at search step ``step`` (the warm-up does not count)."""
+        progress = min(1.0, max(0, step - self.tau_first_step) / max(1, self.tau_anneal_steps))
         return float(self.tau_start * (self.tau_end / self.tau_start) ** progress)
 
 
