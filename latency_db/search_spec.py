@@ -96,7 +96,7 @@ class SearchSpec(BaseModel):
         return get_space(self.space, self.proxy_resolution, self.proxy_width, num_classes)
 
 
-def submission_problems(estimator: str, spec: SearchSpec, budget_ms: float) -> dict[str, str]:
+def submission_problems(estimator: str, spec: SearchSpec) -> dict[str, str]:
     """Field -> message for what does not fit together (empty: fine)."""
     problems: dict[str, str] = {}
     if estimator not in ESTIMATOR_NAMES:
@@ -107,6 +107,4 @@ def submission_problems(estimator: str, spec: SearchSpec, budget_ms: float) -> d
         problems["config.latency_form"] = (
             f"{estimator} applies the measured latency term on its own: use add_linear or hinge"
         )
-    if spec.latency_form == "mul_log" and budget_ms <= 1.0:
-        problems["budget_ms"] = "mul_log divides by log(budget): the budget must exceed 1 ms"
     return problems

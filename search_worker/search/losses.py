@@ -1,6 +1,11 @@
 """How accuracy and latency combine in the architecture objective (design section 6).
 
-- ``mul_log`` (ProxylessNAS, Cai et al., ICLR 2019): CE * (log LAT / log T)^beta;
+- ``mul_log``: CE * (LAT / T)^beta, i.e. log loss = log CE + beta log(LAT / T): the
+  multiplicative latency objective of MnasNet (Tan et al., CVPR 2019) on the loss. ProxylessNAS'
+  ``mul#log`` (Cai et al., ICLR 2019), CE * (log LAT / log T)^beta = CE * (1 + log(LAT / T) /
+  log T)^beta, is its first-order form with exponent beta / log T, but it depends on the unit of
+  LAT and is NaN for LAT < 1 and flat at LAT = 1; this form is unit-free and smooth for every
+  positive LAT and T (ProxylessNAS' beta 0.6 with T = 100 ms is beta ~0.13 here);
 - ``add_linear`` (ProxylessNAS): CE + lambda (LAT - T) / T;
 - ``hinge`` (UNAS, Vahdat et al., CVPR 2020): CE + lambda relu(LAT / T - 1), the paper's
   lambda relu(LAT - T) with LAT in units of the budget, so one lambda serves any budget.
@@ -73,6 +78,5 @@ class LatencyLoss:
     def combine(self, loss: torch.Tensor, latency_ms: torch.Tensor) -> torch.Tensor:
         """The architecture loss from the accuracy loss and a latency (ms)."""
         if self.form is LatencyForm.MUL_LOG:
-            factor = (torch.log(latency_ms) / math.log(self.budget_ms)) ** self.weight
-            return loss * factor
+            return loss * (latency_ms / self.budget_ms) ** self.weight
         return loss + self.term(latency_ms)

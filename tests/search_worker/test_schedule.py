@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from latency_db.search_spec import SearchSpec
@@ -17,4 +19,4 @@ def test_tau_runs_from_start_at_the_first_architecture_step_to_end_at_the_last(
     assert config.tau(warmup) == pytest.approx(5.0)
     assert config.tau(steps - 1) == pytest.approx(0.5)
     taus = [config.tau(step) for step in range(warmup, steps)]
-    assert all(a > b for a, b in zip(taus, taus[1:])), "tau must fall at every step"
+    assert all(a > b for a, b in itertools.pairwise(taus)), "tau must fall at every step"
