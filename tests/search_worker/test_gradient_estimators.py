@@ -76,15 +76,22 @@ def test_reinforce_mean_is_the_exact_gradient(alpha: torch.Tensor) -> None:
     assert_unbiased(grads, exact_gradient(alpha))
 
 
-def test_relax_mean_is_exact_and_its_variance_below_reinforce(alpha: torch.Tensor) -> None:
+def test_relax_mean_is_exact_and_its_variance_below_reinforce_with_a_baseline(
+    alpha: torch.Tensor,
+) -> None:
+    """RELAX beats REINFORCE even when REINFORCE has the exact mean E[f] as its baseline: the
+    control variate only helps when z~ is drawn given b (drawn ignoring b, RELAX's variance here
+    is 2.2x this REINFORCE's; REINFORCE without a baseline has 13x)."""
     generator = torch.Generator().manual_seed(1)
     archs, noise = draw(alpha, generator)
     relax_grads = per_sample_grads(
         alpha, lambda a: relax(a, MASK, archs, noise, f(archs), g, 0.5, generator)
     )
     assert_unbiased(relax_grads, exact_gradient(alpha))
-    plain = per_sample_grads(alpha, lambda a: score_function(a, MASK, archs, f(archs)))
-    assert relax_grads.var(0)[MASK].sum() < 0.5 * plain.var(0)[MASK].sum()
+    everything = all_archs()
+    mean_f = (log_prob(alpha, MASK, everything).exp() * f(everything)).sum()
+    baselined = per_sample_grads(alpha, lambda a: score_function(a, MASK, archs, f(archs) - mean_f))
+    assert relax_grads.var(0)[MASK].sum() < 0.7 * baselined.var(0)[MASK].sum()
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "relax"])

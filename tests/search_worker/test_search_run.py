@@ -3,6 +3,7 @@ checkpoint, and finishes with a measured (here: predicted) architecture and its 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from latency_db.artifact_store import ArtifactStore
 from latency_db.predictors import LutPredictor, layer_table
 from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
-from search_worker.data import load_search_data
+from search_worker.data import accuracy, load_search_data
 from search_worker.latency import latency_model
 from search_worker.oracle import PredictorOracle
 from search_worker.search.checkpoints import CheckpointStore
@@ -74,21 +75,46 @@ def test_resumed_search_equals_uninterrupted(
         assert torch.equal(a, b)
 
 
+def skewed_val(source: Path, root: Path) -> Path:
+    """``source`` with j + 1 images of class j in val/: an accuracy on val/ is m / 55, which no
+    accuracy of a network predicting one class (m < 11) on another split can equal."""
+    root.mkdir()
+    (root / "train").symlink_to(source / "train")
+    for j, class_dir in enumerate(sorted((source / "val").iterdir())):
+        (root / "val" / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[: j + 1]:
+            (root / "val" / class_dir.name / image.name).symlink_to(image)
+    return root
+
+
 @pytest.mark.parametrize("estimator", ["proxyless", "evolution"])
 def test_finish_reports_a_measured_architecture(
     estimator: str, tiny_imagenet: Path, tmp_path: Path
 ) -> None:
-    run = make_run(estimator, tiny_imagenet)
+    run = make_run(estimator, skewed_val(tiny_imagenet, tmp_path / "data"))
+    uniform_entropy = sum(math.log(len(layer.candidates)) for layer in run.space.layers)
+    assert run.step()["entropy"] == pytest.approx(uniform_entropy)  # a warm-up step
     while not run.done:
         metrics = run.step()
-    assert np.isfinite(metrics["weight_loss"]) and metrics["entropy"] > 0
+    assert np.isfinite(metrics["weight_loss"])
+    p = run.logits.probs().detach().double()
+    entropy = float(-(p * p.log()).nan_to_num().sum())  # padded entries: 0 log 0 = 0
+    assert metrics["entropy"] == pytest.approx(entropy, rel=1e-5)
+    if run.estimator.trains_architecture:
+        assert entropy < uniform_entropy - 1e-4  # the architecture steps moved the logits
+    else:
+        assert entropy == pytest.approx(uniform_entropy)
     finished = finish_search(run, ArtifactStore(tmp_path), heartbeat=lambda: None)
     result = finished.result
     assert result["measured_latency_ms"] == pytest.approx(
         run.oracle.known(tuple(result["op_indices"]))
     )
     assert result["meets_budget"] == (result["measured_latency_ms"] <= run.budget_ms)
-    assert 0.0 <= result["accuracy"] <= 1.0
+    # the accuracy is the returned network's top-1 on val/, a split the search never saw
+    assert result["accuracy_split"] == "val"
+    (scripted,) = [a for a in finished.artifacts if a.kind == "torchscript"]
+    returned = torch.jit.load(str(scripted.path))
+    assert result["accuracy"] == pytest.approx(accuracy(returned, run.data.val), abs=1e-9)
     assert any(p["chosen"] for p in result["candidates"])
     sampled = [p for p in result["candidates"] if p["latency_ms"] is None]
     assert sampled and all(np.isfinite(p["predicted_ms"]) for p in sampled)
