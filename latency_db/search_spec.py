@@ -69,7 +69,14 @@ class SearchSpec(BaseModel):
     tau_end: float = Field(0.5, gt=0.0)
     importance_cap: float = Field(5.0, ge=1.0)
     max_staleness: int = Field(200, ge=0)
-    max_pending: int = Field(4, ge=1, le=1000, description="measurements in flight at once")
+    max_pending: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="measurements kept in flight on average (unas, reinforce): an unmeasured "
+        "sample is measured with probability min(1, max_pending / delay in steps) and weighted "
+        "by its inverse",
+    )
     candidates: int = Field(50, ge=1, le=100_000)
     population: int = Field(20, ge=2)
     tournament: int = Field(5, ge=1)

@@ -13,6 +13,8 @@ from search_worker.search.gradient_estimators import (
     importance_weight,
     log_prob,
     relax,
+    relax_correction,
+    reparameterized,
     score_function,
 )
 from search_worker.search.relaxation import conditional_perturbed, gumbel, perturbed
@@ -99,16 +101,22 @@ def test_importance_weighted_delayed_samples_are_unbiased(
     alpha: torch.Tensor, estimator: str
 ) -> None:
     """Samples drawn under older logits, weighted by p_now / p_then, estimate the gradient at
-    the current logits (the delayed-measurement path of reinforce and unas)."""
+    the current logits (the delayed-measurement path of reinforce and unas; for RELAX the
+    weighted correction of the old sample plus c(z) of a sample drawn now)."""
     generator = torch.Generator().manual_seed(2)
     then = alpha + torch.tensor([[0.4, 0.0, -0.3], [0.0, 0.3, 0.0], [0.2, -0.2, 0.0]], dtype=F64)
-    archs, noise = draw(then, generator)
+    archs, _ = draw(then, generator)
     weight = importance_weight(alpha, then, MASK, archs, cap=1e9)
     if estimator == "reinforce":
         grads = per_sample_grads(alpha, lambda a: score_function(a, MASK, archs, f(archs), weight))
     else:
+        _, noise_now = draw(alpha, generator)
         grads = per_sample_grads(
-            alpha, lambda a: relax(a, MASK, archs, noise, f(archs), g, 0.5, generator, weight)
+            alpha,
+            lambda a: (
+                relax_correction(a, MASK, archs, f(archs), g, 0.5, generator, weight)
+                + reparameterized(a, MASK, noise_now, g, 0.5)
+            ),
         )
     assert_unbiased(grads, exact_gradient(alpha))
 

@@ -34,7 +34,7 @@ class EstimatorConfig:
     baseline_decay: float = 0.9  # REINFORCE moving-average baseline
     importance_cap: float = 5.0  # truncation of delayed samples' importance weights
     max_staleness: int = 200  # steps after which a delayed measurement is dropped
-    max_pending: int = 4  # measurements in flight at once; further samples skip latency
+    max_pending: int = 4  # measurements in flight on average (sampled.py: keep probability)
     rebar_scale: float = 1.0  # eta of the REBAR control variate for the CE term (UNAS)
     candidates: int = 100  # random / evolution: candidates evaluated
     population: int = 20  # evolution
