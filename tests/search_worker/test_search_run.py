@@ -133,3 +133,33 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(DatasetError, match="does not exist"):
         load_search_data(tmp_path / "nope", 16, 0.5, 8, 0)
+
+
+@pytest.mark.parametrize(
+    ("objective", "splits"),
+    [("val", ("arch",)), ("train", ("weight",)), ("gen", ("arch", "weight"))],
+)
+def test_objective_is_computed_on_its_splits(
+    objective: str, splits: tuple[str, ...], tiny_imagenet: Path
+) -> None:
+    """L_val on the architecture half of train/, L_train on the weight half, UNAS' L_gen =
+    L_train + 0.5 |L_val - L_train| on both; each draws one batch of its splits."""
+    run = make_run("darts", tiny_imagenet, objective=objective)
+    streams = run.data.streams()
+    before = {name: stream.state_dict() for name, stream in streams.items()}
+    problem = run.problem()
+    after = {name: stream.state_dict() for name, stream in streams.items()}
+    assert {name for name in streams if after[name] != before[name]} == set(splits)
+    selections = run.supernet.select(run.space.sample(0))
+    losses = {}
+    with torch.no_grad():
+        for name in splits:
+            streams[name].load_state_dict(before[name])
+            losses[name] = float(run.cross_entropy(streams[name].next(), selections))
+    expected = {
+        "val": lambda: losses["arch"],
+        "train": lambda: losses["weight"],
+        "gen": lambda: losses["weight"] + 0.5 * abs(losses["arch"] - losses["weight"]),
+    }[objective]()
+    with torch.no_grad():
+        assert float(problem.loss(selections)) == pytest.approx(expected, rel=1e-6)
