@@ -43,6 +43,12 @@ class SearchSpec(BaseModel):
     deploy_classes: int = Field(1000, ge=2, le=100_000)
     deploy_batch: int = Field(32, ge=1, le=4096)
     objective: Literal["val", "train", "gen"] = "val"
+    gen_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="lambda of UNAS' L_gen = L_train + lambda |L_val - L_train|",
+    )
     latency_form: Literal["mul_log", "add_linear", "hinge"] = "add_linear"
     latency_weight: float = Field(1.0, ge=0.0, le=1000.0)
     latency_warmup_steps: int = Field(0, ge=0)
@@ -67,6 +73,12 @@ class SearchSpec(BaseModel):
     arch_lr: float = Field(0.05, gt=0.0, le=10.0)
     tau_start: float = Field(5.0, gt=0.0)
     tau_end: float = Field(0.5, gt=0.0)
+    rebar_scale: float = Field(
+        1.0, ge=0.0, le=10.0, description="eta of UNAS' REBAR control variate for the loss"
+    )
+    baseline_decay: float = Field(
+        0.9, ge=0.0, lt=1.0, description="moving-average baselines of reinforce (and unas' delay)"
+    )
     importance_cap: float = Field(5.0, ge=1.0)
     max_staleness: int = Field(200, ge=0)
     max_pending: int = Field(

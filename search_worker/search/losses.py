@@ -11,7 +11,7 @@
   lambda relu(LAT - T) with LAT in units of the budget, so one lambda serves any budget.
 
 Objectives: ``val`` (L_val), ``train`` (L_train), ``gen`` (UNAS' generalization loss
-L_train + lambda_gen |L_val - L_train|, lambda_gen 0.5).
+L_train + lambda_gen |L_val - L_train|; the paper's lambda_gen is 0.5).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 import torch
-
-GEN_LAMBDA = 0.5
 
 
 class LatencyForm(str, Enum):
@@ -43,14 +41,18 @@ class Objective(str, Enum):
 
 
 def objective_value(
-    objective: Objective, train_loss: torch.Tensor | None, val_loss: torch.Tensor | None
+    objective: Objective,
+    train_loss: torch.Tensor | None,
+    val_loss: torch.Tensor | None,
+    *,
+    gen_weight: float,
 ) -> torch.Tensor:
     if objective is Objective.VAL and val_loss is not None:
         return val_loss
     if objective is Objective.TRAIN and train_loss is not None:
         return train_loss
     if objective is Objective.GEN and train_loss is not None and val_loss is not None:
-        return train_loss + GEN_LAMBDA * (val_loss - train_loss).abs()
+        return train_loss + gen_weight * (val_loss - train_loss).abs()
     raise ValueError(f"objective {objective.value} needs the losses it is made of")
 
 

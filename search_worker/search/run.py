@@ -48,6 +48,8 @@ def estimator_config(spec: SearchSpec) -> EstimatorConfig:
         tau_end=spec.tau_end,
         tau_first_step=spec.warmup_steps,
         tau_anneal_steps=spec.steps - spec.warmup_steps - 1,  # the last step ends at tau_end
+        baseline_decay=spec.baseline_decay,
+        rebar_scale=spec.rebar_scale,
         importance_cap=spec.importance_cap,
         max_staleness=spec.max_staleness,
         max_pending=spec.max_pending,
@@ -130,6 +132,7 @@ class SearchRun:
                 objective,
                 None if train is None else self.cross_entropy(train, selections),
                 None if val is None else self.cross_entropy(val, selections),
+                gen_weight=self.spec.gen_weight,
             )
 
         return ArchitectureProblem(

@@ -91,18 +91,19 @@ def test_latency_loss_refuses_a_meaningless_budget_or_weight(budget: float, weig
 
 
 @pytest.mark.parametrize(("train", "val"), [(1.0, 1.6), (1.6, 1.0), (0.7, 0.7)])
-def test_objectives_and_the_generalization_loss(train: float, val: float) -> None:
-    """UNAS' L_gen = L_train + 0.5 |L_val - L_train|, with its gradient in both losses."""
+@pytest.mark.parametrize("lam", [0.5, 0.2])
+def test_objectives_and_the_generalization_loss(train: float, val: float, lam: float) -> None:
+    """UNAS' L_gen = L_train + lambda |L_val - L_train|, with its gradient in both losses."""
     t = torch.tensor(train, requires_grad=True)
     v = torch.tensor(val, requires_grad=True)
-    gen = objective_value(Objective.GEN, t, v)
-    assert float(gen.detach()) == pytest.approx(train + 0.5 * abs(val - train))
+    gen = objective_value(Objective.GEN, t, v, gen_weight=lam)
+    assert float(gen.detach()) == pytest.approx(train + lam * abs(val - train))
     d_train, d_val = torch.autograd.grad(gen, (t, v))
     sign = 0.0 if val == train else math.copysign(1.0, val - train)
-    assert (float(d_train), float(d_val)) == pytest.approx((1 - 0.5 * sign, 0.5 * sign))
-    assert objective_value(Objective.VAL, t, v) is v
-    assert objective_value(Objective.TRAIN, t, v) is t
+    assert (float(d_train), float(d_val)) == pytest.approx((1 - lam * sign, lam * sign))
+    assert objective_value(Objective.VAL, t, v, gen_weight=lam) is v
+    assert objective_value(Objective.TRAIN, t, v, gen_weight=lam) is t
     with pytest.raises(ValueError, match="gen needs"):
-        objective_value(Objective.GEN, t, None)
+        objective_value(Objective.GEN, t, None, gen_weight=lam)
     with pytest.raises(ValueError, match="val needs"):
-        objective_value(Objective.VAL, t, None)
+        objective_value(Objective.VAL, t, None, gen_weight=lam)

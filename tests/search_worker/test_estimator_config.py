@@ -1,4 +1,5 @@
-"""The relaxation temperature anneals over the architecture steps, not the warm-up."""
+"""The estimators' settings from a search spec: the relaxation temperature anneals over the
+architecture steps, not the warm-up; UNAS' knobs reach the estimator."""
 
 from __future__ import annotations
 
@@ -20,3 +21,8 @@ def test_tau_runs_from_start_at_the_first_architecture_step_to_end_at_the_last(
     assert config.tau(steps - 1) == pytest.approx(0.5)
     taus = [config.tau(step) for step in range(warmup, steps)]
     assert all(a > b for a, b in itertools.pairwise(taus)), "tau must fall at every step"
+
+
+def test_unas_knobs_reach_the_estimator() -> None:
+    config = estimator_config(SearchSpec(rebar_scale=0.25, baseline_decay=0.5, max_pending=7))
+    assert (config.rebar_scale, config.baseline_decay, config.max_pending) == (0.25, 0.5, 7)
