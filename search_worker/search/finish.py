@@ -1,5 +1,8 @@
 """The end of a search: derive the architecture, measure it (and any other finalists) on the
-device, train it briefly on the proxy data, report its accuracy, and export it.
+device, train it briefly on the proxy data, report its accuracy, and export it. The finalists
+are the estimator's (:meth:`Estimator.derive`: the argmax, and when the predictor puts it over
+the budget the most accurate samples it puts within); the most accurate measured within
+budget is chosen, else the fastest, and the result then says that no finalist was within.
 
 Candidates are scored on the same held-out architecture batches with the supernet's shared
 weights; the (accuracy, latency) points of everything the search measured, and of samples of
@@ -87,6 +90,14 @@ def budget_verdict(latency: float, budget: float, verdict: dict[str, Any]) -> di
         "message": f"MISSES the budget: measured {latency:.1f} ms > {budget:.1f} ms "
         f"(+{100 * (latency / budget - 1):.1f}%)",
     }
+
+
+def _plain_verdict(verdict: dict[str, Any], finalists: int) -> dict[str, Any]:
+    """A missed budget says that no finalist was within it (the most accurate one measured
+    within budget would have been chosen)."""
+    if verdict["meets_budget"] is False:
+        verdict["message"] += f"; no finalist measured within it ({finalists} measured)"
+    return verdict
 
 
 def _baseline_architectures(run: SearchRun) -> dict[str, tuple[int, ...]]:
@@ -187,7 +198,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         "measured_latency_ms": latency,
         "measurement_verdict": verdict,
         "predicted_latency_ms": chosen.predicted_ms,
-        **budget_verdict(latency, budget, verdict),
+        **_plain_verdict(budget_verdict(latency, budget, verdict), len(candidates)),
         "accuracy": top1,
         "accuracy_split": "val",
         "finetune_steps": spec.finetune_steps,

@@ -100,3 +100,30 @@ def test_mul_log_is_refused_by_measured_latency_estimators() -> None:
 def test_unknown_estimator_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="darts"):
         create_estimator("nope", ArchitectureLogits(Layout(COUNTS)), EstimatorConfig())
+
+
+@pytest.mark.parametrize("name", ["proxyless", "unas", "gdas"])
+def test_derive_adds_samples_within_budget_when_the_argmax_is_predicted_over(name: str) -> None:
+    """The argmax (op 0 everywhere: 16 ms) is over a 10 ms budget: the finalists are it and
+    the most accurate distinct samples of the final distribution predicted within budget."""
+    logits = ArchitectureLogits(Layout(COUNTS))
+    with torch.no_grad():
+        logits.alpha[0, 0] = 1.0
+    config = EstimatorConfig(candidates=400, finalists=3)
+    estimator = create_estimator(name, logits, config)
+    problem = toy_problem(lagging=False)
+    argmax, *others = estimator.derive(problem, torch.Generator().manual_seed(0))
+    assert argmax.arch == (0, 0, 0) and argmax.predicted_ms > BUDGET_MS
+    assert len(others) == 3 and len({c.arch for c in others}) == 3
+    assert all(c.predicted_ms <= BUDGET_MS for c in others)
+    assert [c.accuracy for c in others] == sorted((c.accuracy for c in others), reverse=True)
+    assert others[0].arch == tuple(BEST)  # the most accurate within budget, surely drawn
+
+
+def test_derive_returns_the_argmax_alone_when_it_is_predicted_within_budget() -> None:
+    logits = ArchitectureLogits(Layout(COUNTS))
+    with torch.no_grad():
+        logits.alpha[torch.arange(3), torch.tensor(BEST)] = 1.0
+    estimator = create_estimator("unas", logits, EstimatorConfig(candidates=400))
+    derived = estimator.derive(toy_problem(lagging=False), torch.Generator().manual_seed(0))
+    assert [c.arch for c in derived] == [tuple(BEST)]

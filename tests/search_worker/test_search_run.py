@@ -163,3 +163,35 @@ def test_objective_is_computed_on_its_splits(
     }[objective]()
     with torch.no_grad():
         assert float(problem.loss(selections)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("room", ["some", "none"])
+def test_finish_keeps_the_budget_when_the_argmax_is_predicted_over(
+    room: str, tiny_imagenet: Path, tmp_path: Path
+) -> None:
+    """The final distribution leans to each layer's slowest op, the budget is its median
+    predicted latency: a sample measured within it is returned, not the argmax; a budget
+    nothing meets: the argmax, and the result says plainly that no finalist was within."""
+    run = make_run("proxyless", tiny_imagenet, candidates=200)
+    while not run.done:
+        run.step()
+    weights = run.logits.probs().detach().requires_grad_(True)
+    run.latency(weights).backward()  # d LAT / d w: each op's latency (additive predictor)
+    assert weights.grad is not None
+    slowest = weights.grad.masked_fill(~run.logits.mask, -math.inf).argmax(-1)
+    with torch.no_grad():
+        run.logits.alpha[torch.arange(len(slowest)), slowest] += 0.5
+    argmax = tuple(run.logits.argmax())
+    draws = run.logits.sample(torch.Generator().manual_seed(1), 200)
+    median = float(run.problem().predicted_ms(draws).median())
+    run.budget_ms = median if room == "some" else 1e-3
+    result = finish_search(run, ArtifactStore(tmp_path), heartbeat=lambda: None).result
+    finalists = [p for p in result["candidates"] if p["latency_ms"] is not None]
+    if room == "some":
+        assert len(finalists) > 1  # the argmax and samples predicted within the budget
+        assert result["meets_budget"] is True and tuple(result["op_indices"]) != argmax
+        assert result["measured_latency_ms"] <= run.budget_ms
+    else:
+        assert [p["arch"] for p in finalists] == [run.space.format(run.space.parse(argmax))]
+        assert result["meets_budget"] is False
+        assert "no finalist measured within it (1 measured)" in result["message"]
