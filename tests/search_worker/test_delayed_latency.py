@@ -79,7 +79,7 @@ def latency_gradients(estimator: str, delay: int, steps: int) -> tuple[torch.Ten
     predictor = LutPredictor(LayerTable("toy", Layout((OPS,) * LAYERS), 0.0, TABLE_MS))
     problem = ArchitectureProblem(
         loss=lambda selections: torch.zeros(()),
-        accuracy=lambda selections: 0.0,
+        accuracy=lambda arch: 0.0,
         latency=AdditiveLatency(predictor),
         latency_loss=LatencyLoss(LatencyForm.ADD_LINEAR, WEIGHT, BUDGET_MS),
         oracle=DelayedOracle(delay),

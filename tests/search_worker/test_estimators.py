@@ -17,7 +17,7 @@ from search_worker.oracle.base import Arch
 from search_worker.search.distribution import ArchitectureLogits
 from search_worker.search.estimators import ESTIMATORS, EstimatorConfig, create_estimator
 from search_worker.search.losses import LatencyForm, LatencyLoss
-from search_worker.search.problem import ArchitectureProblem
+from search_worker.search.problem import ArchitectureProblem, single_paths
 
 COUNTS = (3, 2, 3)
 # accuracy loss per (layer, op) and latency per (layer, op): op 0 of layer 0 is the most
@@ -63,7 +63,7 @@ def toy_problem(lagging: bool) -> ArchitectureProblem:
     oracle = LaggingOracle(predictor) if lagging else PredictorOracle(predictor)
     return ArchitectureProblem(
         loss=toy_loss,
-        accuracy=lambda s: -float(toy_loss(s)),
+        accuracy=lambda arch: -float(toy_loss(single_paths(arch))),
         latency=AdditiveLatency(predictor),
         latency_loss=LatencyLoss(LatencyForm.ADD_LINEAR, 1.0, BUDGET_MS),
         oracle=oracle,

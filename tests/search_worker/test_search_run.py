@@ -104,8 +104,11 @@ def test_finish_reports_a_measured_architecture(
         assert entropy < uniform_entropy - 1e-4  # the architecture steps moved the logits
     else:
         assert entropy == pytest.approx(uniform_entropy)
+    assert run.data.score.state_dict() == {"epoch": 0, "position": 0}  # unseen by the search
     finished = finish_search(run, ArtifactStore(tmp_path), heartbeat=lambda: None)
     result = finished.result
+    # candidates were scored on the held-out split only
+    assert run.data.score.state_dict()["position"] == run.spec.eval_batches * run.spec.batch_size
     assert result["measured_latency_ms"] == pytest.approx(
         run.oracle.known(tuple(result["op_indices"]))
     )
@@ -172,7 +175,7 @@ def test_finish_keeps_the_budget_when_the_argmax_is_predicted_over(
     """The final distribution leans to each layer's slowest op, the budget is its median
     predicted latency: a sample measured within it is returned, not the argmax; a budget
     nothing meets: the argmax, and the result says plainly that no finalist was within."""
-    run = make_run("proxyless", tiny_imagenet, candidates=200)
+    run = make_run("proxyless", tiny_imagenet, candidates=40)
     while not run.done:
         run.step()
     weights = run.logits.probs().detach().requires_grad_(True)
