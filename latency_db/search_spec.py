@@ -77,7 +77,7 @@ class SearchSpec(BaseModel):
         1.0, ge=0.0, le=10.0, description="eta of UNAS' REBAR control variate for the loss"
     )
     baseline_decay: float = Field(
-        0.9, ge=0.0, lt=1.0, description="moving-average baselines of reinforce (and unas' delay)"
+        0.9, ge=0.0, lt=1.0, description="decay of reinforce's moving-average baselines"
     )
     importance_cap: float = Field(5.0, ge=1.0)
     max_staleness: int = Field(200, ge=0)

@@ -45,6 +45,8 @@ from search_worker.search.gradient_estimators import (
 from search_worker.search.problem import ArchitectureProblem, mixtures, single_paths
 from search_worker.search.relaxation import gumbel, perturbed
 
+_DELAY_DECAY = 0.9
+
 
 @dataclass
 class DelayedSample:
@@ -61,7 +63,7 @@ class DelayedSample:
 
 
 class MovingAverage:
-    """b <- decay * b + (1 - decay) * f, starting at the first f (REINFORCE's baseline, the
+    """b <- decay * b + (1 - decay) * f, starting at the first f (REINFORCE's baseline; the
     measurement delay)."""
 
     def __init__(self, decay: float, value: float | None = None) -> None:
@@ -84,7 +86,7 @@ class MeasuredLatencyEstimator(Estimator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pending: list[DelayedSample] = []
-        self.delay = MovingAverage(self.config.baseline_decay)  # steps to a measurement
+        self.delay = MovingAverage(_DELAY_DECAY)  # steps from request to measurement
         self.dropped = 0  # kept samples whose measurement never came
         self.applied = 0
 
