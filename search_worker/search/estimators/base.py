@@ -36,10 +36,10 @@ class EstimatorConfig:
     max_staleness: int = 200  # steps after which a delayed measurement is dropped
     max_pending: int = 4  # measurements in flight on average (sampled.py: keep probability)
     rebar_scale: float = 1.0  # eta of the REBAR control variate for the CE term (UNAS)
-    candidates: int = 100  # random / evolution: candidates evaluated
+    candidates: int = 100  # random / evolution: candidates evaluated; others: samples at derive
     population: int = 20  # evolution
     tournament: int = 5  # evolution
-    finalists: int = 3  # random / evolution: best candidates measured on the device
+    finalists: int = 3  # best candidates measured on the device
 
     def tau(self, step: int) -> float:
         """The temperature at search step ``step`` (the warm-up does not count)."""
