@@ -1,6 +1,7 @@
 """ImageNet-layout data for a search: ``train/`` is split into a weight half and an
-architecture half (DARTS, Liu et al., ICLR 2019; ProxylessNAS, Cai et al., ICLR 2019) and
-``val/`` gives the final accuracy. Images are resized to the proxy resolution.
+architecture half (DARTS, Liu et al., ICLR 2019; ProxylessNAS, Cai et al., ICLR 2019), less a
+tenth held out to score candidates (``score``: neither step optimises on it), and ``val/``
+gives the final accuracy. Images are resized to the proxy resolution.
 
 Batches come from :class:`BatchStream`, whose order is a function of (seed, epoch), so a
 resumed search continues with exactly the batches it would have seen.
@@ -18,6 +19,7 @@ from torchvision import datasets, transforms
 
 # ImageNet channel statistics, as torchvision's reference training scripts use.
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+SCORE_FRACTION = 0.1  # of train/, held out to score candidates
 
 
 class DatasetError(ValueError):
@@ -92,28 +94,36 @@ class BatchStream:
 class SearchData:
     weight: BatchStream
     arch: BatchStream
-    train: BatchStream  # both halves: training the derived network
+    score: BatchStream  # held out: ranks candidates
+    train: BatchStream  # all of train/: training the derived network
     val: datasets.ImageFolder
     num_classes: int
 
     def streams(self) -> dict[str, BatchStream]:
-        return {"weight": self.weight, "arch": self.arch, "train": self.train}
+        return {"weight": self.weight, "arch": self.arch, "score": self.score, "train": self.train}
 
 
 def load_search_data(
     root: Path, resolution: int, arch_fraction: float, batch_size: int, seed: int
 ) -> SearchData:
-    """Seeded split of ``root/train`` into weight and architecture halves; ``root/val``."""
+    """Seeded split of ``root/train`` into score, architecture and weight parts (the
+    architecture part ``arch_fraction`` of what the score part leaves); ``root/val``."""
     train = image_folder(root / "train", resolution)
     val = image_folder(root / "val", resolution)
     if train.classes != val.classes:
         raise DatasetError(f"{root}: train/ and val/ have different classes")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_arch = max(1, round(arch_fraction * len(order)))
-    arch, weight = order[:n_arch], order[n_arch:]
+    n_score = max(1, round(SCORE_FRACTION * len(order)))
+    n_arch = max(1, round(arch_fraction * (len(order) - n_score)))
+    score, arch, weight = (
+        order[:n_score],
+        order[n_score : n_score + n_arch],
+        order[n_score + n_arch :],
+    )
     return SearchData(
         weight=BatchStream(train, weight, batch_size, seed),
         arch=BatchStream(train, arch, batch_size, seed + 1),
+        score=BatchStream(train, score, batch_size, seed + 3, augment=False),
         train=BatchStream(train, order, batch_size, seed + 2),
         val=val,
         num_classes=len(train.classes),

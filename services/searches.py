@@ -65,7 +65,7 @@ def submit_search(
 ) -> SearchOut:
     """Validate, store and queue a search; a worker runs it in checkpointed segments."""
     spec = body.config
-    problems = submission_problems(body.estimator, spec, body.budget_ms)
+    problems = submission_problems(body.estimator, spec)
     if problems:
         raise invalid(*next(iter(problems.items())))
     try:

@@ -63,7 +63,9 @@ class ChannelShuffle(nn.Module):
 class MBConv(nn.Module):
     """Inverted residual: [1x1 expand (+ shuffle)], kxk depthwise, 1x1 linear projection."""
 
-    def __init__(self, block: MBConvBlock) -> None:
+    def __init__(self, block: MBConvBlock, *, residual: bool = True) -> None:
+        """``residual=False`` leaves out the identity path even where the block has one (a
+        supernet adds it once around the mixture of a layer's candidates)."""
         super().__init__()
         hidden, groups = block.hidden_ch, block.groups
         expand = has_expansion(block)
@@ -71,7 +73,7 @@ class MBConv(nn.Module):
         self.shuffle = ChannelShuffle(groups, hidden) if groups > 1 else None
         self.depthwise = ConvBN(hidden, hidden, block.kernel, block.stride, groups=hidden)
         self.project = ConvBN(hidden, block.out_ch, 1, groups=groups, act=False)
-        self.residual = block.idskip
+        self.residual = residual and block.idskip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x

@@ -11,8 +11,13 @@ One forward serves the estimators of the search (design section 6) through a per
   computed and kept for backward (ProxylessNAS' BinaryConnect two-path update, where ``g`` is a
   one-hot gate carrying straight-through gradients to the architecture weights).
 
-Candidates ``zero`` and shape-keeping ``skip`` are identities. Stem, fixed blocks and head are
-shared by all paths; :meth:`Supernet.extract` copies one architecture into a :class:`Network`.
+Candidates ``zero`` and shape-keeping ``skip`` are identities. Where a layer keeps its shape,
+its identity path is added once outside the selection, ``x + sum_j w_j y_j`` with y_j the
+candidate's residual branch (0 for an identity), as ProxylessNAS' MobileInvertedResidualBlock
+wraps its MixedEdge: the gradient of a gate w_j is then <dL/dout, y_j> (GDAS, Dong and Yang,
+CVPR 2019), not <dL/dout, x + y_j>, which a single straight-through gate would keep whole. Stem,
+fixed blocks and head are shared by all paths; :meth:`Supernet.extract` copies one architecture
+into a :class:`Network`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from latency_db.spaces import SearchableLayer, SearchSpace
+from latency_db.spaces import Block, MBConvBlock, SearchableLayer, SearchSpace
+from search_worker.nn.blocks import MBConv
 from search_worker.nn.network import Network, SpaceModule, build_optional
 
 
@@ -59,23 +65,43 @@ class PathSelection:
         return cls(tuple(indices), weights)
 
 
+class Zero(nn.Module):
+    """The residual branch of a removed layer (ProxylessNAS' ``ZeroLayer``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+def residual_branch(block: Block | None) -> nn.Module:
+    """A candidate of a shape-keeping layer without its identity path."""
+    if block is None:
+        return Zero()
+    if not isinstance(block, MBConvBlock):
+        raise TypeError(f"no residual branch for {type(block).__name__}")
+    return MBConv(block, residual=False)
+
+
 class MixedOp(nn.Module):
-    """The candidates of one searchable layer, ``candidates.<j>`` in the layer's token order."""
+    """The candidates of one searchable layer, ``candidates.<j>`` in the layer's token order;
+    where the layer keeps its shape, their residual branches around one identity path."""
 
     def __init__(self, layer: SearchableLayer) -> None:
         super().__init__()
         self.tokens = layer.candidates
-        self.candidates = nn.ModuleList(build_optional(layer.block(t)) for t in layer.candidates)
+        self.residual = layer.shape.keeps_shape
+        build = residual_branch if self.residual else build_optional
+        self.candidates = nn.ModuleList(build(layer.block(t)) for t in layer.candidates)
 
     def forward(self, x: torch.Tensor, selection: PathSelection) -> torch.Tensor:
         for index in selection.indices:
             if not 0 <= index < len(self.candidates):
                 raise IndexError(f"path {index} out of range 0..{len(self.candidates) - 1}")
         if selection.weights is None:
-            return self.candidates[selection.indices[0]](x)
-        paths = zip(selection.indices, selection.weights.unbind(), strict=True)
-        out: torch.Tensor = sum(w * self.candidates[i](x) for i, w in paths)
-        return out
+            out = self.candidates[selection.indices[0]](x)
+        else:
+            paths = zip(selection.indices, selection.weights.unbind(), strict=True)
+            out = sum(w * self.candidates[i](x) for i, w in paths)
+        return x + out if self.residual else out
 
 
 class Supernet(SpaceModule):

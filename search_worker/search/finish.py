@@ -1,13 +1,16 @@
 """The end of a search: derive the architecture, measure it (and any other finalists) on the
-device, train it briefly on the proxy data, report its accuracy, and export it.
+device, train it briefly on the proxy data, report its accuracy, and export it. The finalists
+are the estimator's (:meth:`Estimator.derive`: the argmax, and when the predictor puts it over
+the budget the most accurate samples it puts within); the most accurate measured within
+budget is chosen, else the fastest, and the result then says that no finalist was within.
 
-Candidates are scored on the same held-out architecture batches with the supernet's shared
-weights; the (accuracy, latency) points of everything the search measured, and of samples of
-its final distribution (at their predicted latency), feed the Pareto plot, beside a fixed
-baseline scored and measured the same way (MobileNetV2-like: every layer ``k3_e6``, the
-inverted-residual block of Sandler et al., CVPR 2018). A result that misses the budget says
-so; a budget is judged only on a clean measurement (issue 16): otherwise ``budget_verdict``
-says plainly that it could not be judged and why, and ``meets_budget`` is null.
+Candidates are scored alike (:mod:`search_worker.search.scoring`: shared weights, BN
+recalibrated, held-out ``score`` batches); the (accuracy, latency) points of everything the
+search measured, and of samples of its final distribution (at their predicted latency), feed
+the Pareto plot, beside a fixed baseline scored and measured the same way (MobileNetV2-like:
+every layer ``k3_e6``, the inverted-residual block of Sandler et al., CVPR 2018). A budget
+is judged only on a clean measurement (issue 16): otherwise ``budget_verdict`` says plainly
+that it could not be judged and why, and ``meets_budget`` is null.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from search_worker.export import ExportedArtifact, export_module
 from search_worker.oracle import MeasurementFailed
 from search_worker.search.problem import Candidate
 from search_worker.search.run import SearchRun, StepGate, no_gate
+from search_worker.search.scoring import Scoring
 
 MAX_POINTS = 200  # measured architectures shown on the Pareto plot
 PLOT_SAMPLES = 24  # drawn from the final distribution, scored for the plot (latency predicted)
@@ -89,6 +93,14 @@ def budget_verdict(latency: float, budget: float, verdict: dict[str, Any]) -> di
     }
 
 
+def _plain_verdict(verdict: dict[str, Any], finalists: int) -> dict[str, Any]:
+    """A missed budget says that no finalist was within it (the most accurate one measured
+    within budget would have been chosen)."""
+    if verdict["meets_budget"] is False:
+        verdict["message"] += f"; no finalist measured within it ({finalists} measured)"
+    return verdict
+
+
 def _baseline_architectures(run: SearchRun) -> dict[str, tuple[int, ...]]:
     """Op indices of each baseline the space can express (every layer offers its op)."""
     found = {}
@@ -141,9 +153,11 @@ def train_network(
 
 def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], None]) -> Finished:
     spec, budget = run.spec, run.budget_ms
-    run.supernet.train()  # candidates scored with batch statistics
-    eval_batches = [run.data.arch.next() for _ in range(spec.eval_batches)]
-    problem = run.problem(eval_batches)
+    scoring = Scoring(
+        calibration=[run.data.weight.next() for _ in range(spec.eval_batches)],
+        scored=[run.data.score.next() for _ in range(spec.eval_batches)],
+    )
+    problem = run.problem(scoring)
     candidates = run.estimator.derive(problem, run.generator)
     baselines = _baseline_architectures(run)
     measured = run.oracle.wait_for(
@@ -187,7 +201,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         "measured_latency_ms": latency,
         "measurement_verdict": verdict,
         "predicted_latency_ms": chosen.predicted_ms,
-        **budget_verdict(latency, budget, verdict),
+        **_plain_verdict(budget_verdict(latency, budget, verdict), len(candidates)),
         "accuracy": top1,
         "accuracy_split": "val",
         "finetune_steps": spec.finetune_steps,

@@ -6,13 +6,13 @@ Each returns a tensor S (one per sample) with E[grad S] = grad_alpha E_{b ~ p_al
   grad S = w (f(b) - baseline) grad log p(b);
 - :func:`relax`: RELAX (Grathwohl et al., ICLR 2018), used by UNAS (Vahdat et al., CVPR 2020)
   with REBAR's control variate (Tucker et al., NeurIPS 2017):
-  grad S = w [(f(b) - c(z~)) grad log p(b) - grad c(z~)] + grad c(z), z = log p + G, z~ ~
-  p(z | b), c(.) = surrogate(softmax(. / tau)).
+  grad S = [(f(b) - c(z~)) grad log p(b) - grad c(z~)] + grad c(z), z = log p + G, z~ ~
+  p(z | b), c(.) = surrogate(softmax(. / tau)). Its two parts are unbiased on their own:
+  :func:`relax_correction` (the bracket, which needs f(b)) and :func:`reparameterized`
+  (grad c(z), which does not), so a delayed f(b) can correct a c(z) applied earlier.
 
-``w`` is an importance weight p_now(b) / p_then(b) for a sample b drawn under earlier logits
-(1 on-policy). The term grad c(z) is an expectation over z alone, so it needs no weight; it
-re-uses b's Gumbel noise G so that, while the logits have not moved, z and z~ stay tied and the
-estimator is exactly RELAX.
+``w`` weights a sample's score-function terms: p_now(b) / p_then(b) for a sample b drawn under
+earlier logits (1 on-policy), over the probability that b was kept at all.
 """
 
 from __future__ import annotations
@@ -54,21 +54,44 @@ def relax(
     surrogate: Surrogate,
     tau: float,
     generator: torch.Generator,
+) -> torch.Tensor:
+    """The RELAX surrogate for a sample b (op indices) drawn with Gumbel ``noise`` G: its
+    correction plus c(z) at z = log p + G, the z that drew b."""
+    return relax_correction(
+        logits, mask, sample, loss, surrogate, tau, generator
+    ) + reparameterized(logits, mask, noise, surrogate, tau)
+
+
+def relax_correction(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    sample: torch.Tensor,
+    loss: torch.Tensor | float,
+    surrogate: Surrogate,
+    tau: float,
+    generator: torch.Generator,
     weight: torch.Tensor | float = 1.0,
 ) -> torch.Tensor:
-    """The RELAX surrogate for a sample b (op indices) drawn with Gumbel ``noise`` G.
+    """RELAX's terms that need f(b): w [(f(b) - c(z~)) log p(b) - c(z~)] with z~ ~ p(z | b);
+    their mean gradient is grad E[f(b)] - grad E[c(z)].
 
     ``loss`` is f(b), a constant (e.g. the loss of the *measured* latency of b). ``surrogate``
     is differentiable in its soft one-hot input (a latency predictor g, or the relaxed network's
     loss for REBAR).
     """
-    z = perturbed(logits, mask, noise)
     z_tilde = conditional_perturbed(logits, mask, sample, generator)
-    c_z = surrogate(relaxed(z, tau, mask))
     c_z_tilde = surrogate(relaxed(z_tilde, tau, mask))
     f_b = torch.as_tensor(loss).detach()
     w = torch.as_tensor(weight).detach()
-    return w * ((f_b - c_z_tilde).detach() * log_prob(logits, mask, sample) - c_z_tilde) + c_z
+    return w * ((f_b - c_z_tilde).detach() * log_prob(logits, mask, sample) - c_z_tilde)
+
+
+def reparameterized(
+    logits: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor, surrogate: Surrogate, tau: float
+) -> torch.Tensor:
+    """c(z) at z = log p + G: RELAX's reparameterized term, whose gradient estimates
+    grad E[c(z)] and needs no f(b)."""
+    return surrogate(relaxed(perturbed(logits, mask, noise), tau, mask))
 
 
 def importance_weight(

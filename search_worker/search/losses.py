@@ -1,12 +1,17 @@
 """How accuracy and latency combine in the architecture objective (design section 6).
 
-- ``mul_log`` (ProxylessNAS, Cai et al., ICLR 2019): CE * (log LAT / log T)^beta;
+- ``mul_log``: CE * (LAT / T)^beta, i.e. log loss = log CE + beta log(LAT / T): the
+  multiplicative latency objective of MnasNet (Tan et al., CVPR 2019) on the loss. ProxylessNAS'
+  ``mul#log`` (Cai et al., ICLR 2019), CE * (log LAT / log T)^beta = CE * (1 + log(LAT / T) /
+  log T)^beta, is its first-order form with exponent beta / log T, but it depends on the unit of
+  LAT and is NaN for LAT < 1 and flat at LAT = 1; this form is unit-free and smooth for every
+  positive LAT and T (ProxylessNAS' beta 0.6 with T = 100 ms is beta ~0.13 here);
 - ``add_linear`` (ProxylessNAS): CE + lambda (LAT - T) / T;
 - ``hinge`` (UNAS, Vahdat et al., CVPR 2020): CE + lambda relu(LAT / T - 1), the paper's
   lambda relu(LAT - T) with LAT in units of the budget, so one lambda serves any budget.
 
 Objectives: ``val`` (L_val), ``train`` (L_train), ``gen`` (UNAS' generalization loss
-L_train + lambda_gen |L_val - L_train|, lambda_gen 0.5).
+L_train + lambda_gen |L_val - L_train|; the paper's lambda_gen is 0.5).
 """
 
 from __future__ import annotations
@@ -16,8 +21,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 import torch
-
-GEN_LAMBDA = 0.5
 
 
 class LatencyForm(str, Enum):
@@ -38,14 +41,18 @@ class Objective(str, Enum):
 
 
 def objective_value(
-    objective: Objective, train_loss: torch.Tensor | None, val_loss: torch.Tensor | None
+    objective: Objective,
+    train_loss: torch.Tensor | None,
+    val_loss: torch.Tensor | None,
+    *,
+    gen_weight: float,
 ) -> torch.Tensor:
     if objective is Objective.VAL and val_loss is not None:
         return val_loss
     if objective is Objective.TRAIN and train_loss is not None:
         return train_loss
     if objective is Objective.GEN and train_loss is not None and val_loss is not None:
-        return train_loss + GEN_LAMBDA * (val_loss - train_loss).abs()
+        return train_loss + gen_weight * (val_loss - train_loss).abs()
     raise ValueError(f"objective {objective.value} needs the losses it is made of")
 
 
@@ -73,6 +80,5 @@ class LatencyLoss:
     def combine(self, loss: torch.Tensor, latency_ms: torch.Tensor) -> torch.Tensor:
         """The architecture loss from the accuracy loss and a latency (ms)."""
         if self.form is LatencyForm.MUL_LOG:
-            factor = (torch.log(latency_ms) / math.log(self.budget_ms)) ** self.weight
-            return loss * factor
+            return loss * (latency_ms / self.budget_ms) ** self.weight
         return loss + self.term(latency_ms)

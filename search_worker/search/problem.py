@@ -28,16 +28,16 @@ class Candidate:
 
 
 SelectionLoss = Callable[[Sequence[PathSelection]], torch.Tensor]
-SelectionScore = Callable[[Sequence[PathSelection]], float]
+ArchitectureScore = Callable[[tuple[int, ...]], float]
 
 
 @dataclass
 class ArchitectureProblem:
     """``loss``: the objective (e.g. CE on the architecture half) under per-layer selections;
-    ``accuracy``: a score to rank discrete candidates (higher is better)."""
+    ``accuracy``: a score to rank discrete architectures (higher is better)."""
 
     loss: SelectionLoss
-    accuracy: SelectionScore
+    accuracy: ArchitectureScore
     latency: DifferentiableLatency
     latency_loss: LatencyLoss
     oracle: LatencyOracle
@@ -50,7 +50,7 @@ class ArchitectureProblem:
     def evaluate(self, arch: tuple[int, ...]) -> Candidate:
         """Score and predicted latency of one discrete architecture."""
         predicted = float(self.predicted_ms(torch.tensor([arch]))[0])
-        return Candidate(arch, self.accuracy(single_paths(arch)), predicted)
+        return Candidate(arch, self.accuracy(arch), predicted)
 
 
 def single_paths(arch: Sequence[int] | torch.Tensor) -> list[PathSelection]:

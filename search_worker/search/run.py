@@ -27,6 +27,7 @@ from search_worker.search.distribution import ArchitectureLogits
 from search_worker.search.estimators import EstimatorConfig, create_estimator
 from search_worker.search.losses import LatencyForm, LatencyLoss, Objective, objective_value
 from search_worker.search.problem import ArchitectureProblem
+from search_worker.search.scoring import Scoring, score
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 StepGate = Callable[[], AbstractContextManager[float]]
@@ -46,7 +47,10 @@ def estimator_config(spec: SearchSpec) -> EstimatorConfig:
         arch_lr=spec.arch_lr,
         tau_start=spec.tau_start,
         tau_end=spec.tau_end,
-        tau_anneal_steps=max(1, spec.steps - spec.warmup_steps),
+        tau_first_step=spec.warmup_steps,
+        tau_anneal_steps=spec.steps - spec.warmup_steps - 1,  # the last step ends at tau_end
+        baseline_decay=spec.baseline_decay,
+        rebar_scale=spec.rebar_scale,
         importance_cap=spec.importance_cap,
         max_staleness=spec.max_staleness,
         max_pending=spec.max_pending,
@@ -108,32 +112,29 @@ class SearchRun:
         x, y = batch
         return nn.functional.cross_entropy(self.supernet(x, selections), y)
 
-    def batch_accuracy(
-        self, batches: Sequence[Batch], selections: Sequence[PathSelection]
-    ) -> float:
-        """Top-1 on ``batches`` with batch statistics (train-mode BN, no recalibration)."""
-        with torch.no_grad():
-            hits = sum(int((self.supernet(x, selections).argmax(1) == y).sum()) for x, y in batches)
-        return hits / max(1, sum(len(y) for _, y in batches))
-
-    def problem(self, eval_batches: Sequence[Batch] | None = None) -> ArchitectureProblem:
-        """The architecture step's view: the objective on this step's batches."""
+    def problem(self, scoring: Scoring | None = None) -> ArchitectureProblem:
+        """The architecture step's view: the objective on this step's batches; candidates are
+        scored only with ``scoring`` (at the end of the search)."""
         objective = Objective(self.spec.objective)
         val = self.data.arch.next() if objective in (Objective.VAL, Objective.GEN) else None
         train = self.data.weight.next() if objective in (Objective.TRAIN, Objective.GEN) else None
-        step_batches = [b for b in (val, train) if b is not None]
-        scored = list(eval_batches) if eval_batches is not None else step_batches[:1]
+
+        def accuracy(arch: tuple[int, ...]) -> float:
+            if scoring is None:
+                raise ValueError("candidates are scored only at the end of a search")
+            return score(self.supernet, arch, scoring)
 
         def loss(selections: Sequence[PathSelection]) -> torch.Tensor:
             return objective_value(
                 objective,
                 None if train is None else self.cross_entropy(train, selections),
                 None if val is None else self.cross_entropy(val, selections),
+                gen_weight=self.spec.gen_weight,
             )
 
         return ArchitectureProblem(
             loss=loss,
-            accuracy=lambda selections: self.batch_accuracy(scored, selections),
+            accuracy=accuracy,
             latency=self.latency,
             latency_loss=self.latency_loss(),
             oracle=self.oracle,

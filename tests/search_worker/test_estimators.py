@@ -17,7 +17,7 @@ from search_worker.oracle.base import Arch
 from search_worker.search.distribution import ArchitectureLogits
 from search_worker.search.estimators import ESTIMATORS, EstimatorConfig, create_estimator
 from search_worker.search.losses import LatencyForm, LatencyLoss
-from search_worker.search.problem import ArchitectureProblem
+from search_worker.search.problem import ArchitectureProblem, single_paths
 
 COUNTS = (3, 2, 3)
 # accuracy loss per (layer, op) and latency per (layer, op): op 0 of layer 0 is the most
@@ -38,7 +38,8 @@ def toy_loss(selections: Sequence[PathSelection]) -> torch.Tensor:
 
 
 class LaggingOracle(PredictorOracle):
-    """Answers each request three polls later, as a device would (the delayed path)."""
+    """Answers each request three polls later (the delayed path; its bias under longer delays
+    is tested in test_delayed_latency.py)."""
 
     def __init__(self, predictor: LutPredictor) -> None:
         super().__init__(predictor)
@@ -62,7 +63,7 @@ def toy_problem(lagging: bool) -> ArchitectureProblem:
     oracle = LaggingOracle(predictor) if lagging else PredictorOracle(predictor)
     return ArchitectureProblem(
         loss=toy_loss,
-        accuracy=lambda s: -float(toy_loss(s)),
+        accuracy=lambda arch: -float(toy_loss(single_paths(arch))),
         latency=AdditiveLatency(predictor),
         latency_loss=LatencyLoss(LatencyForm.ADD_LINEAR, 1.0, BUDGET_MS),
         oracle=oracle,
@@ -87,16 +88,6 @@ def test_estimator_finds_the_best_toy_architecture(name: str) -> None:
         assert logits.probs()[torch.arange(3), BEST].min() > 0.6
 
 
-def test_sampled_estimators_apply_delayed_measurements() -> None:
-    logits = ArchitectureLogits(Layout(COUNTS))
-    estimator = create_estimator("unas", logits, EstimatorConfig())
-    problem = toy_problem(lagging=True)
-    generator = torch.Generator().manual_seed(1)
-    metrics = [estimator.architecture_step(problem, step, generator) for step in range(10)]
-    assert metrics[0]["latency_terms_applied"] == 0
-    assert sum(m["latency_terms_applied"] for m in metrics) > 0
-
-
 def test_mul_log_is_refused_by_measured_latency_estimators() -> None:
     logits = ArchitectureLogits(Layout(COUNTS))
     problem = toy_problem(lagging=False)
@@ -109,3 +100,30 @@ def test_mul_log_is_refused_by_measured_latency_estimators() -> None:
 def test_unknown_estimator_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="darts"):
         create_estimator("nope", ArchitectureLogits(Layout(COUNTS)), EstimatorConfig())
+
+
+@pytest.mark.parametrize("name", ["proxyless", "unas", "gdas"])
+def test_derive_adds_samples_within_budget_when_the_argmax_is_predicted_over(name: str) -> None:
+    """The argmax (op 0 everywhere: 16 ms) is over a 10 ms budget: the finalists are it and
+    the most accurate distinct samples of the final distribution predicted within budget."""
+    logits = ArchitectureLogits(Layout(COUNTS))
+    with torch.no_grad():
+        logits.alpha[0, 0] = 1.0
+    config = EstimatorConfig(candidates=400, finalists=3)
+    estimator = create_estimator(name, logits, config)
+    problem = toy_problem(lagging=False)
+    argmax, *others = estimator.derive(problem, torch.Generator().manual_seed(0))
+    assert argmax.arch == (0, 0, 0) and argmax.predicted_ms > BUDGET_MS
+    assert len(others) == 3 and len({c.arch for c in others}) == 3
+    assert all(c.predicted_ms <= BUDGET_MS for c in others)
+    assert [c.accuracy for c in others] == sorted((c.accuracy for c in others), reverse=True)
+    assert others[0].arch == tuple(BEST)  # the most accurate within budget, surely drawn
+
+
+def test_derive_returns_the_argmax_alone_when_it_is_predicted_within_budget() -> None:
+    logits = ArchitectureLogits(Layout(COUNTS))
+    with torch.no_grad():
+        logits.alpha[torch.arange(3), torch.tensor(BEST)] = 1.0
+    estimator = create_estimator("unas", logits, EstimatorConfig(candidates=400))
+    derived = estimator.derive(toy_problem(lagging=False), torch.Generator().manual_seed(0))
+    assert [c.arch for c in derived] == [tuple(BEST)]

@@ -3,6 +3,7 @@ checkpoint, and finishes with a measured (here: predicted) architecture and its 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from latency_db.artifact_store import ArtifactStore
 from latency_db.predictors import LutPredictor, layer_table
 from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
-from search_worker.data import load_search_data
+from search_worker.data import accuracy, load_search_data
 from search_worker.latency import latency_model
 from search_worker.oracle import PredictorOracle
 from search_worker.search.checkpoints import CheckpointStore
@@ -74,21 +75,49 @@ def test_resumed_search_equals_uninterrupted(
         assert torch.equal(a, b)
 
 
+def skewed_val(source: Path, root: Path) -> Path:
+    """``source`` with j + 1 images of class j in val/: an accuracy on val/ is m / 55, which no
+    accuracy of a network predicting one class (m < 11) on another split can equal."""
+    root.mkdir()
+    (root / "train").symlink_to(source / "train")
+    for j, class_dir in enumerate(sorted((source / "val").iterdir())):
+        (root / "val" / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.iterdir())[: j + 1]:
+            (root / "val" / class_dir.name / image.name).symlink_to(image)
+    return root
+
+
 @pytest.mark.parametrize("estimator", ["proxyless", "evolution"])
 def test_finish_reports_a_measured_architecture(
     estimator: str, tiny_imagenet: Path, tmp_path: Path
 ) -> None:
-    run = make_run(estimator, tiny_imagenet)
+    run = make_run(estimator, skewed_val(tiny_imagenet, tmp_path / "data"))
+    uniform_entropy = sum(math.log(len(layer.candidates)) for layer in run.space.layers)
+    assert run.step()["entropy"] == pytest.approx(uniform_entropy)  # a warm-up step
     while not run.done:
         metrics = run.step()
-    assert np.isfinite(metrics["weight_loss"]) and metrics["entropy"] > 0
+    assert np.isfinite(metrics["weight_loss"])
+    p = run.logits.probs().detach().double()
+    entropy = float(-(p * p.log()).nan_to_num().sum())  # padded entries: 0 log 0 = 0
+    assert metrics["entropy"] == pytest.approx(entropy, rel=1e-5)
+    if run.estimator.trains_architecture:
+        assert entropy < uniform_entropy - 1e-4  # the architecture steps moved the logits
+    else:
+        assert entropy == pytest.approx(uniform_entropy)
+    assert run.data.score.state_dict() == {"epoch": 0, "position": 0}  # unseen by the search
     finished = finish_search(run, ArtifactStore(tmp_path), heartbeat=lambda: None)
     result = finished.result
+    # candidates were scored on the held-out split only
+    assert run.data.score.state_dict()["position"] == run.spec.eval_batches * run.spec.batch_size
     assert result["measured_latency_ms"] == pytest.approx(
         run.oracle.known(tuple(result["op_indices"]))
     )
     assert result["meets_budget"] == (result["measured_latency_ms"] <= run.budget_ms)
-    assert 0.0 <= result["accuracy"] <= 1.0
+    # the accuracy is the returned network's top-1 on val/, a split the search never saw
+    assert result["accuracy_split"] == "val"
+    (scripted,) = [a for a in finished.artifacts if a.kind == "torchscript"]
+    returned = torch.jit.load(str(scripted.path))
+    assert result["accuracy"] == pytest.approx(accuracy(returned, run.data.val), abs=1e-9)
     assert any(p["chosen"] for p in result["candidates"])
     sampled = [p for p in result["candidates"] if p["latency_ms"] is None]
     assert sampled and all(np.isfinite(p["predicted_ms"]) for p in sampled)
@@ -107,3 +136,65 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(DatasetError, match="does not exist"):
         load_search_data(tmp_path / "nope", 16, 0.5, 8, 0)
+
+
+@pytest.mark.parametrize(
+    ("objective", "splits"),
+    [("val", ("arch",)), ("train", ("weight",)), ("gen", ("arch", "weight"))],
+)
+def test_objective_is_computed_on_its_splits(
+    objective: str, splits: tuple[str, ...], tiny_imagenet: Path
+) -> None:
+    """L_val on the architecture half of train/, L_train on the weight half, UNAS' L_gen =
+    L_train + lambda |L_val - L_train| on both; each draws one batch of its splits."""
+    run = make_run("darts", tiny_imagenet, objective=objective, gen_weight=0.3)
+    streams = run.data.streams()
+    before = {name: stream.state_dict() for name, stream in streams.items()}
+    problem = run.problem()
+    after = {name: stream.state_dict() for name, stream in streams.items()}
+    assert {name for name in streams if after[name] != before[name]} == set(splits)
+    selections = run.supernet.select(run.space.sample(0))
+    losses = {}
+    with torch.no_grad():
+        for name in splits:
+            streams[name].load_state_dict(before[name])
+            losses[name] = float(run.cross_entropy(streams[name].next(), selections))
+    expected = {
+        "val": lambda: losses["arch"],
+        "train": lambda: losses["weight"],
+        "gen": lambda: losses["weight"] + 0.3 * abs(losses["arch"] - losses["weight"]),
+    }[objective]()
+    with torch.no_grad():
+        assert float(problem.loss(selections)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("room", ["some", "none"])
+def test_finish_keeps_the_budget_when_the_argmax_is_predicted_over(
+    room: str, tiny_imagenet: Path, tmp_path: Path
+) -> None:
+    """The final distribution leans to each layer's slowest op, the budget is its median
+    predicted latency: a sample measured within it is returned, not the argmax; a budget
+    nothing meets: the argmax, and the result says plainly that no finalist was within."""
+    run = make_run("proxyless", tiny_imagenet, candidates=40)
+    while not run.done:
+        run.step()
+    weights = run.logits.probs().detach().requires_grad_(True)
+    run.latency(weights).backward()  # d LAT / d w: each op's latency (additive predictor)
+    assert weights.grad is not None
+    slowest = weights.grad.masked_fill(~run.logits.mask, -math.inf).argmax(-1)
+    with torch.no_grad():
+        run.logits.alpha[torch.arange(len(slowest)), slowest] += 0.5
+    argmax = tuple(run.logits.argmax())
+    draws = run.logits.sample(torch.Generator().manual_seed(1), 200)
+    median = float(run.problem().predicted_ms(draws).median())
+    run.budget_ms = median if room == "some" else 1e-3
+    result = finish_search(run, ArtifactStore(tmp_path), heartbeat=lambda: None).result
+    finalists = [p for p in result["candidates"] if p["latency_ms"] is not None]
+    if room == "some":
+        assert len(finalists) > 1  # the argmax and samples predicted within the budget
+        assert result["meets_budget"] is True and tuple(result["op_indices"]) != argmax
+        assert result["measured_latency_ms"] <= run.budget_ms
+    else:
+        assert [p["arch"] for p in finalists] == [run.space.format(run.space.parse(argmax))]
+        assert result["meets_budget"] is False
+        assert "no finalist measured within it (1 measured)" in result["message"]

@@ -181,3 +181,30 @@ def test_bad_selections_are_refused(proxyless_small: SearchSpace) -> None:
     selections[0] = PathSelection.single(9)
     with pytest.raises(IndexError, match="out of range"):
         supernet(x, selections)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_gdas_gate_gradient_is_the_papers(proxyless_small: SearchSpace, residual: bool) -> None:
+    """GDAS (Dong and Yang, CVPR 2019) runs the chosen op j alone, scaled by a straight-through
+    gate h_j of value 1, on the op's own output: out = x + h_j y_j where the layer keeps its
+    shape (the identity path outside the gate), h_j y_j where it does not. So dL/dh_j =
+    <dL/dout, y_j>, and exactly 0 for ``zero`` (y = 0)."""
+    layer = next(lay for lay in proxyless_small.layers if lay.shape.keeps_shape == residual)
+    torch.manual_seed(0)
+    op = MixedOp(layer).double().train()
+    generator = torch.Generator().manual_seed(5)
+    shape = (4, layer.shape.in_ch, layer.shape.in_hw, layer.shape.in_hw)
+    x = torch.randn(shape, generator=generator, dtype=torch.float64)
+    for j, token in enumerate(layer.candidates):
+        gate = torch.ones(1, dtype=torch.float64, requires_grad=True)
+        out = op(x, PathSelection.subset((j,), gate))
+        upstream = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+        (out * upstream).sum().backward()
+        with torch.no_grad():
+            whole = op(x, PathSelection.single(j))  # the layer's output with op j
+            y = whole - x if residual else whole
+        assert gate.grad is not None
+        if token == "zero":
+            assert float(gate.grad) == 0.0
+        else:
+            torch.testing.assert_close(gate.grad, (upstream * y).sum().reshape(1))

@@ -29,19 +29,21 @@ class EstimatorConfig:
     arch_lr: float = 0.05
     tau_start: float = 5.0  # relaxation temperature, annealed exponentially (FBNet, SNAS)
     tau_end: float = 0.5
-    tau_anneal_steps: int = 1000
+    tau_first_step: int = 0  # the first architecture step (after the warm-up): tau_start
+    tau_anneal_steps: int = 1000  # steps from tau_start to tau_end
     baseline_decay: float = 0.9  # REINFORCE moving-average baseline
     importance_cap: float = 5.0  # truncation of delayed samples' importance weights
     max_staleness: int = 200  # steps after which a delayed measurement is dropped
-    max_pending: int = 4  # measurements in flight at once; further samples skip latency
+    max_pending: int = 4  # measurements in flight on average (sampled.py: keep probability)
     rebar_scale: float = 1.0  # eta of the REBAR control variate for the CE term (UNAS)
-    candidates: int = 100  # random / evolution: candidates evaluated
+    candidates: int = 100  # random / evolution: candidates evaluated; others: samples at derive
     population: int = 20  # evolution
     tournament: int = 5  # evolution
-    finalists: int = 3  # random / evolution: best candidates measured on the device
+    finalists: int = 3  # best candidates measured on the device
 
     def tau(self, step: int) -> float:
-        progress = min(1.0, step / max(1, self.tau_anneal_steps))
+        """The temperature at search step ``step`` (the warm-up does not count)."""
+        progress = min(1.0, max(0, step - self.tau_first_step) / max(1, self.tau_anneal_steps))
         return float(self.tau_start * (self.tau_end / self.tau_start) ** progress)
 
 
@@ -83,8 +85,19 @@ class Estimator(ABC):
         """Adjust the logits after the optimizer step (default: nothing)."""
 
     def derive(self, problem: ArchitectureProblem, generator: torch.Generator) -> list[Candidate]:
-        """Final candidates, best first (default: the argmax architecture alone)."""
-        return [problem.evaluate(tuple(self.logits.argmax()))]
+        """Final candidates, best first: the argmax architecture; when the predictor puts it
+        over the budget, also the ``finalists`` most accurate of ``candidates`` samples of the
+        final distribution that it puts within (all are measured; the best measured within
+        budget wins)."""
+        argmax = problem.evaluate(tuple(self.logits.argmax()))
+        budget = problem.latency_loss.budget_ms
+        if argmax.predicted_ms <= budget:
+            return [argmax]
+        draws = self.logits.sample(generator, self.config.candidates).unique(dim=0)
+        within = draws[problem.predicted_ms(draws) <= budget]
+        scored = [problem.evaluate(tuple(row)) for row in within.tolist()]
+        scored.sort(key=lambda c: -c.accuracy)
+        return [argmax, *scored[: self.config.finalists]]
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict()}

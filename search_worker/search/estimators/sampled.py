@@ -15,6 +15,14 @@ ACER, Wang et al., ICLR 2017); samples older than ``max_staleness`` steps are dr
 weighting over waiting (bounded staleness alone) because a device measurement takes tens of
 training steps, and waiting would make the latency gradient lag the accuracy gradient by as
 much. Only separable latency forms (``add_linear``, ``hinge``) split this way.
+
+The device measures only so many architectures: an unmeasured b is sent with probability
+pi = min(1, max_pending / d), d the measurement delay in steps (a moving average, at least
+the age of the oldest one in flight), which keeps about ``max_pending`` in flight; b already
+measured is always kept (pi = 1). A kept b's measured terms are weighted by 1 / pi (Horvitz
+and Thompson, JASA 1952), so the latency gradient stays unbiased at any delay; a plain cap on
+the samples in flight would shrink it by the share kept (issue 17). RELAX's reparameterized
+term c(z) needs no measurement and is applied every step, at once.
 """
 
 from __future__ import annotations
@@ -26,9 +34,18 @@ from typing import Any
 import torch
 
 from search_worker.search.estimators.base import Estimator, register_estimator
-from search_worker.search.gradient_estimators import importance_weight, relax, score_function
+from search_worker.search.gradient_estimators import (
+    Surrogate,
+    importance_weight,
+    relax,
+    relax_correction,
+    reparameterized,
+    score_function,
+)
 from search_worker.search.problem import ArchitectureProblem, mixtures, single_paths
 from search_worker.search.relaxation import gumbel, perturbed
+
+_DELAY_DECAY = 0.9
 
 
 @dataclass
@@ -38,15 +55,16 @@ class DelayedSample:
     arch: tuple[int, ...]
     step: int
     logits: torch.Tensor  # alpha when b was drawn
-    noise: torch.Tensor  # the Gumbel noise G that drew it
+    keep: float  # the probability that b was kept for measurement
 
     @property
     def indices(self) -> torch.Tensor:
         return torch.tensor(self.arch)
 
 
-class MovingBaseline:
-    """b <- decay * b + (1 - decay) * f, starting at the first f (REINFORCE's baseline)."""
+class MovingAverage:
+    """b <- decay * b + (1 - decay) * f, starting at the first f (REINFORCE's baseline; the
+    measurement delay)."""
 
     def __init__(self, decay: float, value: float | None = None) -> None:
         self.decay = decay
@@ -55,8 +73,11 @@ class MovingBaseline:
     def gap(self, f: float) -> float:
         """f minus the baseline *before* f updates it (so the baseline does not bias)."""
         gap = 0.0 if self.value is None else f - self.value
-        self.value = f if self.value is None else self.decay * self.value + (1 - self.decay) * f
+        self.update(f)
         return gap
+
+    def update(self, f: float) -> None:
+        self.value = f if self.value is None else self.decay * self.value + (1 - self.decay) * f
 
 
 class MeasuredLatencyEstimator(Estimator):
@@ -65,8 +86,15 @@ class MeasuredLatencyEstimator(Estimator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pending: list[DelayedSample] = []
-        self.dropped = 0
+        self.delay = MovingAverage(_DELAY_DECAY)  # steps from request to measurement
+        self.dropped = 0  # kept samples whose measurement never came
         self.applied = 0
+
+    def keep_probability(self, step: int) -> float:
+        """pi = min(1, max_pending / expected delay): about ``max_pending`` in flight."""
+        oldest = max((step - s.step for s in self.pending), default=0)
+        expected = max(1.0, float(oldest), self.delay.value or 0.0)
+        return min(1.0, self.config.max_pending / expected)
 
     def backward(
         self, problem: ArchitectureProblem, step: int, generator: torch.Generator
@@ -74,20 +102,19 @@ class MeasuredLatencyEstimator(Estimator):
         if not problem.latency_loss.form.separable:
             raise ValueError(f"{self.name} needs a separable latency form (add_linear, hinge)")
         alpha, mask = self.logits.alpha, self.logits.mask
+        keep = self.keep_probability(step)  # decided before b is drawn
         noise = gumbel(alpha.shape, generator)
         arch = perturbed(alpha.detach(), mask, noise).argmax(dim=-1)
         loss, surrogate = self.loss_surrogate(problem, arch, noise, step, generator)
-        sample = DelayedSample(tuple(arch.tolist()), step, alpha.detach().clone(), noise)
-        if (
-            problem.oracle.known(sample.arch) is not None
-            or len(self.pending) < self.config.max_pending
-        ):
+        terms = [surrogate, self.latency_now(problem, noise, step)]
+        sample = DelayedSample(tuple(arch.tolist()), step, alpha.detach().clone(), keep)
+        if problem.oracle.known(sample.arch) is not None:
+            sample.keep = 1.0
+        if sample.keep == 1.0 or float(torch.rand((), generator=generator)) < keep:
             problem.oracle.request(sample.arch)
             self.pending.append(sample)
-        else:
-            self.dropped += 1
         problem.oracle.collect()
-        latency_terms: list[torch.Tensor] = []
+        applied = 0
         for waiting in list(self.pending):
             measured = problem.oracle.known(waiting.arch)
             too_old = step - waiting.step > self.config.max_staleness
@@ -97,20 +124,32 @@ class MeasuredLatencyEstimator(Estimator):
             if measured is None:
                 self.dropped += 1
                 continue
+            if step > waiting.step:
+                self.delay.update(step - waiting.step)
             weight = importance_weight(
                 alpha, waiting.logits, mask, waiting.indices, self.config.importance_cap
             )
             term = float(problem.latency_loss.term(torch.tensor(measured)))
-            latency_terms.append(
-                self.latency_surrogate(problem, waiting, term, weight, step, generator)
+            terms.append(
+                self.latency_surrogate(
+                    problem, waiting, term, weight / waiting.keep, step, generator
+                )
             )
-            self.applied += 1
-        (surrogate + sum(latency_terms, torch.zeros(()))).backward()
+            applied += 1
+        self.applied += applied
+        sum(terms, torch.zeros(())).backward()
         return {
             "arch_loss": loss,
-            "latency_terms_applied": float(len(latency_terms)),
+            "latency_terms_applied": float(applied),
             "latency_pending": float(len(self.pending)),
+            "latency_keep_probability": keep,
         }
+
+    def latency_now(
+        self, problem: ArchitectureProblem, noise: torch.Tensor, step: int
+    ) -> torch.Tensor:
+        """The latency surrogate that needs no measurement, applied every step (none)."""
+        return torch.zeros(())
 
     @abstractmethod
     def loss_surrogate(
@@ -133,11 +172,13 @@ class MeasuredLatencyEstimator(Estimator):
         step: int,
         generator: torch.Generator,
     ) -> torch.Tensor:
-        """The surrogate of the latency term ``term`` = f(b) of a measured sample."""
+        """The surrogate of the latency term ``term`` = f(b) of a measured sample, its
+        score-function terms weighted by ``weight``."""
 
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {
             "pending": [vars(s) for s in self.pending],
+            "delay": self.delay.value,
             "dropped": self.dropped,
             "applied": self.applied,
         }
@@ -145,6 +186,7 @@ class MeasuredLatencyEstimator(Estimator):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.pending = [DelayedSample(**s) for s in state["pending"]]
+        self.delay.value = state["delay"]
         self.dropped, self.applied = state["dropped"], state["applied"]
 
 
@@ -153,7 +195,7 @@ class Reinforce(MeasuredLatencyEstimator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         decay = self.config.baseline_decay
-        self.baselines = {"loss": MovingBaseline(decay), "latency": MovingBaseline(decay)}
+        self.baselines = {"loss": MovingAverage(decay), "latency": MovingAverage(decay)}
 
     def loss_surrogate(
         self,
@@ -219,6 +261,18 @@ class Unas(MeasuredLatencyEstimator):
         )
         return loss, surrogate
 
+    def latency_now(
+        self, problem: ArchitectureProblem, noise: torch.Tensor, step: int
+    ) -> torch.Tensor:
+        """RELAX's c(z) for this step's z = log p + G, measured or not."""
+        return reparameterized(
+            self.logits.alpha,
+            self.logits.mask,
+            noise,
+            predicted_term(problem),
+            self.config.tau(step),
+        )
+
     def latency_surrogate(
         self,
         problem: ArchitectureProblem,
@@ -228,19 +282,24 @@ class Unas(MeasuredLatencyEstimator):
         step: int,
         generator: torch.Generator,
     ) -> torch.Tensor:
-        """RELAX: f(b) = latency term of the measured latency, c = the term of g(zeta)."""
-
-        def predicted_term(weights: torch.Tensor) -> torch.Tensor:
-            return problem.latency_loss.term(problem.latency(weights))
-
-        return relax(
+        """RELAX's correction: f(b) = latency term of the measured latency, c = the term of
+        g(zeta)."""
+        return relax_correction(
             self.logits.alpha,
             self.logits.mask,
             sample.indices,
-            sample.noise,
             term,
-            predicted_term,
+            predicted_term(problem),
             self.config.tau(step),
             generator,
             weight,
         )
+
+
+def predicted_term(problem: ArchitectureProblem) -> Surrogate:
+    """The latency term of the predictor g at soft one-hots."""
+
+    def term(weights: torch.Tensor) -> torch.Tensor:
+        return problem.latency_loss.term(problem.latency(weights))
+
+    return term
