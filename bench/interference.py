@@ -9,12 +9,13 @@ in-process with the agent's ``ort-cpu`` backend (threads = usable cores) and pro
 2. loaded, in the same session: a load generator started and stopped by this script (one
    child process spinning on one core, resumed and paused for random 2-6 s stretches, each
    stretch logged) runs while the network is measured with today's protocol (one timed
-   phase, no verdict-driven re-measure, no adaptive stopping: ``max_disturbed_tries=1,
-   max_timed_s=0``) and then with the full protocol.
+   phase judged whole, no verdict-driven re-measure, no adaptive stopping:
+   ``max_disturbed_tries=1, max_timed_s=0``, one window) and then with the full protocol.
 
-Ground truth per timed phase: the load was on for more than ``--overlap`` of it. Figures:
-``detected_pct`` (loaded phases over the overlap flagged disturbed; goal >= 95),
-``false_alarm_pct`` (quiet-pass phases flagged; goal <= 5), ``accepted_error_pct`` (median
+The protocol judges each timed window (about ``quiet_window_s`` of runs) on its own
+evidence. Ground truth per window: the load was on for more than ``--overlap`` of it.
+Figures: ``detected_pct`` (loaded windows over the overlap flagged disturbed; goal >= 95),
+``false_alarm_pct`` (quiet-pass windows flagged; goal <= 5), ``accepted_error_pct`` (median
 relative error against the quiet reference of the loaded full-protocol medians whose final
 verdict is clean; goal <= 2), ``time_cost_ratio`` (full protocol's time / today's protocol's
 time, both in the loaded pass). The quiet pass assumes a quiet machine: run it on one.
@@ -157,7 +158,7 @@ def export_networks(count: int, resolution: int, batch: int, seed: int) -> list[
 def timed(
     backend: LoggedBackend, prepared: OrtPrepared, policy: MeasurementPolicy
 ) -> tuple[Measurement, float, list[Interval]]:
-    """The measurement, its wall time and the timed phases it ran."""
+    """The measurement, its wall time and the timed windows it ran."""
     first = len(backend.intervals)
     started = time.monotonic()
     result = measure(backend, prepared, policy)
@@ -180,7 +181,8 @@ def main() -> None:
     loadavg_at_start = psutil.getloadavg()[0]
     paths = export_networks(args.networks, args.resolution, args.batch, args.seed)
     full = MeasurementPolicy()
-    today = replace(full, max_disturbed_tries=1, max_timed_s=0.0)
+    # Before issue 16: one timed phase of the minimums, judged whole (one window), no waits.
+    today = replace(full, max_disturbed_tries=1, max_timed_s=0.0, quiet_window_s=1e6)
     backend = LoggedBackend()
     threads = usable_cores()
     rng = random.Random(args.seed)
@@ -209,8 +211,9 @@ def main() -> None:
             errors.append(error)
         print(
             f"network {i:2d}: quiet {reference.median_ms:.2f} ms ({reference.verdict.verdict}); "
-            f"loaded {result.median_ms:.2f} ms ({result.verdict.verdict} after "
-            f"{result.attempts} phase(s), {100 * error:.1f}% off)",
+            f"loaded {result.median_ms:.2f} ms ({result.verdict.verdict}; "
+            f"{result.evidence['disturbed_windows']} of {result.evidence['windows']} windows "
+            f"set aside, {100 * error:.1f}% off)",
             flush=True,
         )
     detected = sum(find_disturbance(p.evidence, full) is not None for p in overlapped)
@@ -227,8 +230,8 @@ def main() -> None:
                 "load": "1 core, on 2-6 s / off 2-6 s",
                 "max_other_cpu": full.max_other_cpu,
                 "loadavg_at_start": round(loadavg_at_start, 2),
-                "quiet_phases": len(quiet_phases),
-                "overlapped_phases": len(overlapped),
+                "quiet_windows": len(quiet_phases),
+                "overlapped_windows": len(overlapped),
                 "detected_pct": pct(detected, len(overlapped)),
                 "false_alarm_pct": pct(false_alarms, len(quiet_phases)),
                 "accepted_networks": len(errors),
