@@ -67,26 +67,34 @@ LongPollSlotsDep = Annotated[LongPollSlots, Depends(get_long_poll_slots)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "missing bearer token")
     return credentials.credentials
 
 
 def current_user(session: SessionDep, credentials: BearerDep) -> User:
-    user = user_repo.authenticate_token(session=session, token=_token(credentials))
+    user = user_repo.authenticate_token(session=session, token=bearer_token(credentials))
     if user is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API token")
     session.commit()  # records last_used_at
     return user
 
 
-def current_agent(session: SessionDep, credentials: BearerDep) -> Agent:
-    agent = agent_repo.authenticate_agent(session=session, credential=_token(credentials))
+def authenticated_agent(session: Session, credential: str) -> Agent:
+    """The agent holding ``credential``, read in the caller's transaction; 401 otherwise."""
+    agent = agent_repo.authenticate_agent(session=session, credential=credential)
     if agent is None:
         raise ApiError(401, "unauthorized", "unknown or disabled agent credential")
-    session.commit()  # end the read: an embedded SQLite transaction holds the write lock
     return agent
+
+
+def current_agent(session: SessionDep, credentials: BearerDep) -> Agent:
+    """The calling agent, read in the request's own transaction (one per request): the
+    route commits. Only sync routes use it; the claim long-poll authenticates in each of
+    its short transactions instead, so that no transaction (on SQLite: the write lock) is
+    held across a wait."""
+    return authenticated_agent(session, bearer_token(credentials))
 
 
 def current_admin(user: Annotated[User, Depends(current_user)]) -> User:
