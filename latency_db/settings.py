@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     checkpoint_dir: Path = Field(default=None, validate_default=True)
     max_upload_bytes: PositiveInt = 256 * MIB
     # PostgreSQL connections kept once opened (opened as needed), and how many more a burst
-    # may open and close again: the API runs up to 40 requests' database work at once (its
-    # threadpool), and a connection opened per request under load costs more than the request.
+    # may open and close again: the API runs up to 44 requests' database work at once (its
+    # threadpool's 40 threads and 4 heartbeat threads, one transaction each), and a connection
+    # opened per request under load costs more than the request.
     database_pool_size: PositiveInt = 40
     database_pool_overflow: NonNegativeInt = 10
     lease_seconds: PositiveInt = 60

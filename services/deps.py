@@ -89,12 +89,19 @@ def authenticated_agent(session: Session, credential: str) -> Agent:
     return agent
 
 
+async def agent_credential(credentials: BearerDep) -> str:
+    """The bearer credential of an agent route, checked in the route's own transaction
+    (``authenticated_agent``): one transaction and one trip through the threadpool per
+    request. A sync dependency that read the agent would hold its connection while the
+    request waits for a thread, and 50 such requests would take every pooled connection
+    from the threads that need one."""
+    return bearer_token(credentials)
+
+
 def current_agent(session: SessionDep, credentials: BearerDep) -> Agent:
-    """The calling agent, read in the request's own transaction (one per request): the
-    route commits. Only sync routes use it; the claim long-poll authenticates in each of
-    its short transactions instead, so that no transaction (on SQLite: the write lock) is
-    held across a wait."""
-    return authenticated_agent(session, bearer_token(credentials))
+    agent = authenticated_agent(session, bearer_token(credentials))
+    session.commit()  # end the read: no connection held while the route waits for a thread
+    return agent
 
 
 def current_admin(user: Annotated[User, Depends(current_user)]) -> User:
@@ -105,4 +112,4 @@ def current_admin(user: Annotated[User, Depends(current_user)]) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(current_admin)]
-CurrentAgent = Annotated[Agent, Depends(current_agent)]
+AgentCredential = Annotated[str, Depends(agent_credential)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
@@ -15,14 +16,7 @@ from latency_db.repositories.leases import Claim
 from latency_db.repositories.sentinels import SentinelSchedule, record_agent_session
 from latency_db.sentinel import ensure_sentinel_artifact
 from latency_db.settings import Settings
-from services.deps import (
-    BearerDep,
-    CurrentAgent,
-    SessionDep,
-    SettingsDep,
-    authenticated_agent,
-    bearer_token,
-)
+from services.deps import AgentCredential, SessionDep, SettingsDep, authenticated_agent
 from services.long_polls import poll
 from services.schemas.agents import (
     ClaimedJob,
@@ -36,6 +30,9 @@ from services.schemas.agents import (
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 MAX_CLAIM_WAIT_S = 30.0
+# Threads of their own for heartbeats (app.state.heartbeat_limiter); with the shared
+# threadpool's 40 they must fit the database pool (settings.database_pool_size + overflow).
+HEARTBEAT_THREADS = 4
 # A waiting claim looks again after 0.5 s, 1 s, then every 2 s: among many idle agents some
 # look every moment, and idle agents cost the database a few reads each per wait.
 _POLL_S, _MAX_POLL_S = 0.5, 2.0
@@ -62,17 +59,33 @@ def enroll(body: EnrollIn, session: SessionDep, settings: SettingsDep) -> Enroll
 
 
 @router.post("/heartbeat", response_model=HeartbeatOut)
-def heartbeat(
-    body: HeartbeatIn, agent: CurrentAgent, session: SessionDep, settings: SettingsDep
+async def heartbeat(
+    request: Request, body: HeartbeatIn, credential: AgentCredential, settings: SettingsDep
 ) -> HeartbeatOut:
-    """Record liveness on the database clock; answer which held leases must stop."""
-    beat = agent_repo.heartbeat(
-        session=session, agent=agent, lease_tokens=body.lease_tokens, environment=body.environment
-    )
-    session.commit()
-    return HeartbeatOut(
-        server_time=beat.server_time, heartbeat_s=settings.heartbeat_seconds, canceled=beat.cancel
-    )
+    """Record liveness on the database clock; answer which held leases must stop.
+
+    Runs on the heartbeat threads (``app.state.heartbeat_limiter``), not the shared
+    threadpool, so a heartbeat never queues behind claims and results: an agent whose
+    heartbeats waited would go stale and lose its leases under load.
+    """
+
+    def beat() -> HeartbeatOut:
+        with session_scope(request.app.state.session_factory) as session:
+            agent = authenticated_agent(session, credential)
+            beat = agent_repo.heartbeat(
+                session=session,
+                agent=agent,
+                lease_tokens=body.lease_tokens,
+                environment=body.environment,
+            )
+        return HeartbeatOut(
+            server_time=beat.server_time,
+            heartbeat_s=settings.heartbeat_seconds,
+            canceled=beat.cancel,
+        )
+
+    limiter: CapacityLimiter = request.app.state.heartbeat_limiter
+    return await to_thread.run_sync(beat, limiter=limiter)
 
 
 def _sentinel_schedule(
@@ -140,7 +153,7 @@ def _claim_out(claimed: Claim, settings: Settings) -> ClaimOut:
 )
 async def claim(
     request: Request,
-    credentials: BearerDep,
+    credential: AgentCredential,
     settings: SettingsDep,
     wait: float = Query(default=0.0, ge=0.0, le=MAX_CLAIM_WAIT_S, description="long-poll seconds"),
     session_id: str | None = Query(
@@ -157,7 +170,7 @@ async def claim(
     thread and a shutting-down server has no request to wait for.
     """
     claimed = await poll(
-        partial(_claim_once, request, bearer_token(credentials), settings, session_id),
+        partial(_claim_once, request, credential, settings, session_id),
         lambda answer: answer is not None,
         wait_s=wait,
         interval_s=_POLL_S,
