@@ -25,6 +25,9 @@ once, complete it (renew and complete are sent again when no answer came). Figur
   ``poll_refused_429``
 - ``server_cpu_ms_per_job``: the server process's CPU time over the run per completed job
   (heartbeats and long-polls included), steadier than throughput on a shared machine
+- ``client_cpu_ms_per_job``: this process's own CPU time (the simulated agents and pollers)
+  over the same span per completed job: on a small machine the clients compete with the
+  server and PostgreSQL for the same cores
 - ``db_connections_opened``: PostgreSQL connections the server opened during the load (a
   pool too small for the load opens and closes them all the time)
 
@@ -379,6 +382,33 @@ async def load(
     args: argparse.Namespace,
     server: psutil.Process,
 ) -> dict[str, Any]:
+    with sigterm_cancels(asyncio.current_task()):
+        return await _load(url, database_url, admin_token, args, server)
+
+
+@contextmanager
+def sigterm_cancels(task: asyncio.Task[Any] | None) -> Iterator[None]:
+    """While the load runs, SIGTERM cancels it and the clean-up runs as on any error. The
+    handler of ``main`` (``sys.exit``) raised SystemExit inside whichever task was running,
+    which then held it and printed its traceback at exit."""
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+
+
+async def _load(
+    url: str,
+    database_url: str,
+    admin_token: str,
+    args: argparse.Namespace,
+    server: psutil.Process,
+) -> dict[str, Any]:
     tally = Tally()
     connections = 2 * args.agents + args.pollers + SETUP_CONCURRENCY
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -410,10 +440,12 @@ async def load(
             for a in agents
         ]
         started, cpu_before = time.monotonic(), server_cpu_s(server)
+        client_cpu_before = time.process_time()
         sessions_before = database_sessions(args.postgres, database_url)
         workers = [asyncio.create_task(work(client, tally, a, args.jobs, stop)) for a in agents]
         _, unfinished = await asyncio.wait(workers, timeout=args.duration_cap)
         server_cpu = server_cpu_s(server) - cpu_before
+        client_cpu = time.process_time() - client_cpu_before
         sessions = database_sessions(args.postgres, database_url) - sessions_before
         stop.set()
         for task in [*unfinished, *pollers]:
@@ -424,6 +456,7 @@ async def load(
         "completed_per_s": round(len(tally.completed) / elapsed, 1) if elapsed > 0 else 0.0,
         "run_s": round(elapsed, 2),
         "server_cpu_ms_per_job": round(1000 * server_cpu / max(1, len(tally.completed)), 2),
+        "client_cpu_ms_per_job": round(1000 * client_cpu / max(1, len(tally.completed)), 2),
         "db_connections_opened": sessions,
         "capped": bool(unfinished),
         "tally": tally,
@@ -515,7 +548,10 @@ def main() -> None:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-load-")))
         database_url = stack.enter_context(temporary_database(args.postgres))
         url, server = stack.enter_context(api_server(database_url, data_dir, admin_token))
-        run = asyncio.run(load(url, database_url, admin_token, args, server))
+        try:
+            run = asyncio.run(load(url, database_url, admin_token, args, server))
+        except asyncio.CancelledError:  # SIGTERM during the load (sigterm_cancels)
+            sys.exit(143)
         findings = database_findings(database_url, run["job_ids"])
     tally: Tally = run["tally"]
     latencies = tally.latencies_ms
@@ -534,6 +570,7 @@ def main() -> None:
         "completed": len(tally.completed),
         "run_s": run["run_s"],
         "server_cpu_ms_per_job": run["server_cpu_ms_per_job"],
+        "client_cpu_ms_per_job": run["client_cpu_ms_per_job"],
         "db_connections_opened": run["db_connections_opened"],
         "capped": run["capped"],
         "params": {
