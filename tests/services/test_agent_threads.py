@@ -43,14 +43,16 @@ class Agent:
     lease_token: str
 
 
-def _app(tmp_path: Path, database: str | None, **settings: int) -> FastAPI:
+def _app(tmp_path: Path, database: str | None, pool: tuple[int, int] = (40, 10)) -> FastAPI:
+    """The app; ``pool``: its database pool's size and overflow."""
     return create_app(
         Settings(
             data_dir=tmp_path,
             database_url=database,
             admin_token=ADMIN_TOKEN,
             sentinel=False,
-            **settings,
+            database_pool_size=pool[0],
+            database_pool_overflow=pool[1],
         )
     )
 
@@ -136,7 +138,7 @@ async def test_agent_requests_beyond_the_pool_hold_no_connection_while_they_wait
     that read its agent in a dependency kept that connection while it waited for a thread
     for the route, and the threads waited for connections (none answered for the pool's
     30 s timeout)."""
-    app = _app(tmp_path, database, database_pool_size=2, database_pool_overflow=0)
+    app = _app(tmp_path, database, pool=(2, 0))
     async with _client(app) as client:
         agent = await _agent_with_lease(app, client)
         to_thread.current_default_thread_limiter().total_tokens = 2
