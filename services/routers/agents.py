@@ -31,7 +31,7 @@ router = APIRouter(prefix="/agents", tags=["agents"])
 
 MAX_CLAIM_WAIT_S = 30.0
 # Threads of their own for heartbeats (app.state.heartbeat_limiter); with the shared
-# threadpool's 40 they must fit the database pool (settings.database_pool_size + overflow).
+# threadpool's (settings.api_threads) they must fit the database pool (size + overflow).
 HEARTBEAT_THREADS = 4
 # A waiting claim looks again after 0.5 s, 1 s, then every 2 s: among many idle agents some
 # look every moment, and idle agents cost the database a few reads each per wait.
