@@ -25,6 +25,9 @@ once, complete it (renew and complete are sent again when no answer came). Figur
   ``poll_refused_429``
 - ``server_cpu_ms_per_job``: the server process's CPU time over the run per completed job
   (heartbeats and long-polls included), steadier than throughput on a shared machine
+- ``client_cpu_ms_per_job``: this process's own CPU time (the simulated agents and pollers)
+  over the same span per completed job: on a small machine the clients compete with the
+  server and PostgreSQL for the same cores
 - ``db_connections_opened``: PostgreSQL connections the server opened during the load (a
   pool too small for the load opens and closes them all the time)
 
@@ -47,7 +50,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,51 +382,114 @@ async def load(
     args: argparse.Namespace,
     server: psutil.Process,
 ) -> dict[str, Any]:
+    with sigterm_cancels(asyncio.current_task()):
+        return await _load(url, database_url, admin_token, args, server)
+
+
+@contextmanager
+def sigterm_cancels(task: asyncio.Task[Any] | None) -> Iterator[None]:
+    """While the load runs, SIGTERM cancels it and the clean-up runs as on any error. The
+    handler of ``main`` (``sys.exit``) raised SystemExit inside whichever task was running,
+    which then held it and printed its traceback at exit."""
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+
+
+async def _load(
+    url: str,
+    database_url: str,
+    admin_token: str,
+    args: argparse.Namespace,
+    server: psutil.Process,
+) -> dict[str, Any]:
     tally = Tally()
-    connections = 2 * args.agents + args.pollers + SETUP_CONCURRENCY
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     admin = {"Authorization": f"Bearer {admin_token}"}
-    async with httpx.AsyncClient(
+    own: list[httpx.AsyncClient] = []
+
+    def client_of_its_own(connections: int) -> httpx.AsyncClient:
+        """Every agent and poller has its own client, as real ones do. One client for all
+        of them had one pool of every connection, which each request scans (httpcore):
+        at 200 agents this process then spent twice the server's CPU per job and was what
+        limited the throughput."""
+        own.append(client_over(url, connections))
+        return own[-1]
+
+    try:
+        async with client_over(url, SETUP_CONCURRENCY) as client:
+            return await _run(client, client_of_its_own, tally, admin, database_url, args, server)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in own))
+
+
+def client_over(url: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(
         base_url=f"{url}/v1", limits=limits, timeout=max(POLL_WAIT_S, CLAIM_WAIT_S) + 30
-    ) as client:
-        setup = await set_up(client, tally, admin, args)
-        user_ids = [u["user"]["id"] for u in setup.poller_users]
-        search_ids = searches_to_wait_on(database_url, setup.device_id, user_ids)
-        agents = await bounded(
-            args.agents, lambda i: enroll(client, tally, setup.enrollment_tokens[i], f"sim-{i}")
-        )
-        stop = asyncio.Event()
-        pollers = [
-            asyncio.create_task(
-                long_poll(
-                    client,
-                    tally,
-                    search_ids[i // POLLERS_PER_USER],
-                    setup.poller_users[i // POLLERS_PER_USER]["token"],
-                    stop,
-                )
+    )
+
+
+async def _run(
+    client: httpx.AsyncClient,
+    client_of_its_own: Callable[[int], httpx.AsyncClient],
+    tally: Tally,
+    admin: dict[str, str],
+    database_url: str,
+    args: argparse.Namespace,
+    server: psutil.Process,
+) -> dict[str, Any]:
+    """Set up through ``client``, then run the agents and pollers on clients of their own."""
+    setup = await set_up(client, tally, admin, args)
+    user_ids = [u["user"]["id"] for u in setup.poller_users]
+    search_ids = searches_to_wait_on(database_url, setup.device_id, user_ids)
+    agents = await bounded(
+        args.agents, lambda i: enroll(client, tally, setup.enrollment_tokens[i], f"sim-{i}")
+    )
+    agent_clients = [client_of_its_own(2) for _ in agents]  # heartbeats beside the work
+    stop = asyncio.Event()
+    pollers = [
+        asyncio.create_task(
+            long_poll(
+                client_of_its_own(1),
+                tally,
+                search_ids[i // POLLERS_PER_USER],
+                setup.poller_users[i // POLLERS_PER_USER]["token"],
+                stop,
             )
-            for i in range(args.pollers)
-        ]
-        beating = [
-            asyncio.create_task(heartbeats(client, tally, a, args.heartbeat_s, stop))
-            for a in agents
-        ]
-        started, cpu_before = time.monotonic(), server_cpu_s(server)
-        sessions_before = database_sessions(args.postgres, database_url)
-        workers = [asyncio.create_task(work(client, tally, a, args.jobs, stop)) for a in agents]
-        _, unfinished = await asyncio.wait(workers, timeout=args.duration_cap)
-        server_cpu = server_cpu_s(server) - cpu_before
-        sessions = database_sessions(args.postgres, database_url) - sessions_before
-        stop.set()
-        for task in [*unfinished, *pollers]:
-            task.cancel()
-        await asyncio.gather(*workers, *pollers, *beating, return_exceptions=True)
+        )
+        for i in range(args.pollers)
+    ]
+    beating = [
+        asyncio.create_task(heartbeats(own, tally, a, args.heartbeat_s, stop))
+        for own, a in zip(agent_clients, agents, strict=True)
+    ]
+    started, cpu_before = time.monotonic(), server_cpu_s(server)
+    client_cpu_before = time.process_time()
+    sessions_before = database_sessions(args.postgres, database_url)
+    workers = [
+        asyncio.create_task(work(own, tally, a, args.jobs, stop))
+        for own, a in zip(agent_clients, agents, strict=True)
+    ]
+    _, unfinished = await asyncio.wait(workers, timeout=args.duration_cap)
+    server_cpu = server_cpu_s(server) - cpu_before
+    client_cpu = time.process_time() - client_cpu_before
+    sessions = database_sessions(args.postgres, database_url) - sessions_before
+    stop.set()
+    for task in [*unfinished, *pollers]:
+        task.cancel()
+    await asyncio.gather(*workers, *pollers, *beating, return_exceptions=True)
     elapsed = (tally.last_completion or time.monotonic()) - started
     return {
         "completed_per_s": round(len(tally.completed) / elapsed, 1) if elapsed > 0 else 0.0,
         "run_s": round(elapsed, 2),
         "server_cpu_ms_per_job": round(1000 * server_cpu / max(1, len(tally.completed)), 2),
+        "client_cpu_ms_per_job": round(1000 * client_cpu / max(1, len(tally.completed)), 2),
         "db_connections_opened": sessions,
         "capped": bool(unfinished),
         "tally": tally,
@@ -515,7 +581,10 @@ def main() -> None:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-load-")))
         database_url = stack.enter_context(temporary_database(args.postgres))
         url, server = stack.enter_context(api_server(database_url, data_dir, admin_token))
-        run = asyncio.run(load(url, database_url, admin_token, args, server))
+        try:
+            run = asyncio.run(load(url, database_url, admin_token, args, server))
+        except asyncio.CancelledError:  # SIGTERM during the load (sigterm_cancels)
+            sys.exit(143)
         findings = database_findings(database_url, run["job_ids"])
     tally: Tally = run["tally"]
     latencies = tally.latencies_ms
@@ -534,6 +603,7 @@ def main() -> None:
         "completed": len(tally.completed),
         "run_s": run["run_s"],
         "server_cpu_ms_per_job": run["server_cpu_ms_per_job"],
+        "client_cpu_ms_per_job": run["client_cpu_ms_per_job"],
         "db_connections_opened": run["db_connections_opened"],
         "capped": run["capped"],
         "params": {

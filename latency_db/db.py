@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from latency_db.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_S = 30
+_NOW_KEY = "hwnas.db_now"  # session.info: (the transaction, its database time)
 
 
 def database_url(settings_or_url: Settings | str | URL) -> URL:
@@ -110,8 +111,20 @@ def ensure_schema(engine: Engine) -> None:
 def db_now(session: Session) -> datetime:
     """The database's clock, as an aware UTC datetime: every lease and heartbeat uses it.
 
-    PostgreSQL's ``now()`` is the start of the current transaction.
+    One reading per transaction on both backends, as PostgreSQL's ``now()`` is the start of
+    the current transaction: the clock is read on the first call and remembered for the rest
+    of the transaction, so a request's decisions share one time and cost one round trip.
     """
+    transaction = session.get_transaction()
+    remembered = session.info.get(_NOW_KEY)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        return remembered[1]
+    now = _read_clock(session)
+    session.info[_NOW_KEY] = (session.get_transaction(), now)
+    return now
+
+
+def _read_clock(session: Session) -> datetime:
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         text = session.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()

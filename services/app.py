@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI
 
 from latency_db.artifact_store import ArtifactStore
@@ -18,6 +19,7 @@ from services.maintenance import Sweeper
 from services.metrics import install_metrics
 from services.nul_guard import reject_nul
 from services.routers import ROUTERS
+from services.routers.agents import HEARTBEAT_THREADS
 from services.schemas.common import ERROR_RESPONSES
 from services.task_queue import TaskQueue
 
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         sweeper.start()
         yield
         sweeper.stop()
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.task_queue = task_queue
     app.state.long_poll_slots = long_polls = LongPollSlots(settings.long_polls_per_user)
     app.state.artifact_store = ArtifactStore(settings.artifact_dir)
+    app.state.heartbeat_limiter = CapacityLimiter(HEARTBEAT_THREADS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     install_metrics(app, factory, long_polls)
     install_error_handlers(app)

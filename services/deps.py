@@ -67,25 +67,40 @@ LongPollSlotsDep = Annotated[LongPollSlots, Depends(get_long_poll_slots)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "missing bearer token")
     return credentials.credentials
 
 
 def current_user(session: SessionDep, credentials: BearerDep) -> User:
-    user = user_repo.authenticate_token(session=session, token=_token(credentials))
+    user = user_repo.authenticate_token(session=session, token=bearer_token(credentials))
     if user is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API token")
     session.commit()  # records last_used_at
     return user
 
 
-def current_agent(session: SessionDep, credentials: BearerDep) -> Agent:
-    agent = agent_repo.authenticate_agent(session=session, credential=_token(credentials))
+def authenticated_agent(session: Session, credential: str) -> Agent:
+    """The agent holding ``credential``, read in the caller's transaction; 401 otherwise."""
+    agent = agent_repo.authenticate_agent(session=session, credential=credential)
     if agent is None:
         raise ApiError(401, "unauthorized", "unknown or disabled agent credential")
-    session.commit()  # end the read: an embedded SQLite transaction holds the write lock
+    return agent
+
+
+async def agent_credential(credentials: BearerDep) -> str:
+    """The bearer credential of an agent route, checked in the route's own transaction
+    (``authenticated_agent``): one transaction and one trip through the threadpool per
+    request. A sync dependency that read the agent would hold its connection while the
+    request waits for a thread, and 50 such requests would take every pooled connection
+    from the threads that need one."""
+    return bearer_token(credentials)
+
+
+def current_agent(session: SessionDep, credentials: BearerDep) -> Agent:
+    agent = authenticated_agent(session, bearer_token(credentials))
+    session.commit()  # end the read: no connection held while the route waits for a thread
     return agent
 
 
@@ -97,4 +112,4 @@ def current_admin(user: Annotated[User, Depends(current_user)]) -> User:
 
 CurrentUser = Annotated[User, Depends(current_user)]
 CurrentAdmin = Annotated[User, Depends(current_admin)]
-CurrentAgent = Annotated[Agent, Depends(current_agent)]
+AgentCredential = Annotated[str, Depends(agent_credential)]

@@ -54,6 +54,7 @@ class LeaseState(str, Enum):
 ACTIVE_OP_JOB = "kind IN ('op', 'sentinel') AND state IN ('queued', 'leased')"
 # Jobs a worker has still to export an artifact for (the reconciler's scan).
 AWAITING_EXPORT = "state = 'queued' AND artifact_sha256 IS NULL"
+QUEUED = "state = 'queued'"
 
 
 class ProfilingJob(Base):
@@ -121,6 +122,19 @@ class ProfilingJob(Base):
     measurement: Mapped[Measurement | None] = relationship(
         back_populates="job", viewonly=True, uselist=False
     )
+
+
+# Queued jobs in the claim's order (repositories.jobs.next_claimable): a claim reads the first
+# row of this index instead of sorting the device's queue.
+Index(
+    "ix_profiling_jobs_claim_order",
+    ProfilingJob.device_id,
+    ProfilingJob.priority.desc(),
+    ProfilingJob.created_at,
+    ProfilingJob.id,
+    sqlite_where=text(QUEUED),
+    postgresql_where=text(QUEUED),
+)
 
 
 class JobLease(Base):

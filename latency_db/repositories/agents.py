@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from latency_db.db import db_now
 from latency_db.errors import ValidationError
@@ -36,9 +36,12 @@ class Heartbeat:
 
 
 def authenticate_agent(*, session: Session, credential: str) -> Agent | None:
-    """The agent holding ``credential``; None if unknown or disabled."""
+    """The agent holding ``credential`` with its device (one read); None if unknown or
+    disabled."""
     agent = session.scalars(
-        select(Agent).where(Agent.credential_hash == hash_token(credential))
+        select(Agent)
+        .where(Agent.credential_hash == hash_token(credential))
+        .options(joinedload(Agent.device, innerjoin=True))
     ).first()
     if agent is None or agent.state is AgentState.DISABLED:
         return None

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from latency_db.db import db_now
 from latency_db.errors import Conflict, NotFound, PermissionDenied, StaleLeaseError, ValidationError
@@ -75,21 +75,54 @@ _SUBJECT_KIND = {
 
 @dataclass(frozen=True)
 class Claim:
-    """A new lease and its token (plaintext, handed to the agent once)."""
+    """A new lease, its job and its token (plaintext, handed to the agent once)."""
 
     lease: JobLease
+    job: ProfilingJob
     token: str
 
-    @property
-    def job(self) -> ProfilingJob:
-        return self.lease.job
 
-
-def _next_queued_job_id(session: Session, agent: Agent) -> str | None:
-    stmt = next_claimable(agent).with_only_columns(ProfilingJob.id)
+def _next_queued(session: Session, agent: Agent) -> tuple[str, str] | None:
+    """The id and runtime configuration of the job the agent claims next; on PostgreSQL its
+    row is locked, and rows other claims hold are skipped."""
+    stmt = next_claimable(agent).with_only_columns(ProfilingJob.id, ProfilingJob.runtime_config_id)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=ProfilingJob)
-    return session.scalars(stmt).first()
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    job_id, runtime_config_id = row
+    return job_id, runtime_config_id
+
+
+def _first_candidate(
+    session: Session, agent: Agent, sentinel: SentinelSchedule | None
+) -> str | None:
+    """The id of the job to claim: the next queued one, or a sentinel queued ahead of it
+    when one is due under its runtime configuration."""
+    row = _next_queued(session, agent)
+    if row is None:
+        return None
+    job_id, runtime_config_id = row
+    if sentinel is not None:
+        due = queue_due_sentinel(
+            session=session, agent=agent, runtime_config_id=runtime_config_id, schedule=sentinel
+        )
+        if due is not None:
+            return due.id
+    return job_id
+
+
+def _take(session: Session, job_id: str, now: datetime) -> ProfilingJob | None:
+    """Compare-and-set QUEUED -> LEASED; the job as written, or None when another claim
+    moved it first."""
+    return session.scalars(
+        update(ProfilingJob)
+        .where(ProfilingJob.id == job_id, ProfilingJob.state == JobState.QUEUED)
+        .values(state=JobState.LEASED, updated_at=now)
+        .returning(ProfilingJob),
+        execution_options={"populate_existing": True, "synchronize_session": False},
+    ).first()
 
 
 def claim_job(
@@ -109,24 +142,18 @@ def claim_job(
     if agent.device.state is not DeviceState.ACTIVE:
         return None
     expire_leases(session=session, device_id=agent.device_id)
-    if sentinel is not None:
-        queue_due_sentinel(session=session, agent=agent, schedule=sentinel)
     now = db_now(session)
+    job_id = _first_candidate(session, agent, sentinel)
     for _ in range(_CLAIM_TRIES):
-        job_id = _next_queued_job_id(session, agent)
         if job_id is None:
             return None
-        moved = session.execute(
-            update(ProfilingJob)
-            .where(ProfilingJob.id == job_id, ProfilingJob.state == JobState.QUEUED)
-            .values(state=JobState.LEASED, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount == 1:  # type: ignore[attr-defined]
+        job = _take(session, job_id, now)
+        if job is not None:
             break
+        row = _next_queued(session, agent)
+        job_id = None if row is None else row[0]
     else:
         return None
-    job = session.get_one(ProfilingJob, job_id, populate_existing=True)
     token = generate_token(LEASE_TOKEN)
     lease = JobLease(
         job_id=job.id,
@@ -139,12 +166,21 @@ def claim_job(
     )
     session.add(lease)
     session.flush()
-    return Claim(lease=lease, token=token)
+    return Claim(lease=lease, job=job, token=token)
 
 
 def _lease_of_agent(session: Session, agent: Agent, token: str) -> JobLease:
+    """The lease (row locked) with its job, the job's device and runtime configuration, in
+    one read."""
+    job = joinedload(JobLease.job, innerjoin=True)
     lease = session.scalars(
-        select(JobLease).where(JobLease.token_hash == hash_token(token)).with_for_update()
+        select(JobLease)
+        .where(JobLease.token_hash == hash_token(token))
+        .options(
+            job.joinedload(ProfilingJob.device, innerjoin=True),
+            job.joinedload(ProfilingJob.runtime_config, innerjoin=True),
+        )
+        .with_for_update(of=JobLease)
     ).first()
     if lease is None:
         raise NotFound("lease not found")
@@ -166,11 +202,10 @@ def _end_lease(session: Session, lease: JobLease, state: LeaseState, now: dateti
         update(JobLease)
         .where(JobLease.id == lease.id, JobLease.state == LeaseState.LIVE)
         .values(state=state, finished_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="evaluate")  # the loaded lease follows
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleLeaseError("lease is no longer live")
-    session.refresh(lease)
 
 
 def _after_attempt(

@@ -34,7 +34,7 @@ from latency_db.models import (
     SubjectKind,
 )
 from latency_db.repositories.common import check_name
-from latency_db.repositories.jobs import ACTIVE_STATES, create_job, next_claimable
+from latency_db.repositories.jobs import ACTIVE_STATES, create_job
 from latency_db.sentinel import INPUT_SHAPE, SENTINEL_SUBJECT
 
 SENTINEL_PRIORITY = 1_000_000  # user priorities are within +-100
@@ -42,9 +42,10 @@ SENTINEL_PRIORITY = 1_000_000  # user priorities are within +-100
 
 @dataclass(frozen=True)
 class SentinelSchedule:
-    """The server's sentinel settings and the stored sentinel artifact."""
+    """The server's sentinel settings and the sha256 of the stored sentinel artifact (read
+    only when a sentinel is queued)."""
 
-    artifact: Artifact
+    artifact_sha256: str
     every_jobs: int
     every_minutes: float
     max_attempts: int
@@ -61,18 +62,29 @@ def record_agent_session(*, session: Session, agent: Agent, session_id: str | No
     return True
 
 
-def _next_runtime_config_id(session: Session, agent: Agent) -> str | None:
-    """The runtime configuration of the job the agent would claim next (no lock taken)."""
-    stmt = next_claimable(agent).with_only_columns(ProfilingJob.runtime_config_id)
-    return session.scalars(stmt).first()
-
-
 def due_reason(
     *, session: Session, agent: Agent, runtime_config_id: str, schedule: SentinelSchedule
 ) -> str | None:
-    """Why a sentinel of the agent's device under ``runtime_config_id`` is due, or None."""
-    latest = session.scalars(
-        select(ProfilingJob)
+    """Why a sentinel of the agent's device under ``runtime_config_id`` is due, or None.
+
+    One read: the latest sentinel job with the count of job results written after it.
+    """
+    # Ids are ULIDs that sort by creation (strictly within a process), so counting results
+    # written after the sentinel job was created needs no clock and no tie-breaking.
+    finished_since = (
+        select(func.count())
+        .select_from(Measurement)
+        .where(
+            Measurement.device_id == agent.device_id,
+            Measurement.runtime_config_id == runtime_config_id,
+            Measurement.subject_kind != SubjectKind.SENTINEL,
+            Measurement.job_id.is_not(None),
+            Measurement.id > ProfilingJob.id,
+        )
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(ProfilingJob, finished_since)
         .where(
             ProfilingJob.device_id == agent.device_id,
             ProfilingJob.runtime_config_id == runtime_config_id,
@@ -81,8 +93,9 @@ def due_reason(
         .order_by(ProfilingJob.created_at.desc(), ProfilingJob.id.desc())
         .limit(1)
     ).first()
-    if latest is None:
+    if row is None:
         return "first job under this runtime configuration"
+    latest, finished = row
     if latest.state in ACTIVE_STATES:
         return None
     if agent.session_started_at is not None and latest.created_at < agent.session_started_at:
@@ -90,31 +103,16 @@ def due_reason(
     now = db_now(session)
     if latest.created_at <= now - timedelta(minutes=schedule.every_minutes):
         return f"{schedule.every_minutes:g} minutes since the last sentinel"
-    # Ids are ULIDs that sort by creation (strictly within a process), so counting results
-    # written after the sentinel job was created needs no clock and no tie-breaking.
-    finished = session.scalar(
-        select(func.count())
-        .select_from(Measurement)
-        .where(
-            Measurement.device_id == agent.device_id,
-            Measurement.runtime_config_id == runtime_config_id,
-            Measurement.subject_kind != SubjectKind.SENTINEL,
-            Measurement.job_id.is_not(None),
-            Measurement.id > latest.id,
-        )
-    )
-    if finished is not None and finished >= schedule.every_jobs:
+    if finished >= schedule.every_jobs:
         return f"{finished} jobs since the last sentinel"
     return None
 
 
 def queue_due_sentinel(
-    *, session: Session, agent: Agent, schedule: SentinelSchedule
+    *, session: Session, agent: Agent, runtime_config_id: str, schedule: SentinelSchedule
 ) -> ProfilingJob | None:
-    """Queue the sentinel ahead of the agent's next job when it is due (else None)."""
-    runtime_config_id = _next_runtime_config_id(session, agent)
-    if runtime_config_id is None:
-        return None
+    """Queue the sentinel under ``runtime_config_id`` (that of the job the agent would claim
+    next) when it is due (else None)."""
     reason = due_reason(
         session=session, agent=agent, runtime_config_id=runtime_config_id, schedule=schedule
     )
@@ -130,7 +128,7 @@ def queue_due_sentinel(
             batch_size=INPUT_SHAPE[0],
             input_shape=INPUT_SHAPE,
             max_attempts=schedule.max_attempts,
-            artifact=schedule.artifact,
+            artifact=session.get_one(Artifact, schedule.artifact_sha256),
             priority=SENTINEL_PRIORITY,
         )
     except Conflict:  # another agent's claim queued it meanwhile

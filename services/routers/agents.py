@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from functools import partial
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from latency_db.db import session_scope
-from latency_db.models import Agent, Artifact
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import enrollment as enrollment_repo
 from latency_db.repositories import leases as lease_repo
+from latency_db.repositories.leases import Claim
 from latency_db.repositories.sentinels import SentinelSchedule, record_agent_session
 from latency_db.sentinel import ensure_sentinel_artifact
 from latency_db.settings import Settings
-from services.deps import CurrentAgent, SessionDep, SettingsDep
+from services.deps import AgentCredential, SessionDep, SettingsDep, authenticated_agent
 from services.long_polls import poll
 from services.schemas.agents import (
     ClaimedJob,
@@ -29,6 +30,9 @@ from services.schemas.agents import (
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 MAX_CLAIM_WAIT_S = 30.0
+# Threads of their own for heartbeats (app.state.heartbeat_limiter); with the shared
+# threadpool's (settings.api_threads) they must fit the database pool (size + overflow).
+HEARTBEAT_THREADS = 4
 # A waiting claim looks again after 0.5 s, 1 s, then every 2 s: among many idle agents some
 # look every moment, and idle agents cost the database a few reads each per wait.
 _POLL_S, _MAX_POLL_S = 0.5, 2.0
@@ -55,32 +59,48 @@ def enroll(body: EnrollIn, session: SessionDep, settings: SettingsDep) -> Enroll
 
 
 @router.post("/heartbeat", response_model=HeartbeatOut)
-def heartbeat(
-    body: HeartbeatIn, agent: CurrentAgent, session: SessionDep, settings: SettingsDep
+async def heartbeat(
+    request: Request, body: HeartbeatIn, credential: AgentCredential, settings: SettingsDep
 ) -> HeartbeatOut:
-    """Record liveness on the database clock; answer which held leases must stop."""
-    beat = agent_repo.heartbeat(
-        session=session, agent=agent, lease_tokens=body.lease_tokens, environment=body.environment
-    )
-    session.commit()
-    return HeartbeatOut(
-        server_time=beat.server_time, heartbeat_s=settings.heartbeat_seconds, canceled=beat.cancel
-    )
+    """Record liveness on the database clock; answer which held leases must stop.
+
+    Runs on the heartbeat threads (``app.state.heartbeat_limiter``), not the shared
+    threadpool, so a heartbeat never queues behind claims and results: an agent whose
+    heartbeats waited would go stale and lose its leases under load.
+    """
+
+    def beat() -> HeartbeatOut:
+        with session_scope(request.app.state.session_factory) as session:
+            agent = authenticated_agent(session, credential)
+            beat = agent_repo.heartbeat(
+                session=session,
+                agent=agent,
+                lease_tokens=body.lease_tokens,
+                environment=body.environment,
+            )
+        return HeartbeatOut(
+            server_time=beat.server_time,
+            heartbeat_s=settings.heartbeat_seconds,
+            canceled=beat.cancel,
+        )
+
+    limiter: CapacityLimiter = request.app.state.heartbeat_limiter
+    return await to_thread.run_sync(beat, limiter=limiter)
 
 
 def _sentinel_schedule(
     request: Request, session: Session, settings: Settings
 ) -> SentinelSchedule | None:
-    """The server's sentinel schedule; the sentinel artifact is stored on first use."""
+    """The server's sentinel schedule. The sentinel artifact is stored by the first claim
+    and remembered once a claim has committed (artifacts are never deleted)."""
     if not settings.sentinel:
         return None
     sha256 = getattr(request.app.state, "sentinel_sha256", None)
-    artifact = None if sha256 is None else session.get(Artifact, sha256)
-    if artifact is None:
-        artifact = ensure_sentinel_artifact(session=session, store=request.app.state.artifact_store)
-        request.app.state.sentinel_sha256 = artifact.sha256
+    if sha256 is None:
+        store = request.app.state.artifact_store
+        sha256 = ensure_sentinel_artifact(session=session, store=store).sha256
     return SentinelSchedule(
-        artifact=artifact,
+        artifact_sha256=sha256,
         every_jobs=settings.sentinel_every_jobs,
         every_minutes=settings.sentinel_every_minutes,
         max_attempts=settings.max_attempts,
@@ -88,38 +108,42 @@ def _sentinel_schedule(
 
 
 def _claim_once(
-    request: Request, agent: Agent, settings: Settings, session_id: str | None
+    request: Request, credential: str, settings: Settings, session_id: str | None
 ) -> ClaimOut | None:
-    """One claim attempt in its own transaction (the database clock is per transaction)."""
+    """One claim attempt in its own transaction (the database clock is per transaction),
+    the agent authenticated in it: a disabled agent stops getting work while it waits."""
     with session_scope(request.app.state.session_factory) as session:
-        agent = session.merge(agent, load=False)
+        agent = authenticated_agent(session, credential)
         record_agent_session(session=session, agent=agent, session_id=session_id)
+        sentinel = _sentinel_schedule(request, session, settings)
         claimed = lease_repo.claim_job(
-            session=session,
-            agent=agent,
-            lease_seconds=settings.lease_seconds,
-            sentinel=_sentinel_schedule(request, session, settings),
+            session=session, agent=agent, lease_seconds=settings.lease_seconds, sentinel=sentinel
         )
-        if claimed is None:
-            return None
-        job = claimed.job
-        return ClaimOut(
-            lease_token=claimed.token,
-            lease_s=settings.lease_seconds,
-            expires_at=claimed.lease.expires_at,
-            job=ClaimedJob(
-                id=job.id,
-                kind=job.kind.value,
-                subject=job.subject,
-                space_ref=job.space_ref,
-                batch_size=job.batch_size,
-                input_shape=job.input_shape,
-                artifact_sha256=job.artifact_sha256 or "",
-                backend=job.runtime_config.backend,
-                settings=job.runtime_config.settings,
-                attempt=job.attempt,
-            ),
-        )
+        answer = None if claimed is None else _claim_out(claimed, settings)
+    if sentinel is not None:
+        request.app.state.sentinel_sha256 = sentinel.artifact_sha256
+    return answer
+
+
+def _claim_out(claimed: Claim, settings: Settings) -> ClaimOut:
+    job = claimed.job
+    return ClaimOut(
+        lease_token=claimed.token,
+        lease_s=settings.lease_seconds,
+        expires_at=claimed.lease.expires_at,
+        job=ClaimedJob(
+            id=job.id,
+            kind=job.kind.value,
+            subject=job.subject,
+            space_ref=job.space_ref,
+            batch_size=job.batch_size,
+            input_shape=job.input_shape,
+            artifact_sha256=job.artifact_sha256 or "",
+            backend=job.runtime_config.backend,
+            settings=job.runtime_config.settings,
+            attempt=job.attempt,
+        ),
+    )
 
 
 @router.post(
@@ -129,7 +153,7 @@ def _claim_once(
 )
 async def claim(
     request: Request,
-    agent: CurrentAgent,
+    credential: AgentCredential,
     settings: SettingsDep,
     wait: float = Query(default=0.0, ge=0.0, le=MAX_CLAIM_WAIT_S, description="long-poll seconds"),
     session_id: str | None = Query(
@@ -146,7 +170,7 @@ async def claim(
     server is stopping (a restart waits for no claim).
     """
     claimed = await poll(
-        partial(_claim_once, request, agent, settings, session_id),
+        partial(_claim_once, request, credential, settings, session_id),
         lambda answer: answer is not None,
         wait_s=wait,
         interval_s=_POLL_S,

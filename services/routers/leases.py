@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from latency_db.models import ProfilingJob
 from latency_db.repositories import leases as lease_repo
-from services.deps import CurrentAgent, SessionDep, SettingsDep
+from services.deps import AgentCredential, SessionDep, SettingsDep, authenticated_agent
 from services.schemas.agents import CompleteIn, FailIn, JobStateOut, LeaseOut
 from services.schemas.jobs import MeasurementOut
 
@@ -21,9 +21,10 @@ def _job_state(job: ProfilingJob) -> JobStateOut:
 
 @router.post("/{lease_token}/renew", response_model=LeaseOut)
 def renew(
-    lease_token: str, agent: CurrentAgent, session: SessionDep, settings: SettingsDep
+    lease_token: str, credential: AgentCredential, session: SessionDep, settings: SettingsDep
 ) -> LeaseOut:
     """Extend a held lease by the lease period (database clock); 409 once superseded."""
+    agent = authenticated_agent(session, credential)
     lease = lease_repo.renew_lease(
         session=session, agent=agent, lease_token=lease_token, lease_seconds=settings.lease_seconds
     )
@@ -33,9 +34,10 @@ def renew(
 
 @router.post("/{lease_token}/complete", response_model=MeasurementOut)
 def complete(
-    lease_token: str, body: CompleteIn, agent: CurrentAgent, session: SessionDep
+    lease_token: str, body: CompleteIn, credential: AgentCredential, session: SessionDep
 ) -> MeasurementOut:
     """Store the result (idempotent by ``idempotency_key``); 409 for a superseded lease."""
+    agent = authenticated_agent(session, credential)
     measurement = lease_repo.complete_lease(
         session=session,
         agent=agent,
@@ -52,8 +54,11 @@ def complete(
 
 
 @router.post("/{lease_token}/fail", response_model=JobStateOut)
-def fail(lease_token: str, body: FailIn, agent: CurrentAgent, session: SessionDep) -> JobStateOut:
+def fail(
+    lease_token: str, body: FailIn, credential: AgentCredential, session: SessionDep
+) -> JobStateOut:
     """Report that the job failed on this agent; it is retried until ``max_attempts``."""
+    agent = authenticated_agent(session, credential)
     job = lease_repo.fail_lease(
         session=session,
         agent=agent,
@@ -66,8 +71,9 @@ def fail(lease_token: str, body: FailIn, agent: CurrentAgent, session: SessionDe
 
 
 @router.post("/{lease_token}/release", response_model=JobStateOut)
-def release(lease_token: str, agent: CurrentAgent, session: SessionDep) -> JobStateOut:
+def release(lease_token: str, credential: AgentCredential, session: SessionDep) -> JobStateOut:
     """Give the job back without an attempt penalty (the agent is shutting down)."""
+    agent = authenticated_agent(session, credential)
     job = lease_repo.release_lease(session=session, agent=agent, lease_token=lease_token)
     session.commit()
     return _job_state(job)

@@ -118,16 +118,17 @@ def test_a_stale_pick_moves_nothing_and_the_claim_picks_again(
         assert _claim(session, world.agent.id) == first.id
     else:
         jobs.cancel_job(session=session, job=first)
-    pick = leases._next_queued_job_id
+    pick = leases._next_queued
     picks: list[str | None] = []
 
-    def stale_then_fresh(s: Session, agent: Agent) -> str | None:
+    def stale_then_fresh(s: Session, agent: Agent) -> tuple[str, str] | None:
         """The first pick answers ``first``, as a read taken before it was leased or
         canceled would; later picks read the queue."""
-        picks.append(first.id if not picks else pick(s, agent))
-        return picks[-1]
+        row = (first.id, first.runtime_config_id) if not picks else pick(s, agent)
+        picks.append(None if row is None else row[0])
+        return row
 
-    monkeypatch.setattr(leases, "_next_queued_job_id", stale_then_fresh)
+    monkeypatch.setattr(leases, "_next_queued", stale_then_fresh)
     other = _second_agent(session, world)
     assert _claim(session, other.id) == second.id
     assert picks == [first.id, second.id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -20,6 +21,18 @@ def test_db_now_is_aware_utc_and_close_to_the_host_clock(session: Session) -> No
     now = db_now(session)
     assert now.tzinfo is not None and now.utcoffset() == timedelta(0)
     assert abs(now - datetime.now(timezone.utc)) < timedelta(seconds=5)
+
+
+def test_db_now_is_one_reading_per_transaction(db: Database) -> None:
+    """As PostgreSQL's ``now()``: the same time all through a transaction (one round trip,
+    one time for a request's decisions), a later one in the next."""
+    with session_scope(db.factory) as s:
+        first = db_now(s)
+        s.execute(text("SELECT 1"))
+        time.sleep(0.02)
+        assert db_now(s) == first
+    with session_scope(db.factory) as s:
+        assert db_now(s) > first
 
 
 def test_timestamps_come_back_aware_utc(db: Database) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from latency_db.artifact_store import ArtifactStore
 from latency_db.db import db_now
 from latency_db.errors import Conflict
-from latency_db.models import JobKind, ProfilingJob, SubjectKind
+from latency_db.models import Artifact, JobKind, ProfilingJob, SubjectKind
 from latency_db.repositories import jobs, leases
 from latency_db.repositories.sentinels import (
     SENTINEL_PRIORITY,
@@ -37,7 +37,9 @@ UNSTABLE = [1.0, 3.0, 1.0, 3.0, 2.0]
 @pytest.fixture
 def schedule(session: Session, tmp_path: Path) -> SentinelSchedule:
     artifact = ensure_sentinel_artifact(session=session, store=ArtifactStore(tmp_path))
-    return SentinelSchedule(artifact=artifact, every_jobs=3, every_minutes=30, max_attempts=3)
+    return SentinelSchedule(
+        artifact_sha256=artifact.sha256, every_jobs=3, every_minutes=30, max_attempts=3
+    )
 
 
 def _run_next(
@@ -85,7 +87,7 @@ def test_first_claim_measures_the_sentinel_first(
         SENTINEL_SUBJECT,
         SENTINEL_PRIORITY,
     )
-    assert first.artifact_sha256 == schedule.artifact.sha256
+    assert first.artifact_sha256 == schedule.artifact_sha256
     assert first.input_shape == list(INPUT_SHAPE)
     assert first.measurement is not None
     assert first.measurement.subject_kind is SubjectKind.SENTINEL
@@ -177,7 +179,7 @@ def test_one_active_sentinel_per_device_and_runtime_config(
             batch_size=INPUT_SHAPE[0],
             input_shape=INPUT_SHAPE,
             max_attempts=3,
-            artifact=schedule.artifact,
+            artifact=session.get_one(Artifact, schedule.artifact_sha256),
         )
 
 
