@@ -1,7 +1,9 @@
 """Latency predictors of whole architectures (design section 5), numpy only.
 
 Kinds: ``lut`` (sum of lookup-table entries), ``linear`` (per-(layer, op) table fit by ridge
-regression towards the LUT) and ``mlp`` (an MLP ensemble on log latency). All map op indices
+regression towards the LUT, or towards 0 without one) and ``mlp`` (an MLP ensemble on log
+latency); the learned kinds fit on whole-network measurements alone where the device has no
+complete lookup table. All map op indices
 [n, L] to (mean_ms, std_ms) and round-trip through plain-JSON params.
 """
 
@@ -14,6 +16,7 @@ from latency_db.predictors.encoding import (
     encode_architectures,
     layer_table,
 )
+from latency_db.predictors.features import ArchitectureFeatures
 from latency_db.predictors.fitting import (
     PREDICTOR_KINDS,
     FitResult,
@@ -28,6 +31,7 @@ from latency_db.predictors.sampling import most_uncertain, nearest_budget
 
 __all__ = [
     "PREDICTOR_KINDS",
+    "ArchitectureFeatures",
     "FitResult",
     "LatencyPredictor",
     "LayerTable",

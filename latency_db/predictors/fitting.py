@@ -11,6 +11,7 @@ import numpy as np
 from latency_db.errors import ValidationError
 from latency_db.predictors.base import LatencyPredictor
 from latency_db.predictors.encoding import encode_architectures, layer_table
+from latency_db.predictors.features import ArchitectureFeatures
 from latency_db.predictors.linear import LinearPredictor
 from latency_db.predictors.lut import LutPredictor
 from latency_db.predictors.metrics import holdout_metrics
@@ -51,7 +52,9 @@ def fit_predictor(
     holdout: float = 0.2,
     seed: int = 0,
 ) -> FitResult:
-    """Fit ``kind`` on a seeded random (1 - holdout) share of the measurements."""
+    """Fit ``kind`` on a seeded random (1 - holdout) share of the measurements; the lookup
+    table ``lut`` joins the features only if it has every op key of the space
+    (``metrics["lut_features"]``)."""
     predictor_cls = _predictor_class(kind)
     y = np.asarray(latencies_ms, dtype=np.float64)
     if y.ndim != 1 or y.size != len(architectures):
@@ -62,7 +65,11 @@ def fit_predictor(
         raise ValidationError("latencies_ms must be finite and positive")
     if not 0.0 <= holdout < 1.0:
         raise ValidationError(f"holdout must be in [0, 1), got {holdout}")
-    table = layer_table(space, lut)
+    features = (
+        ArchitectureFeatures.of_lut(layer_table(space, lut))
+        if predictor_cls is LutPredictor
+        else ArchitectureFeatures.of_space(space, lut)
+    )
     indices = encode_architectures(space, architectures)
 
     order = np.random.default_rng(seed).permutation(y.size)
@@ -73,7 +80,7 @@ def fit_predictor(
             f"a {kind} predictor needs at least {MIN_TRAINING_POINTS} training measurements, "
             f"got {train.size}"
         )
-    predictor = predictor_cls.fit(table, indices[train], y[train], seed=seed)
+    predictor = predictor_cls.fit(features, indices[train], y[train], seed=seed)
 
     positions = (tuple(int(i) for i in train), tuple(int(i) for i in held))
     evaluated = held if held.size else train
@@ -85,6 +92,7 @@ def fit_predictor(
     metrics: dict[str, float | str | None] = {
         **holdout_metrics(predicted, y[evaluated]),
         "evaluated_on": "holdout" if held.size else "train",
+        "lut_features": features.lut is not None,
     }
     calibration: dict[str, list[Any]] = {
         "architectures": [space.format(architectures[i]) for i in evaluated],

@@ -126,12 +126,46 @@ def measured_runtime_config(
         return runtime_repo.get_runtime_config(session=session, runtime_config_id=ids[0])
     if not ids:
         raise ValidationError(
-            f"device {device.name!r} has no measurements of {space.ref} at batch {batch_size}: "
-            "build its lookup table or import one first"
+            f"device {device.name!r} has no measurements of {space.ref} at batch {batch_size}"
+            + _how_to_measure(space)
         )
     raise ValidationError(
         f"device {device.name!r} has measurements of {space.ref} under several runtime "
         f"configurations ({', '.join(ids)}); name one"
+    )
+
+
+def measured_batch(*, session: Session, device: Device, space: SearchSpace) -> int:
+    """The one batch size at which this device has measurements of the space instance (as an
+    import stores them, batch 1 by default); several or none is a ``ValidationError`` that
+    says which batches there are and how to choose or get one."""
+    batches = sorted(
+        session.scalars(
+            select(Measurement.batch_size)
+            .where(
+                Measurement.device_id == device.id,
+                Measurement.space_ref == space.ref,
+                Measurement.accepted.is_(True),
+            )
+            .distinct()
+        )
+    )
+    if len(batches) == 1:
+        return int(batches[0])
+    if not batches:
+        raise ValidationError(
+            f"device {device.name!r} has no measurements of {space.ref}" + _how_to_measure(space)
+        )
+    raise ValidationError(
+        f"device {device.name!r} has measurements of {space.ref} at batches "
+        f"{', '.join(str(b) for b in batches)}; choose one with --batch (batch_size)"
+    )
+
+
+def _how_to_measure(space: SearchSpace) -> str:
+    return (
+        f": import whole-network latencies (hwnas measurements import --space {space.ref} "
+        "--csv FILE), measure networks, or build its lookup table (hwnas lut build)"
     )
 
 
@@ -203,7 +237,7 @@ def fit_version(
     runtime_config: RuntimeConfig,
     space: SearchSpace,
     kind: PredictorKind | str,
-    batch_size: int = 32,
+    batch_size: int,
     holdout_fraction: float = 0.2,
     seed: int = 0,
     normalize_drift: bool = False,
