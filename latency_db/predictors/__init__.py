@@ -1,8 +1,9 @@
-"""Latency predictors of whole architectures (design section 5), numpy only.
+"""Latency predictors of whole architectures (design section 5), numpy and LightGBM (no torch).
 
 Kinds: ``lut`` (sum of lookup-table entries), ``linear`` (per-(layer, op) table fit by ridge
 regression towards the LUT, or towards 0 without one) and ``mlp`` (an MLP ensemble on log
-latency); the learned kinds fit on whole-network measurements alone where the device has no
+latency) and ``gbdt`` (LightGBM trees correcting ``linear``, not differentiable); the
+learned kinds fit on whole-network measurements alone where the device has no
 complete lookup table. All map op indices
 [n, L] to (mean_ms, std_ms) and round-trip through plain-JSON params.
 """
@@ -23,6 +24,7 @@ from latency_db.predictors.fitting import (
     fit_predictor,
     load_predictor,
 )
+from latency_db.predictors.gbdt import GbdtPredictor
 from latency_db.predictors.linear import LinearPredictor
 from latency_db.predictors.lut import LutPredictor
 from latency_db.predictors.metrics import holdout_metrics, kendall_tau_b
@@ -33,6 +35,7 @@ __all__ = [
     "PREDICTOR_KINDS",
     "ArchitectureFeatures",
     "FitResult",
+    "GbdtPredictor",
     "LatencyPredictor",
     "LayerTable",
     "Layout",

@@ -21,6 +21,8 @@ class LatencyPredictor(ABC):
     """
 
     kind: ClassVar[str]
+    # Has a torch form a search can differentiate (E[LAT], the RELAX surrogate g).
+    differentiable: ClassVar[bool] = True
 
     @property
     @abstractmethod

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from latency_db.errors import NotFound, ValidationError
 from latency_db.models import (
     Device,
+    FitKind,
     Measurement,
     Predictor,
     PredictorFit,
@@ -236,7 +237,7 @@ def fit_version(
     device: Device,
     runtime_config: RuntimeConfig,
     space: SearchSpace,
-    kind: PredictorKind | str,
+    kind: FitKind | str,
     batch_size: int,
     holdout_fraction: float = 0.2,
     seed: int = 0,
@@ -245,8 +246,9 @@ def fit_version(
 ) -> Predictor:
     """Fit a predictor on everything measured with a verdict in ``include_verdicts`` (clean
     only by default) and store it as the group's next version; ``normalize_drift`` fits
-    (and reports) latencies at the device's reference speed."""
-    kind = PredictorKind(kind)
+    (and reports) latencies at the device's reference speed. Kind ``auto`` stores the kind
+    that cross-validation chose."""
+    kind = FitKind(kind)
     include = parse_verdicts(list(include_verdicts), "include_verdicts")
     data = training_set(
         session=session,
@@ -257,7 +259,7 @@ def fit_version(
         normalize_drift=normalize_drift,
         include=include,
     )
-    if kind is not PredictorKind.LUT and len(data.architectures) < MIN_NETWORKS:
+    if kind is not FitKind.LUT and len(data.architectures) < MIN_NETWORKS:
         raise ValidationError(
             f"a {kind.value} predictor needs at least {MIN_NETWORKS} "
             f"{_described_verdicts(include)} measured networks of {space.ref} on "
@@ -278,7 +280,7 @@ def fit_version(
         device=device,
         runtime_config=runtime_config,
         space_ref=space.ref,
-        kind=kind,
+        kind=PredictorKind(result.predictor.kind),
         params=result.params,
         metrics={
             **result.metrics,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
-from latency_db.models import PredictorKind
+from latency_db.models import FitKind, PredictorKind
 from latency_db.predictors.versions import (
     fit_version,
     load_version,
@@ -61,7 +61,9 @@ def fit(
     space: SpaceOption = "proxyless",
     resolution: ResolutionOption = None,
     width: WidthOption = None,
-    kind: Annotated[PredictorKind, typer.Option(help="predictor kind")] = PredictorKind.LINEAR,
+    kind: Annotated[
+        FitKind, typer.Option(help="predictor kind; auto: chosen by cross-validation")
+    ] = FitKind.LINEAR,
     holdout: Annotated[float, typer.Option(min=0.0, max=0.95, help="holdout share")] = 0.2,
     seed: Annotated[int, typer.Option(min=0, help="seed of the split and the fit")] = 0,
     batch: Annotated[

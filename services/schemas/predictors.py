@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from latency_db.models import Predictor
 from services.schemas.common import ApiModel, Out, RuntimeIn, VerdictName
 
-KindIn = Literal["lut", "linear", "mlp"]
+KindIn = Literal["lut", "linear", "mlp", "gbdt", "auto"]
 
 
 class FitCreate(ApiModel):

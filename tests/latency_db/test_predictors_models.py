@@ -1,4 +1,4 @@
-"""The three predictor kinds: what they recover, how they compare, and their JSON params."""
+"""The predictor kinds: what they recover, how they compare, and their JSON params."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_mlp_beats_linear_on_a_non_additive_latency(
     assert (mlp_std > 0).all()
 
 
-@pytest.mark.parametrize("kind", ["lut", "linear", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "linear", "mlp", "gbdt"])
 def test_params_round_trip_through_json(
     kind: str, space: SearchSpace, lut_table: LayerTable
 ) -> None:
@@ -203,7 +203,7 @@ def _lines_run_in_predictors(call: Callable[[], Any]) -> int:
     return count
 
 
-@pytest.mark.parametrize("kind", ["lut", "linear", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "linear", "mlp", "gbdt"])
 def test_prediction_is_vectorized(kind: str, space: SearchSpace, lut_table: LayerTable) -> None:
     """Predicting 1000 architectures runs exactly the lines that predicting 10 runs."""
     model = fitted(kind, lut_table, space)

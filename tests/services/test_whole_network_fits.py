@@ -1,6 +1,6 @@
 """Fits on whole-network measurements alone (issue 11): a published latency set imported with
-``hwnas measurements import`` fits ``linear`` and ``mlp`` predictors without a lookup table,
-at the batch the import stored."""
+``hwnas measurements import`` fits ``linear``, ``mlp`` and ``gbdt`` predictors without a
+lookup table, at the batch the import stored."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ FIT = ["predictor", "fit", "--device", "phoneA", "--space", "fbnet-cifar100", "-
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("kind", ["linear", "mlp"])
+@pytest.mark.parametrize("kind", ["linear", "mlp", "gbdt"])
 def test_a_published_set_fits_at_its_own_batch_without_a_lookup_table(
     local_cli: Path, kind: str
 ) -> None:
@@ -71,10 +71,10 @@ def test_the_fit_route_finds_the_batch_or_asks_for_one(client: TestClient) -> No
     imported = client.post("/v1/measurements/import", json=body)
     assert imported.status_code == 200, imported.text
     device_id = imported.json()["summary"]["device_id"]
-    fit = {"device_id": device_id, "space_ref": "fbnet-cifar100", "kind": "mlp"}
+    fit = {"device_id": device_id, "space_ref": "fbnet-cifar100", "kind": "auto"}
     queued = client.post("/v1/predictors/fits", json=fit)
     assert queued.status_code == 202, queued.text
-    assert queued.json()["batch_size"] == 1
+    assert queued.json()["batch_size"] == 1 and queued.json()["kind"] == "auto"
 
     again = client.post("/v1/measurements/import", json={**body, "batch_size": 8})
     assert again.status_code == 200, again.text
