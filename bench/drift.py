@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from latency_db.predictors import PREDICTOR_KINDS, encode_architectures, holdout_metrics
+from latency_db.predictors import (
+    PREDICTOR_KINDS,
+    ArchitectureFeatures,
+    encode_architectures,
+    holdout_metrics,
+)
 from latency_db.predictors import layer_table as build_layer_table
 from latency_db.settings import Settings
 from latency_db.spaces import get_space
@@ -53,7 +58,9 @@ def _within5(
     table = build_layer_table(space, lut)
     scores: dict[str, float | None] = {}
     for kind in KINDS:
-        model = PREDICTOR_KINDS[kind].fit(table, x[train], y[train], seed=0)
+        model = PREDICTOR_KINDS[kind].fit(
+            ArchitectureFeatures.of_lut(table), x[train], y[train], seed=0
+        )
         predicted, _ = model.predict(x[held])
         scores[kind] = holdout_metrics(predicted, y[held])["within5_pct"]
     return scores

@@ -33,6 +33,7 @@ import numpy as np
 
 from latency_db.predictors import (
     PREDICTOR_KINDS,
+    ArchitectureFeatures,
     encode_architectures,
     holdout_metrics,
     layer_table,
@@ -52,7 +53,9 @@ ACTIVE_START, ACTIVE_ROUND = 20, 10
 def _fit_eval(
     kind: str, table: LayerTable, x: IntArray, y: FloatArray, train: IntArray, held: IntArray
 ) -> dict[str, Any]:
-    model = PREDICTOR_KINDS[kind].fit(table, x[train], y[train], seed=0)
+    model = PREDICTOR_KINDS[kind].fit(
+        ArchitectureFeatures.of_lut(table), x[train], y[train], seed=0
+    )
     predicted, _ = model.predict(x[held])
     return holdout_metrics(predicted, y[held])
 
@@ -65,7 +68,9 @@ def _active_order(
     chosen = list(rng.choice(pool, size=ACTIVE_START, replace=False))
     while len(chosen) < n:
         rest = np.setdiff1d(pool, chosen)
-        model = PREDICTOR_KINDS["mlp"].fit(table, x[chosen], y[chosen], seed=0)
+        model = PREDICTOR_KINDS["mlp"].fit(
+            ArchitectureFeatures.of_lut(table), x[chosen], y[chosen], seed=0
+        )
         _, std = model.predict(x[rest])
         take = min(ACTIVE_ROUND, n - len(chosen))
         chosen += list(rest[np.argsort(-std, kind="stable")[:take]])
@@ -98,7 +103,9 @@ def _predict_timing(
 ) -> dict[str, float]:
     archs = [space.format(space.sample(10_000 + i)) for i in range(1000)]
     x = encode_architectures(space, archs)
-    model = PREDICTOR_KINDS["lut"].fit(table, x[:0], np.zeros(0), seed=0)
+    model = PREDICTOR_KINDS["lut"].fit(
+        ArchitectureFeatures.of_lut(table), x[:0], np.zeros(0), seed=0
+    )
     timings = []
     for _ in range(5):
         start = time.perf_counter()

@@ -20,7 +20,13 @@ from latency_db.models.measurements import (
     SpeedSample,
     SubjectKind,
 )
-from latency_db.models.predictors import FitState, Predictor, PredictorFit, PredictorKind
+from latency_db.models.predictors import (
+    FitKind,
+    FitState,
+    Predictor,
+    PredictorFit,
+    PredictorKind,
+)
 from latency_db.models.runtime import RuntimeConfig
 from latency_db.models.searches import Search, SearchEvent, SearchState
 
@@ -35,6 +41,7 @@ __all__ = [
     "DeviceKind",
     "DeviceState",
     "EnrollmentToken",
+    "FitKind",
     "FitState",
     "JobKind",
     "JobLease",

@@ -26,6 +26,18 @@ class PredictorKind(str, Enum):
     LUT = "lut"
     LINEAR = "linear"
     MLP = "mlp"
+    GBDT = "gbdt"
+
+
+class FitKind(str, Enum):
+    """What a fit request asks for: a predictor kind, or ``auto`` (the kind with the best
+    cross-validated accuracy on the training split)."""
+
+    LUT = "lut"
+    LINEAR = "linear"
+    MLP = "mlp"
+    GBDT = "gbdt"
+    AUTO = "auto"
 
 
 class FitState(str, Enum):
@@ -85,7 +97,7 @@ class PredictorFit(Base):
 
     __tablename__ = "predictor_fits"
     __table_args__ = (
-        CheckConstraint(check_in("kind", PredictorKind), name="kind"),
+        CheckConstraint(check_in("kind", FitKind), name="kind"),
         CheckConstraint(check_in("state", FitState), name="state"),
         CheckConstraint("batch_size > 0", name="batch_size_positive"),
         CheckConstraint(
@@ -102,7 +114,7 @@ class PredictorFit(Base):
     )
     space_ref: Mapped[str] = mapped_column(String(128))
     batch_size: Mapped[int]
-    kind: Mapped[PredictorKind] = mapped_column(enum_type(PredictorKind))
+    kind: Mapped[FitKind] = mapped_column(enum_type(FitKind))
     seed: Mapped[int]
     holdout_fraction: Mapped[float]
     normalize_drift: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from latency_db.predictors.base import LatencyPredictor, number
-from latency_db.predictors.encoding import FloatArray, IntArray, LayerTable, ragged_table
+from latency_db.predictors.encoding import FloatArray, IntArray, LayerTable, Layout, ragged_table
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,6 +20,14 @@ class AdditivePredictor(LatencyPredictor):
     """
 
     table: LayerTable
+
+    @property
+    def space_ref(self) -> str:
+        return self.table.space_ref
+
+    @property
+    def layout(self) -> Layout:
+        return self.table.layout
 
     def _predict(self, indices: IntArray) -> tuple[FloatArray, FloatArray]:
         mean = self.table.total_ms(indices)

@@ -9,13 +9,8 @@ from typing import Any, ClassVar
 from numpy.typing import ArrayLike
 
 from latency_db.errors import ValidationError
-from latency_db.predictors.encoding import (
-    FloatArray,
-    IntArray,
-    LayerTable,
-    Layout,
-    is_finite_number,
-)
+from latency_db.predictors.encoding import FloatArray, IntArray, Layout, is_finite_number
+from latency_db.predictors.features import ArchitectureFeatures
 
 
 class LatencyPredictor(ABC):
@@ -26,15 +21,16 @@ class LatencyPredictor(ABC):
     """
 
     kind: ClassVar[str]
-    table: LayerTable  # an additive model itself, or the LUT a learned model reads
+    # Has a torch form a search can differentiate (E[LAT], the RELAX surrogate g).
+    differentiable: ClassVar[bool] = True
 
     @property
-    def space_ref(self) -> str:
-        return self.table.space_ref
+    @abstractmethod
+    def space_ref(self) -> str: ...
 
     @property
-    def layout(self) -> Layout:
-        return self.table.layout
+    @abstractmethod
+    def layout(self) -> Layout: ...
 
     def predict(self, indices: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """(mean_ms [n], std_ms [n]) for op indices [n, L]; std is 0 for a point model."""
@@ -53,9 +49,15 @@ class LatencyPredictor(ABC):
     @classmethod
     @abstractmethod
     def fit(
-        cls, table: LayerTable, indices: IntArray, latencies_ms: FloatArray, *, seed: int
+        cls,
+        features: ArchitectureFeatures,
+        indices: IntArray,
+        latencies_ms: FloatArray,
+        *,
+        seed: int,
     ) -> LatencyPredictor:
-        """Fit to whole-network latencies of architectures (op indices), given the LUT."""
+        """Fit to whole-network latencies of architectures (op indices), with the device's
+        lookup table where ``features`` has one."""
 
     @classmethod
     def _check_kind(cls, params: Mapping[str, Any]) -> str:

@@ -130,7 +130,8 @@ def layer_table(space: SearchSpace, lut: Mapping[str, float]) -> LayerTable:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise ValidationError(
             f"lookup table lacks {len(missing)} op key(s) of space {space.ref}: "
-            f"{', '.join(missing[:5])}{more}"
+            f"{', '.join(missing[:5])}{more} (build it with hwnas lut build or import one with "
+            "hwnas lut import; linear and mlp fit on whole-network measurements without one)"
         )
     bad = [k for k in keys if not is_finite_number(lut[k]) or lut[k] <= 0]
     if bad:

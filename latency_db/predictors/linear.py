@@ -11,8 +11,9 @@ fusion and per-call overheads go, so c l_lut is the better anchor). With few mea
 the table stays near the calibrated LUT (plus a fitted bias for the overheads it misses);
 with many, the data win. The split of latency between the
 layers' constant parts and b is not identifiable from whole networks; the penalty resolves it
-by staying closest to the LUT. lambda is chosen by seeded K-fold cross-validation over a log
-grid scaled by the training size.
+by staying closest to the LUT. Without a lookup table the anchor is 0: one-hot ridge
+regression on whole-network latencies alone. lambda is chosen by seeded K-fold
+cross-validation over a log grid scaled by the training size.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from latency_db.errors import ValidationError
 from latency_db.predictors.additive import AdditivePredictor
 from latency_db.predictors.base import number
-from latency_db.predictors.encoding import FloatArray, IntArray, LayerTable
+from latency_db.predictors.encoding import FloatArray, IntArray, LayerTable, is_finite_number
+from latency_db.predictors.features import ArchitectureFeatures
 
 LAMBDA_GRID = tuple(10.0**k for k in range(-6, 3))  # times the number of training points
 FOLDS = 5
@@ -36,38 +39,53 @@ class LinearPredictor(AdditivePredictor):
     """Additive model fit by LUT-anchored ridge regression.
 
     Params: those of :class:`AdditivePredictor` plus ``"ridge_lambda"`` and ``"lut_scale"``
-    (the penalty and the LUT calibration c used, for the record; prediction needs neither).
+    (the penalty and the LUT calibration c used, for the record; prediction needs neither;
+    ``lut_scale`` is null for a fit without a lookup table).
     """
 
     kind: ClassVar[str] = "linear"
     ridge_lambda: float
-    lut_scale: float
+    lut_scale: float | None
 
     @classmethod
     def fit(
-        cls, table: LayerTable, indices: IntArray, latencies_ms: FloatArray, *, seed: int
+        cls,
+        features: ArchitectureFeatures,
+        indices: IntArray,
+        latencies_ms: FloatArray,
+        *,
+        seed: int,
     ) -> LinearPredictor:
-        layout = table.layout
+        layout = features.layout
         x = layout.one_hot(indices)
-        scale = lut_scale(x @ table.table_ms[layout.mask], latencies_ms)
-        prior = scale * table.table_ms[layout.mask]
+        scale: float | None = None
+        prior = np.zeros(layout.width)
+        if features.lut is not None:
+            lut_ms = features.lut.table_ms[layout.mask]
+            scale = lut_scale(x @ lut_ms, latencies_ms)
+            prior = scale * lut_ms
         lam = _choose_lambda(x, latencies_ms, prior, seed)
         bias, weights = ridge_towards(x, latencies_ms, prior, lam)
         padded = np.zeros(layout.mask.shape)
         padded[layout.mask] = weights
-        return cls(LayerTable(table.space_ref, layout, bias, padded), lam, scale)
+        return cls(LayerTable(features.space_ref, layout, bias, padded), lam, scale)
 
     def to_params(self) -> dict[str, Any]:
         return {
             **super().to_params(),
             "ridge_lambda": float(self.ridge_lambda),
-            "lut_scale": float(self.lut_scale),
+            "lut_scale": None if self.lut_scale is None else float(self.lut_scale),
         }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> LinearPredictor:
+        scale = params.get("lut_scale")
+        if scale is not None and not is_finite_number(scale):
+            raise ValidationError("predictor params: lut_scale must be a finite number or null")
         return cls(
-            cls._parse_table(params), number(params, "ridge_lambda"), number(params, "lut_scale")
+            cls._parse_table(params),
+            number(params, "ridge_lambda"),
+            None if scale is None else float(scale),
         )
 
 

@@ -1,7 +1,8 @@
 """Which latency model a search uses (design section 5): the named predictor version; else,
 of the device's fitted versions for the deploy instance, the one with the lowest holdout
 MAPE; else the sum of its lookup table (of clean measurements unless the search includes
-others)."""
+others). A search differentiates its model (E[LAT], the RELAX surrogate g), so kinds
+without a gradient (``gbdt``) are refused by name and passed over in the automatic choice."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from latency_db.errors import ValidationError
 from latency_db.models import Device, Predictor, RuntimeConfig
 from latency_db.predictors.encoding import layer_table
+from latency_db.predictors.fitting import PREDICTOR_KINDS
 from latency_db.predictors.lut import LutPredictor
 from latency_db.predictors.versions import device_lut
 from latency_db.repositories import predictors as predictor_repo
@@ -30,6 +32,10 @@ def _described(predictor: Predictor) -> dict[str, Any]:
         "params": predictor.params,
         "verdicts": predictor.training_verdicts,
     }
+
+
+def _differentiable(predictor: Predictor) -> bool:
+    return PREDICTOR_KINDS[predictor.kind.value].differentiable
 
 
 def lut_model(
@@ -104,22 +110,29 @@ def search_latency_model(
     lookup table of the verdicts in ``include``), or a ``ValidationError`` saying what the
     device lacks."""
     if predictor_id is not None:
-        return _described(
-            matching_predictor(
-                session=session,
-                predictor_id=predictor_id,
-                device=device,
-                runtime_config=runtime_config,
-                space=space,
-                batch_size=batch_size,
-            )
+        named = matching_predictor(
+            session=session,
+            predictor_id=predictor_id,
+            device=device,
+            runtime_config=runtime_config,
+            space=space,
+            batch_size=batch_size,
         )
+        if not _differentiable(named):
+            raise ValidationError(
+                f"predictor {predictor_id} is a {named.kind.value} predictor, which has no "
+                "gradient: a search needs a differentiable latency model (E[LAT], RELAX); "
+                "name a lut, linear or mlp version (hwnas predictor fit --kind mlp)"
+            )
+        return _described(named)
     fitted = [
         p
         for p in predictor_repo.list_predictors(
             session=session, device=device, runtime_config=runtime_config, space_ref=space.ref
         )
-        if p.batch_size == batch_size and p.metrics.get("mape_pct") is not None
+        if p.batch_size == batch_size
+        and p.metrics.get("mape_pct") is not None
+        and _differentiable(p)
     ]
     if fitted:
         return _described(min(fitted, key=lambda p: (p.metrics["mape_pct"], -p.version)))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from latency_db.errors import NotFound, ValidationError
 from latency_db.models import (
     Device,
+    FitKind,
     Measurement,
     Predictor,
     PredictorFit,
@@ -126,12 +127,46 @@ def measured_runtime_config(
         return runtime_repo.get_runtime_config(session=session, runtime_config_id=ids[0])
     if not ids:
         raise ValidationError(
-            f"device {device.name!r} has no measurements of {space.ref} at batch {batch_size}: "
-            "build its lookup table or import one first"
+            f"device {device.name!r} has no measurements of {space.ref} at batch {batch_size}"
+            + _how_to_measure(space)
         )
     raise ValidationError(
         f"device {device.name!r} has measurements of {space.ref} under several runtime "
         f"configurations ({', '.join(ids)}); name one"
+    )
+
+
+def measured_batch(*, session: Session, device: Device, space: SearchSpace) -> int:
+    """The one batch size at which this device has measurements of the space instance (as an
+    import stores them, batch 1 by default); several or none is a ``ValidationError`` that
+    says which batches there are and how to choose or get one."""
+    batches = sorted(
+        session.scalars(
+            select(Measurement.batch_size)
+            .where(
+                Measurement.device_id == device.id,
+                Measurement.space_ref == space.ref,
+                Measurement.accepted.is_(True),
+            )
+            .distinct()
+        )
+    )
+    if len(batches) == 1:
+        return int(batches[0])
+    if not batches:
+        raise ValidationError(
+            f"device {device.name!r} has no measurements of {space.ref}" + _how_to_measure(space)
+        )
+    raise ValidationError(
+        f"device {device.name!r} has measurements of {space.ref} at batches "
+        f"{', '.join(str(b) for b in batches)}; choose one with --batch (batch_size)"
+    )
+
+
+def _how_to_measure(space: SearchSpace) -> str:
+    return (
+        f": import whole-network latencies (hwnas measurements import --space {space.ref} "
+        "--csv FILE), measure networks, or build its lookup table (hwnas lut build)"
     )
 
 
@@ -202,8 +237,8 @@ def fit_version(
     device: Device,
     runtime_config: RuntimeConfig,
     space: SearchSpace,
-    kind: PredictorKind | str,
-    batch_size: int = 32,
+    kind: FitKind | str,
+    batch_size: int,
     holdout_fraction: float = 0.2,
     seed: int = 0,
     normalize_drift: bool = False,
@@ -211,8 +246,9 @@ def fit_version(
 ) -> Predictor:
     """Fit a predictor on everything measured with a verdict in ``include_verdicts`` (clean
     only by default) and store it as the group's next version; ``normalize_drift`` fits
-    (and reports) latencies at the device's reference speed."""
-    kind = PredictorKind(kind)
+    (and reports) latencies at the device's reference speed. Kind ``auto`` stores the kind
+    that cross-validation chose."""
+    kind = FitKind(kind)
     include = parse_verdicts(list(include_verdicts), "include_verdicts")
     data = training_set(
         session=session,
@@ -223,7 +259,7 @@ def fit_version(
         normalize_drift=normalize_drift,
         include=include,
     )
-    if kind is not PredictorKind.LUT and len(data.architectures) < MIN_NETWORKS:
+    if kind is not FitKind.LUT and len(data.architectures) < MIN_NETWORKS:
         raise ValidationError(
             f"a {kind.value} predictor needs at least {MIN_NETWORKS} "
             f"{_described_verdicts(include)} measured networks of {space.ref} on "
@@ -244,7 +280,7 @@ def fit_version(
         device=device,
         runtime_config=runtime_config,
         space_ref=space.ref,
-        kind=kind,
+        kind=PredictorKind(result.predictor.kind),
         params=result.params,
         metrics={
             **result.metrics,

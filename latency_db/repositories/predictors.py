@@ -13,6 +13,7 @@ from latency_db.db import db_now
 from latency_db.errors import ValidationError
 from latency_db.models import (
     Device,
+    FitKind,
     FitState,
     Predictor,
     PredictorFit,
@@ -149,7 +150,7 @@ def create_fit(
     runtime_config: RuntimeConfig,
     space_ref: str,
     batch_size: int,
-    kind: PredictorKind | str,
+    kind: FitKind | str,
     seed: int,
     holdout_fraction: float,
     normalize_drift: bool = False,
@@ -165,7 +166,7 @@ def create_fit(
         runtime_config_id=runtime_config.id,
         space_ref=check_name(space_ref, "space_ref", 128),
         batch_size=check_positive_int(batch_size, "batch_size"),
-        kind=parse_enum(PredictorKind, kind, "kind"),
+        kind=parse_enum(FitKind, kind, "kind"),
         seed=seed,
         holdout_fraction=fraction,
         normalize_drift=normalize_drift,

@@ -22,7 +22,10 @@ def latency_model(
         return AdditiveLatency(predictor, dtype)
     if isinstance(predictor, MlpPredictor):
         return MlpLatency(predictor, dtype)
-    raise TypeError(f"no differentiable form for {type(predictor).__name__}")
+    raise TypeError(
+        f"a {predictor.kind} predictor has no differentiable form: a search needs a lut, "
+        "linear or mlp version"
+    )
 
 
 def latency_model_from_params(

@@ -9,8 +9,13 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
-from latency_db.models import PredictorKind
-from latency_db.predictors.versions import fit_version, load_version, runtime_config_for
+from latency_db.models import FitKind, PredictorKind
+from latency_db.predictors.versions import (
+    fit_version,
+    load_version,
+    measured_batch,
+    runtime_config_for,
+)
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.settings import get_settings
@@ -56,10 +61,14 @@ def fit(
     space: SpaceOption = "proxyless",
     resolution: ResolutionOption = None,
     width: WidthOption = None,
-    kind: Annotated[PredictorKind, typer.Option(help="predictor kind")] = PredictorKind.LINEAR,
+    kind: Annotated[
+        FitKind, typer.Option(help="predictor kind; auto: chosen by cross-validation")
+    ] = FitKind.LINEAR,
     holdout: Annotated[float, typer.Option(min=0.0, max=0.95, help="holdout share")] = 0.2,
     seed: Annotated[int, typer.Option(min=0, help="seed of the split and the fit")] = 0,
-    batch: Annotated[int, typer.Option(min=1, help="batch size measured")] = 32,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="batch size measured (default: the one there is)")
+    ] = None,
     runtime_config: Annotated[
         str | None, typer.Option(help="runtime config id (default: the one measured)")
     ] = None,
@@ -79,11 +88,12 @@ def fit(
 
     def local(session: Session) -> dict[str, Any]:
         row = device_repo.get_device_by_name(session=session, name=device)
+        batch_size = batch or measured_batch(session=session, device=row, space=target)
         runtime = runtime_config_for(
             session=session,
             device=row,
             space=target,
-            batch_size=batch,
+            batch_size=batch_size,
             runtime_config_id=runtime_config,
         )
         predictor = fit_version(
@@ -92,7 +102,7 @@ def fit(
             runtime_config=runtime,
             space=target,
             kind=kind,
-            batch_size=batch,
+            batch_size=batch_size,
             holdout_fraction=holdout,
             seed=seed,
             normalize_drift=normalize_drift,

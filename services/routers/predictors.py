@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from latency_db.models import PredictorKind
 from latency_db.predictors import sampling
-from latency_db.predictors.versions import load_version, runtime_config_for
+from latency_db.predictors.versions import load_version, measured_batch, runtime_config_for
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import predictors as predictor_repo
@@ -39,11 +39,12 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
     otherwise); a worker stores the result as the next version."""
     device = device_repo.get_device(session=session, device_id=body.device_id)
     space = resolve_space_ref(body.space_ref)
+    batch_size = body.batch_size or measured_batch(session=session, device=device, space=space)
     runtime = runtime_config_for(
         session=session,
         device=device,
         space=space,
-        batch_size=body.batch_size,
+        batch_size=batch_size,
         runtime_config_id=body.runtime_config_id,
     )
     fit = predictor_repo.create_fit(
@@ -51,7 +52,7 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
         device=device,
         runtime_config=runtime,
         space_ref=space.ref,
-        batch_size=body.batch_size,
+        batch_size=batch_size,
         kind=body.kind,
         seed=body.seed,
         holdout_fraction=body.holdout,

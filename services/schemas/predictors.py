@@ -10,13 +10,14 @@ from pydantic import Field, model_validator
 from latency_db.models import Predictor
 from services.schemas.common import ApiModel, Out, RuntimeIn, VerdictName
 
-KindIn = Literal["lut", "linear", "mlp"]
+KindIn = Literal["lut", "linear", "mlp", "gbdt", "auto"]
 
 
 class FitCreate(ApiModel):
     """Fit a new version on everything measured for (device, runtime config, space, batch).
 
-    Without ``runtime_config_id`` the one configuration the device was measured under is used.
+    Without ``runtime_config_id`` the one configuration the device was measured under is used,
+    without ``batch_size`` the one batch size it was measured at.
     The training set holds clean measurements only unless ``include_verdicts`` adds
     ``unstable`` and/or ``disturbed`` ones; the version records what it was trained on.
     """
@@ -25,7 +26,9 @@ class FitCreate(ApiModel):
     space_ref: str = Field(examples=["proxyless-r224-w1.0-c1000"])
     kind: KindIn
     runtime_config_id: str | None = None
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    batch_size: int | None = Field(
+        default=None, ge=1, le=4096, description="default: the one batch the device has data of"
+    )
     holdout: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     normalize_drift: bool = Field(

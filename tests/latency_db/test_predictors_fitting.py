@@ -87,8 +87,8 @@ def test_bad_fit_requests_are_rejected(
     space: SearchSpace, lut: dict[str, float], measured: tuple[list[str], list[float]]
 ) -> None:
     archs, latencies = measured
-    with pytest.raises(ValidationError, match="unknown predictor kind 'gbdt'"):
-        fit_predictor("gbdt", space, lut, archs, latencies)
+    with pytest.raises(ValidationError, match="unknown predictor kind 'tree'"):
+        fit_predictor("tree", space, lut, archs, latencies)
     with pytest.raises(ValidationError, match="needs at least 2 training"):
         fit_predictor("mlp", space, lut, archs[:2], latencies[:2], holdout=0.5)
     with pytest.raises(ValidationError, match="holdout"):
@@ -97,8 +97,21 @@ def test_bad_fit_requests_are_rejected(
         fit_predictor("linear", space, lut, archs, [*latencies[:-1], -1.0])
     with pytest.raises(ValidationError, match="49 architectures"):
         fit_predictor("linear", space, lut, archs[:-1], latencies)
-    with pytest.raises(ValidationError, match="lacks 1 op key"):
-        fit_predictor("lut", space, {k: v for k, v in list(lut.items())[1:]}, archs, latencies)
+    partial = {k: v for k, v in list(lut.items())[1:]}
+    with pytest.raises(ValidationError, match=r"lacks 1 op key.*hwnas lut build"):
+        fit_predictor("lut", space, partial, archs, latencies)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_a_lookup_table_joins_only_when_complete(
+    kind: str, space: SearchSpace, lut: dict[str, float], measured: tuple[list[str], list[float]]
+) -> None:
+    archs, latencies = measured
+    partial = {k: v for k, v in list(lut.items())[1:]}
+    assert fit_predictor(kind, space, lut, archs, latencies).metrics["lut_features"] is True
+    without = fit_predictor(kind, space, partial, archs, latencies)
+    assert without.metrics["lut_features"] is False
+    assert without.params.get("lut_table_ms", without.params.get("lut_scale")) is None
 
 
 class FixedPredictions:

@@ -1,4 +1,4 @@
-"""The three predictor kinds: what they recover, how they compare, and their JSON params."""
+"""The predictor kinds: what they recover, how they compare, and their JSON params."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from latency_db.errors import ValidationError
 from latency_db.predictors import (
     PREDICTOR_KINDS,
+    ArchitectureFeatures,
     LatencyPredictor,
     LayerTable,
     LinearPredictor,
@@ -58,8 +59,10 @@ def fitted(kind: str, table: LayerTable, space: SearchSpace) -> LatencyPredictor
     indices = random_indices(space, 60, seed=1)
     y = table.total_ms(indices) * np.random.default_rng(2).uniform(0.9, 1.2, size=60)
     if kind == "mlp":
-        return MlpPredictor.fit(table, indices, y, seed=0, config=QUICK)
-    return PREDICTOR_KINDS[kind].fit(table, indices, y, seed=0)
+        return MlpPredictor.fit(
+            ArchitectureFeatures.of_lut(table), indices, y, seed=0, config=QUICK
+        )
+    return PREDICTOR_KINDS[kind].fit(ArchitectureFeatures.of_lut(table), indices, y, seed=0)
 
 
 def test_lut_predictor_is_the_lut_sum(space: SearchSpace, lut_table: LayerTable) -> None:
@@ -76,7 +79,10 @@ def test_ridge_recovers_an_additive_table_from_noiseless_data(
     train, test = random_indices(space, 400, seed=5), random_indices(space, 200, seed=6)
     bias = 2.5
     model = LinearPredictor.fit(
-        lut_table, train, bias + per_layer(truth, train).sum(axis=1), seed=0
+        ArchitectureFeatures.of_lut(lut_table),
+        train,
+        bias + per_layer(truth, train).sum(axis=1),
+        seed=0,
     )
     predicted, _ = model.predict(test)
     np.testing.assert_allclose(predicted, bias + per_layer(truth, test).sum(axis=1), rtol=1e-5)
@@ -91,7 +97,9 @@ def test_ridge_recovers_an_additive_table_from_noiseless_data(
 def test_ridge_stays_at_the_lut_with_little_data(space: SearchSpace, lut_table: LayerTable) -> None:
     """Two measurements of networks 20% slower than the LUT: a bias, not a new table."""
     indices = random_indices(space, 2, seed=7)
-    model = LinearPredictor.fit(lut_table, indices, 1.2 * lut_table.total_ms(indices), seed=0)
+    model = LinearPredictor.fit(
+        ArchitectureFeatures.of_lut(lut_table), indices, 1.2 * lut_table.total_ms(indices), seed=0
+    )
     test = random_indices(space, 100, seed=8)
     lut_ms = lut_table.total_ms(test)
     predicted, _ = model.predict(test)
@@ -110,8 +118,10 @@ def test_mlp_beats_linear_on_a_non_additive_latency(
         return additive * np.exp(per_layer(factors, indices).sum(axis=1))
 
     train, test = random_indices(space, 300, seed=11), random_indices(space, 300, seed=12)
-    linear = LinearPredictor.fit(lut_table, train, latency(train), seed=0)
-    mlp = MlpPredictor.fit(lut_table, train, latency(train), seed=0)
+    linear = LinearPredictor.fit(
+        ArchitectureFeatures.of_lut(lut_table), train, latency(train), seed=0
+    )
+    mlp = MlpPredictor.fit(ArchitectureFeatures.of_lut(lut_table), train, latency(train), seed=0)
     linear_metrics = holdout_metrics(linear.predict(test)[0], latency(test))
     mlp_mean, mlp_std = mlp.predict(test)
     mlp_metrics = holdout_metrics(mlp_mean, latency(test))
@@ -120,7 +130,7 @@ def test_mlp_beats_linear_on_a_non_additive_latency(
     assert (mlp_std > 0).all()
 
 
-@pytest.mark.parametrize("kind", ["lut", "linear", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "linear", "mlp", "gbdt"])
 def test_params_round_trip_through_json(
     kind: str, space: SearchSpace, lut_table: LayerTable
 ) -> None:
@@ -132,6 +142,31 @@ def test_params_round_trip_through_json(
     test = random_indices(space, 50, seed=13)
     for a, b in zip(model.predict(test), loaded.predict(test), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_learned_kinds_fit_whole_networks_without_a_lookup_table(
+    kind: str, space: SearchSpace, lut_table: LayerTable
+) -> None:
+    """One-hot features alone recover an additive latency; params round-trip; a ``lut``
+    predictor without a table is refused with what to do."""
+    whole = ArchitectureFeatures(space.ref, lut_table.layout, None)
+    truth = true_table(lut_table, seed=4)
+    train, test = random_indices(space, 300, seed=5), random_indices(space, 100, seed=6)
+    config = {"config": QUICK} if kind == "mlp" else {}
+    model = PREDICTOR_KINDS[kind].fit(
+        whole, train, 1.0 + per_layer(truth, train).sum(axis=1), seed=0, **config
+    )
+    predicted, _ = model.predict(test)
+    assert holdout_metrics(predicted, 1.0 + per_layer(truth, test).sum(axis=1))["within10_pct"] > 90
+    params = json.loads(json.dumps(model.to_params()))
+    assert params.get("lut_table_ms", params.get("lut_scale")) is None
+    np.testing.assert_array_equal(load_predictor(params).predict(test)[0], predicted)
+    if kind == "mlp":
+        with pytest.raises(ValidationError, match="layer_counts"):
+            load_predictor({**params, "layer_counts": [0, 2]})
+    with pytest.raises(ValidationError, match=r"complete lookup table.*hwnas lut build"):
+        PREDICTOR_KINDS["lut"].fit(whole, train, np.ones(300), seed=0)
 
 
 def test_bad_params_are_rejected(space: SearchSpace, lut_table: LayerTable) -> None:
@@ -168,7 +203,7 @@ def _lines_run_in_predictors(call: Callable[[], Any]) -> int:
     return count
 
 
-@pytest.mark.parametrize("kind", ["lut", "linear", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "linear", "mlp", "gbdt"])
 def test_prediction_is_vectorized(kind: str, space: SearchSpace, lut_table: LayerTable) -> None:
     """Predicting 1000 architectures runs exactly the lines that predicting 10 runs."""
     model = fitted(kind, lut_table, space)

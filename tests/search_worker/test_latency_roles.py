@@ -10,6 +10,7 @@ import torch
 from torch.nn import functional
 
 from latency_db.predictors import (
+    ArchitectureFeatures,
     LatencyPredictor,
     LinearPredictor,
     LutPredictor,
@@ -37,17 +38,20 @@ def space() -> SearchSpace:
 
 @pytest.fixture(scope="module")
 def fits(space: SearchSpace) -> dict[str, LatencyPredictor]:
-    """Each kind fit to 80 networks whose latency is not additive in the LUT."""
+    """Each kind fit to 80 networks whose latency is not additive in the LUT; ``mlp_whole``
+    without the LUT, on the networks alone."""
     rng = np.random.default_rng(0)
     table = layer_table(space, {k: float(rng.uniform(0.1, 2.0)) for k in space.all_op_keys()})
     indices = encode_architectures(space, [space.sample(seed) for seed in range(80)])
     latencies = table.total_ms(indices) ** 1.2 * rng.uniform(0.95, 1.05, size=80)
+    features = ArchitectureFeatures.of_lut(table)
+    quick = TrainingConfig(steps=200)
+    whole = ArchitectureFeatures(space.ref, table.layout, None)
     return {
-        "lut": LutPredictor.fit(table, indices, latencies, seed=1),
-        "linear": LinearPredictor.fit(table, indices, latencies, seed=1),
-        "mlp": MlpPredictor.fit(
-            table, indices, latencies, seed=1, config=TrainingConfig(steps=200)
-        ),
+        "lut": LutPredictor.fit(features, indices, latencies, seed=1),
+        "linear": LinearPredictor.fit(features, indices, latencies, seed=1),
+        "mlp": MlpPredictor.fit(features, indices, latencies, seed=1, config=quick),
+        "mlp_whole": MlpPredictor.fit(whole, indices, latencies, seed=1, config=quick),
     }
 
 
@@ -61,20 +65,20 @@ def one_hot(indices: np.ndarray, space: SearchSpace) -> torch.Tensor:
     return functional.one_hot(torch.as_tensor(indices), k).to(torch.float64)
 
 
-@pytest.mark.parametrize("kind", ["lut", "linear", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "linear", "mlp", "mlp_whole"])
 def test_surrogate_at_one_hots_equals_the_numpy_prediction(
     kind: str, space: SearchSpace, fits: dict[str, LatencyPredictor]
 ) -> None:
     indices = encode_architectures(space, [space.sample(500 + i) for i in range(64)])
     expected, _ = fits[kind].predict(indices)
     model = model_of(fits[kind])
-    assert isinstance(model, MlpLatency if kind == "mlp" else AdditiveLatency)
+    assert isinstance(model, MlpLatency if kind.startswith("mlp") else AdditiveLatency)
     got = model(one_hot(indices, space))  # a batch [64, L, K] -> [64]
     assert got.shape == (64,) and got.dtype == torch.float64
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("kind", ["lut", "linear", "mlp"])
+@pytest.mark.parametrize("kind", ["lut", "linear", "mlp", "mlp_whole"])
 def test_surrogate_is_differentiable_at_relaxed_samples(
     kind: str, space: SearchSpace, fits: dict[str, LatencyPredictor]
 ) -> None:
@@ -87,7 +91,7 @@ def test_surrogate_is_differentiable_at_relaxed_samples(
     zeta.requires_grad_()
     model(zeta).sum().backward()
     assert zeta.grad is not None and torch.isfinite(zeta.grad).all()
-    if kind != "mlp":  # g is linear: dg/dzeta is the table itself
+    if not kind.startswith("mlp"):  # g is linear: dg/dzeta is the table itself
         table = torch.as_tensor(fits[kind].table.table_ms)
         torch.testing.assert_close(zeta.grad, table.expand_as(zeta.grad))
 
