@@ -19,8 +19,8 @@ class MeasurementPolicy:
     (the fastest core's clock against its maximum), ``max_thermal_status`` (Android's
     ``THERMAL_STATUS_*``; 0 = none). Timed phases are judged in windows of about
     ``quiet_window_s``; a disturbed window's runs are set aside and re-measured after waiting
-    up to ``max_quiet_wait_s`` for a quiet window, and the ``max_disturbed_tries``-th
-    disturbed window ends the phase as disturbed. Adaptive stopping keeps timing after the
+    up to ``max_quiet_wait_s`` for a quiet window; ``max_disturbed_tries`` disturbed windows
+    in a row end the phase as disturbed. Adaptive stopping keeps timing after the
     minimums until the 95 % CI of the median is within ``median_ci_rel`` of it or the
     phase's measured time reaches ``max_timed_s``.
     """

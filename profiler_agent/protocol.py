@@ -8,8 +8,9 @@ returned raw times whatever the harness overhead: warm-up >= 10 runs and >= 0.2 
 latency. A timed phase is cut into windows of about ``quiet_window_s`` of runs, each watched
 by the backend's evidence collector and judged (:mod:`profiler_agent.verdict`): the runs of a
 disturbed window are set aside and re-measured after a bounded wait for quiet
-(:mod:`profiler_agent.quiet`), so a burst of load costs a window, not the phase; at the
-``max_disturbed_tries``-th disturbed window the phase is reported disturbed with all its runs.
+(:mod:`profiler_agent.quiet`), so a burst of load costs a window, not the phase;
+``max_disturbed_tries`` disturbed windows in a row end the phase, reported disturbed with all
+its runs.
 An unstable phase (CV above 5 %) is re-run ``reruns_when_unstable`` times. The last phase is
 reported with its evidence, its verdict and the number of phases run. Backends that
 only get a tool's aggregate statistics (``timing_kind == "summary"``) pass the minimums to the
@@ -168,15 +169,18 @@ def _timed_phase(
     """Windows, each watched by the collector, until the kept ones are ``enough``.
 
     A disturbed window's runs are set aside and the agent waits (bounded) for quiet before
-    the next; at the ``max_disturbed_tries``-th disturbed window the phase ends disturbed,
-    with every run it made and the evidence of every window. Otherwise it reports the kept
-    runs with the evidence of the kept windows (worst window: :func:`merge_windows`)."""
+    the next. ``max_disturbed_tries`` disturbed windows in a row (the load never let up)
+    end the phase disturbed, with every run it made and the evidence of every window; an
+    on/off load only costs its windows, since every clean window adds runs until the kept
+    ones are enough (bounded by the minimums and ``max_timed_s``). Otherwise the phase
+    reports the kept runs with the evidence of the kept windows (worst window:
+    :func:`merge_windows`)."""
     kept: list[float] = []
     kept_evidence: list[Evidence] = []
     every: list[float] = []
     every_evidence: list[Evidence] = []
     waited_s = 0.0
-    disturbed = 0
+    disturbed = in_a_row = 0
     while True:
         collector.start()
         times, stats = window(kept)
@@ -184,6 +188,7 @@ def _timed_phase(
         every += times
         every_evidence.append(evidence)
         if find_disturbance(evidence, policy) is None:
+            in_a_row = 0
             kept += times
             kept_evidence.append(evidence)
             if enough(kept):
@@ -191,7 +196,8 @@ def _timed_phase(
                 break
         else:
             disturbed += 1
-            if disturbed >= policy.max_disturbed_tries:
+            in_a_row += 1
+            if in_a_row >= policy.max_disturbed_tries:
                 chosen, chosen_evidence = every, every_evidence
                 break
             waited_s += wait_for_quiet(collector, policy, check)

@@ -302,6 +302,27 @@ def test_a_burst_of_load_costs_its_window_not_the_phase() -> None:
     assert result.evidence["disturbed_windows"] == 1 and result.evidence["windows"] == 4
 
 
+def test_an_on_off_load_costs_its_windows_however_often_it_returns() -> None:
+    """Every other window disturbed, with two allowed in a row: the phase still ends clean
+    on the quiet windows' runs (a total count of disturbed windows would give up)."""
+    backend = ScriptedBackend(
+        constant(2.0), ScriptedEvidence([{"other_cpu_cores": 0.9}, {}] * 4 + [{}])
+    )
+    policy = MeasurementPolicy(  # windows of 5 runs of 2 ms
+        **{
+            **QUICK_WAIT.to_dict(),
+            "warmup_min_runs": 1,
+            "timed_min_runs": 20,
+            "quiet_window_s": 0.01,
+            "max_disturbed_tries": 2,
+            "max_quiet_wait_s": 0.0,
+        }
+    )
+    result = measure(backend, Prepared(Path("m"), (1,), {}), policy)
+    assert result.verdict.verdict == "clean" and len(result.times_ms) == 20
+    assert result.evidence["disturbed_windows"] == 4 and result.evidence["windows"] == 8
+
+
 def test_the_last_allowed_disturbed_window_ends_the_phase_disturbed_with_all_its_runs() -> None:
     backend = ScriptedBackend(constant(2.0), ScriptedEvidence([{"other_cpu_cores": 0.5}]))
     policy = MeasurementPolicy(**{**QUICK_WAIT.to_dict(), "max_disturbed_tries": 3})
