@@ -19,11 +19,12 @@ demo: $(STAMP)
 
 # Two pytest-xdist workers: the integration tests spend much of their time waiting on their
 # own server, worker and agent processes; one torch/ORT thread each keeps 2 cores unsaturated.
+# Work stealing: a worker that runs dry takes tests queued for the other (no idle tail).
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
