@@ -31,6 +31,7 @@ from typing import IO
 
 HOST_LOCK_DIR_ENV = "HWNAS_HOST_LOCK_DIR"
 REQUEST_FILE = "request.lock"
+NOTABLE_PAUSE_S = 0.01  # a worker turn that waited longer than this is worth a log line
 BUSY_FILE = "busy.lock"
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from latency_db.predictors import Layout
 from latency_db.search_spec import SearchSpec
+from profiler_agent.host_lock import NOTABLE_PAUSE_S
 from search_worker.data import SearchData
 from search_worker.latency import DifferentiableLatency
 from search_worker.nn import PathSelection, Supernet, init_weights
@@ -34,7 +35,6 @@ StepGate = Callable[[], AbstractContextManager[float]]
 """Entered around each step; yields the seconds the step waited (the host's device-busy lock,
 :meth:`profiler_agent.host_lock.HostLock.worker_turn`)."""
 _GRAD_CLIP = 5.0
-_LOGGED_PAUSE_S = 0.01
 log = logging.getLogger(__name__)
 
 
@@ -148,7 +148,7 @@ class SearchRun:
     def step(self) -> dict[str, float]:
         """One step, started only when the step gate lets it (no agent measuring here)."""
         with self.step_gate() as paused_s:
-            if paused_s > _LOGGED_PAUSE_S:
+            if paused_s > NOTABLE_PAUSE_S:
                 log.info(
                     "step %d paused %.3f s while the device's agent measured",
                     self.step_index,

@@ -18,6 +18,7 @@ from latency_db.models import Artifact, JobKind, JobState, ProfilingJob
 from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.spaces import space_from_ref
+from profiler_agent.host_lock import NOTABLE_PAUSE_S
 from search_worker.context import WorkerContext, worker_context
 from search_worker.export import (
     ExportedArtifact,
@@ -27,7 +28,6 @@ from search_worker.export import (
 )
 
 log = logging.getLogger(__name__)
-_LOGGED_PAUSE_S = 0.01
 
 
 def register_exported(session: Session, exported: ExportedArtifact) -> Artifact:
@@ -71,7 +71,7 @@ def export_one(context: WorkerContext, job_id: str) -> None:
             return
     try:
         with context.host_lock.worker_turn() as paused_s:
-            if paused_s > _LOGGED_PAUSE_S:
+            if paused_s > NOTABLE_PAUSE_S:
                 log.info("export of job %s waited %.2f s for the agent measuring", job_id, paused_s)
             exported = export_job_artifact(job, context.store)
     except Exception as err:  # any export failure is the job's, reported as such

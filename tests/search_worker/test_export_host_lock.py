@@ -73,7 +73,8 @@ def test_an_export_waits_for_the_agent_measuring_beside_it(
         agent.join()
     assert not exporter.is_alive()
     with session_scope(sessions) as session:
-        assert jobs.get_job(session=session, job_id=job_id).artifact_sha256 is not None
+        sha256 = jobs.get_job(session=session, job_id=job_id).artifact_sha256
+    assert sha256 is not None and context.store.path_for(sha256).stat().st_size > 0
     waits = [r.args[1] for r in caplog.records if "waited" in r.getMessage()]
     assert len(waits) == 1 and waits[0] >= HOLD_S * 0.9  # type: ignore[index]
     engine.dispose()
