@@ -33,13 +33,13 @@ from typing import Any
 
 import torch
 
+from hwnas import Client
 from latency_db.search_spec import BUNDLED_DATASET
 from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, get_space
 from search_worker.data import accuracy, load_search_data
 from search_worker.nn import Network, init_weights
 from search_worker.search.finish import train_network
-from services.cli.api_client import ApiClient
 from services.cli.predictor_commands import fit_on_server
 from services.cli.stack import running_stack
 from services.cli.workflows import Target, build_lookup_table, measure_missing, measured_networks
@@ -49,7 +49,7 @@ MOBILENETV2_OP = "k3_e6"
 
 
 def run_search(
-    api: ApiClient, device_id: str, estimator: str, budget: float, config: dict[str, Any]
+    api: Client, device_id: str, estimator: str, budget: float, config: dict[str, Any]
 ) -> dict[str, Any]:
     search = api.post(
         "/searches",
@@ -66,7 +66,7 @@ def run_search(
     return dict(api.get(f"/searches/{search['id']}/result")["result"])
 
 
-def fit_predictor(api: ApiClient, device_id: str, space_ref: str, seed: int) -> dict[str, Any]:
+def fit_predictor(api: Client, device_id: str, space_ref: str, seed: int) -> dict[str, Any]:
     """A ``linear`` version on every measured network (20% held out): the model a search
     uses by default, as a user who fitted one gets."""
     body = {"device_id": device_id, "space_ref": space_ref, "kind": "linear", "seed": seed}

@@ -60,6 +60,10 @@ ERROR_CODES = (
     "invalid_artifact",
 )
 
+# Jobs whose measurement carries the per-layer profile: layer jobs, and a user's own model
+# (what ``hwnas profile`` shows); a network job is timed only.
+PROFILED_KINDS = frozenset({"layers", "model"})
+
 
 class JobAborted(Exception):
     """Stop measuring the current job; ``code`` is the failure to report, None for none."""
@@ -116,7 +120,7 @@ class Job:
             artifact_sha256=str(job["artifact_sha256"]),
             input_shape=tuple(int(d) for d in shape) if shape else None,
             settings=dict(job.get("settings") or {}),
-            profile=bool(job.get("profile")) or job["kind"] == "layers",
+            profile=bool(job.get("profile")) or job["kind"] in PROFILED_KINDS,
             timeout_s=float(job["timeout_s"]) if job.get("timeout_s") else None,
             require_stable=bool(job.get("require_stable")),
         )

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.db import ensure_schema, make_engine, make_session_factory, session_scope
@@ -24,6 +25,12 @@ from services.schemas.common import ERROR_RESPONSES
 from services.task_queue import TaskQueue
 
 API_PREFIX = "/v1"
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operationId: its function's name (``list_devices``), so generated
+    clients get readable method names (FastAPI's default glues on the path and method)."""
+    return route.name
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Hardware-aware neural architecture search: devices, agents, lookup tables.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.session_factory = factory

@@ -19,11 +19,13 @@ from latency_db.errors import Conflict, NotFound, ValidationError
 from latency_db.models import Search, SearchState, User
 from latency_db.predictors.selection import lut_model, search_latency_model
 from latency_db.predictors.versions import runtime_config_for
+from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import searches as search_repo
 from latency_db.repositories.measurements import CLEAN_ONLY, EVERY_VERDICT
 from latency_db.search_spec import submission_problems
 from services.errors import request_invalid
+from services.schemas.jobs import ArtifactOut
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
 from services.task_queue import TaskQueue, commit_and_dispatch
 from services.validation import invalid
@@ -164,7 +166,14 @@ def search_result(*, session: Session, user: User, search_id: str) -> SearchResu
         raise Conflict(
             f"search {search_id} is {search.state.value}, not finished", code="not_finished"
         )
-    return SearchResultOut(search_id=search.id, state=search.state.value, result=search.result)
+    exported = (search.result or {}).get("artifacts", {})
+    artifacts = [
+        ArtifactOut.model_validate(artifact_repo.get_artifact(session=session, sha256=sha256))
+        for sha256 in exported.values()
+    ]
+    return SearchResultOut(
+        search_id=search.id, state=search.state.value, result=search.result, artifacts=artifacts
+    )
 
 
 def succeeded_search(session: Session, user: User, search_id: str) -> Search:

@@ -27,6 +27,14 @@ def private_host_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_saved_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reads or writes the user's ``hwnas login`` file (hwnas.config)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HWNAS_CONFIG", str(tmp_path_factory.mktemp("login") / "config.json"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_db() -> Iterator[Database]:
     """A PostgreSQL schema migrated once per session; tests empty it (``Database.wipe``)."""

@@ -22,11 +22,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from hwnas import Client
 from latency_db.predictors.versions import MIN_NETWORKS
 from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, get_space
 from latency_db.verdicts import Verdict, describe
-from services.cli.api_client import ApiClient
 from services.cli.machine_state import sample_machine_state
 from services.cli.output import console, emit_mapping, emit_table
 from services.cli.predictor_commands import fit_on_server
@@ -159,7 +159,7 @@ def fit_refusal(
 
 
 def _fit_predictor(
-    api: ApiClient,
+    api: Client,
     settings: Settings,
     target: Target,
     space: SearchSpace,
@@ -209,7 +209,7 @@ def _fit_predictor(
     return chosen
 
 
-def _budget(api: ApiClient, predictor_id: str, space: SearchSpace, seed: int) -> float:
+def _budget(api: Client, predictor_id: str, space: SearchSpace, seed: int) -> float:
     """Below the median random architecture: 0.9 x the median predicted latency of 200 random
     architectures."""
     samples = [space.format(space.sample(10_000 + seed + i)) for i in range(BUDGET_SAMPLES)]
@@ -223,7 +223,7 @@ def _budget(api: ApiClient, predictor_id: str, space: SearchSpace, seed: int) ->
 
 
 def _search(
-    api: ApiClient, settings: Settings, device_id: str, budget: float, options: DemoOptions
+    api: Client, settings: Settings, device_id: str, budget: float, options: DemoOptions
 ) -> None:
     config = {
         "proxy_resolution": options.proxy_resolution,

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from hwnas import Client
 from latency_db.models import DeviceKind, DeviceState
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import devices as device_repo
 from latency_db.settings import get_settings
-from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, fail, run_action
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.device_health import device_health
@@ -48,7 +48,7 @@ def add(
         )
         return created.model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         return dict(api.post("/devices", {"name": name, "kind": kind.value, "attributes": {}}))
 
     created = run_action(get_settings(), local=local, remote=remote)
@@ -87,7 +87,7 @@ def list_devices(as_json: JsonOption = False) -> None:
             for device in device_repo.list_devices(session=session)
         ]
 
-    def remote(api: ApiClient) -> list[dict[str, Any]]:
+    def remote(api: Client) -> list[dict[str, Any]]:
         return [
             {**device, "agents": api.get(f"/devices/{device['id']}/agents")}
             for device in api.get("/devices")
@@ -132,7 +132,7 @@ def _set_state(name: str, state: DeviceState, as_json: bool) -> None:
         device_repo.set_device_state(session=session, device=device, state=state)
         return DeviceOut.model_validate(device).model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         path = f"/devices/{device_id_by_name(api, name)}/state"
         return dict(api.post(path, {"state": state.value}))
 
@@ -156,7 +156,7 @@ def health(
         device = device_repo.get_device_by_name(session=session, name=name)
         return device_health(session=session, device=device).model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         return dict(api.get(f"/devices/{device_id_by_name(api, name)}/health"))
 
     report = DeviceHealthOut.model_validate(run_action(get_settings(), local=local, remote=remote))

@@ -1,6 +1,7 @@
 """Where a CLI action runs: on the embedded (or ``HWNAS_DATABASE_URL``) database in one
-transaction, or through the REST API when ``HWNAS_SERVER_URL`` is set, authenticated with
-the user token ``HWNAS_API_TOKEN``. Both paths call the same ``latency_db`` functions."""
+transaction, or through the REST API (:class:`hwnas.Client`) when a server is configured:
+``HWNAS_SERVER_URL`` and the user token ``HWNAS_API_TOKEN``, or what ``hwnas login`` saved.
+Both paths call the same ``latency_db`` functions."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import httpx
 import typer
 from sqlalchemy.orm import Session
 
+from hwnas import Client, HwnasError
+from hwnas.config import ClientConfig, read_config_file
 from latency_db.db import ensure_schema, make_engine, make_session_factory, session_scope
 from latency_db.errors import DomainError
 from latency_db.settings import Settings
 from latency_db.spaces import SearchSpace, resolve_space
-from services.cli.api_client import ApiClient, ApiRefused
 from services.errors import ApiError
 
 T = TypeVar("T")
@@ -34,12 +36,12 @@ def read_text(path: Path) -> str:
         fail(f"cannot read {path}: {err}")
 
 
-def device_id_by_name(api: ApiClient, name: str) -> str:
+def device_id_by_name(api: Client, name: str) -> str:
     """The id of the server's device called ``name`` (a clear error if there is none)."""
-    for device in api.get("/devices"):
-        if device["name"] == name:
-            return str(device["id"])
-    fail(f"device {name!r} not found")
+    try:
+        return str(api.devices.find(name)["id"])
+    except HwnasError as err:
+        fail(str(err))
 
 
 def space_option(name: str, resolution: int | None, width_mult: float | None) -> SearchSpace:
@@ -53,12 +55,13 @@ def run_action(
     settings: Settings,
     *,
     local: Callable[[Session], T],
-    remote: Callable[[ApiClient], T],
+    remote: Callable[[Client], T],
 ) -> T:
     """``local(session)`` in one transaction, or ``remote(api)`` against the server."""
     try:
-        if settings.server_url:
-            return _remote(settings, settings.server_url, remote)
+        server = client_config(settings)
+        if server.server_url:
+            return _remote(server, remote)
         engine = make_engine(settings)
         try:
             ensure_schema(engine)
@@ -66,14 +69,26 @@ def run_action(
                 return local(session)
         finally:
             engine.dispose()
-    except (DomainError, ApiError, ApiRefused, httpx.HTTPError) as err:
+    except (DomainError, ApiError, HwnasError, httpx.HTTPError) as err:
         fail(str(err))
 
 
-def _remote(settings: Settings, url: str, remote: Callable[[ApiClient], T]) -> T:
-    if not settings.api_token:
-        fail("HWNAS_SERVER_URL is set but HWNAS_API_TOKEN is not: set your API token")
-    api = ApiClient(url, settings.api_token)
+def client_config(settings: Settings) -> ClientConfig:
+    """The server and token of the environment (``settings``), else of ``hwnas login``."""
+    try:
+        saved = read_config_file()
+    except ValueError as err:
+        fail(f"{err}; fix or delete the file, or run 'hwnas login' again")
+    return ClientConfig(
+        settings.server_url or saved.server_url, settings.api_token or saved.api_token
+    )
+
+
+def _remote(server: ClientConfig, remote: Callable[[Client], T]) -> T:
+    if not server.api_token:
+        fail("a server is set but no token: set HWNAS_API_TOKEN or run 'hwnas login'")
+    assert server.server_url is not None
+    api = Client(server.server_url, server.api_token)
     try:
         return remote(api)
     finally:

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from hwnas import Client
 from latency_db.importers.proxylessnas_lut import import_lut
 from latency_db.models import DeviceKind
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import get_settings
 from latency_db.verdicts import Verdict
-from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
@@ -143,7 +143,7 @@ def build(
         commit_and_dispatch(session, TaskQueue(settings), jobs)
         return status.model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         lut_target = Target(device_id_by_name(api, device), runtime, batch)
         return request_lookup_table(api, lut_target, target)  # the server has them exported
 
@@ -191,7 +191,7 @@ def _progress(query: Mapping[str, Any]) -> dict[str, int]:
     def local(session: Session) -> dict[str, int]:
         return progress(session=session, ref=table_ref(session=session, **query)).model_dump()
 
-    def remote(api: ApiClient) -> dict[str, int]:
+    def remote(api: Client) -> dict[str, int]:
         return dict(api.get("/lookup-tables", **query)["progress"])
 
     return run_action(get_settings(), local=local, remote=remote)
@@ -234,7 +234,7 @@ def show(
         table = read_table(session=session, ref=ref)
         return table.model_dump(mode="json"), heatmap_png(ref, table) if plot else None
 
-    def remote(api: ApiClient) -> tuple[dict[str, Any], bytes | None]:
+    def remote(api: Client) -> tuple[dict[str, Any], bytes | None]:
         query: dict[str, Any] = {
             "device_id": device_id_by_name(api, device),
             "space_ref": target.ref,

@@ -6,13 +6,16 @@ from typing import Annotated
 
 import typer
 
+import hwnas
 from latency_db import migrate
 from latency_db.settings import get_settings
 from services.cli import (
     device_commands,
+    login_command,
     lut_commands,
     measurement_commands,
     predictor_commands,
+    profile_command,
     search_commands,
     space_commands,
     stack_commands,
@@ -30,8 +33,29 @@ app.add_typer(lut_commands.app, name="lut")
 app.add_typer(measurement_commands.app, name="measurements")
 app.add_typer(predictor_commands.app, name="predictor")
 app.add_typer(search_commands.app, name="search")
+app.command("profile")(profile_command.profile)
+app.command("login")(login_command.login)
 app.command("server")(stack_commands.server)
 app.command("worker")(stack_commands.worker)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hwnas {hwnas.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """hwnas: hardware-aware neural architecture search."""
+
 
 db_app = typer.Typer(help="The latency database: migrations.")
 app.add_typer(db_app, name="db")

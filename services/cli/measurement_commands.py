@@ -10,13 +10,13 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from hwnas import Client
 from latency_db.importers.measurement_csv import import_measurement_csv
 from latency_db.models import DeviceKind
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.settings import get_settings
 from latency_db.verdicts import Verdict, describe
-from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.schemas.jobs import MeasurementDetail, MeasurementOut
@@ -43,7 +43,7 @@ def list_measurements(
         )
         return [MeasurementOut.model_validate(m).model_dump(mode="json") for m in rows]
 
-    def remote(api: ApiClient) -> list[dict[str, Any]]:
+    def remote(api: Client) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"limit": limit}
         if device:
             query["device_id"] = device_id_by_name(api, device)
@@ -75,7 +75,7 @@ def show(
         row = measurement_repo.get_measurement(session=session, measurement_id=measurement_id)
         return MeasurementDetail.model_validate(row).model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         return dict(api.get(f"/measurements/{measurement_id}"))
 
     found = run_action(get_settings(), local=local, remote=remote)

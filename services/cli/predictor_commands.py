@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from hwnas import Client
 from latency_db.models import FitKind, PredictorKind
 from latency_db.predictors.versions import (
     fit_version,
@@ -19,7 +20,6 @@ from latency_db.predictors.versions import (
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.settings import get_settings
-from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
@@ -37,14 +37,14 @@ WidthOption = Annotated[float | None, typer.Option(help="width multiplier (defau
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
 
-def fit_on_server(api: ApiClient, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def fit_on_server(api: Client, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     """Submit a fit (``POST /predictors/fits``), wait for a worker to run it, and return the
     new predictor version (exit 2 if it failed or timed out)."""
     done = _wait_fit(api, api.post("/predictors/fits", body)["id"], timeout_s)
     return dict(api.get(f"/predictors/{done['predictor_id']}"))
 
 
-def _wait_fit(api: ApiClient, fit_id: str, timeout_s: float) -> dict[str, Any]:
+def _wait_fit(api: Client, fit_id: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while (fit := api.get(f"/predictors/fits/{fit_id}"))["state"] not in FINISHED:
         if time.monotonic() > deadline:
@@ -110,7 +110,7 @@ def fit(
         )
         return PredictorOut.from_row(predictor).model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         body = {
             "device_id": device_id_by_name(api, device),
             "space_ref": target.ref,
@@ -150,7 +150,7 @@ def show(
         )
         return [PredictorOut.from_row(p).model_dump(mode="json") for p in rows]
 
-    def remote(api: ApiClient) -> list[dict[str, Any]]:
+    def remote(api: Client) -> list[dict[str, Any]]:
         query = {
             "device_id": device_id_by_name(api, device) if device else None,
             "space_ref": space_ref,
@@ -194,7 +194,7 @@ def predict(
             for a, m, s in zip(archs, mean, std, strict=True)
         ]
 
-    def remote(api: ApiClient) -> list[dict[str, Any]]:
+    def remote(api: Client) -> list[dict[str, Any]]:
         return list(api.post(f"/predictors/{predictor}/predict", {"architectures": texts}))
 
     try:

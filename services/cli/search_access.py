@@ -16,12 +16,12 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
+from hwnas import Client
 from latency_db.models import SearchState
 from latency_db.repositories import devices as device_repo
 from latency_db.settings import Settings, get_settings
 from services import searches as service
 from services.bootstrap import admin_user
-from services.cli.api_client import ApiClient
 from services.cli.dispatch import device_id_by_name, run_action
 from services.long_polls import poll
 from services.task_queue import TaskQueue
@@ -50,7 +50,7 @@ class Searches(Protocol):
 
 
 class RemoteSearches:
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: Client) -> None:
         self._api = api
 
     def submit(self, device: str, fields: Json) -> Json:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
+from hwnas import ApiRefused, Client
 from latency_db.settings import Settings
 from services import processes
-from services.cli.api_client import ApiClient, ApiRefused
 from services.cli.output import console
 
 DEVICE_NAME = "local-cpu"
@@ -19,7 +19,7 @@ DEVICE_NAME = "local-cpu"
 @contextmanager
 def running_stack(
     settings: Settings, token: str, threads: int, agent_options: Sequence[str] = ()
-) -> Iterator[tuple[ApiClient, str]]:
+) -> Iterator[tuple[Client, str]]:
     """API, worker and agent processes, stopped (SIGTERM) when the block ends.
 
     ``agent_options`` are extra ``hwnas-agent run`` flags, e.g. the protocol's ``--reruns``.
@@ -46,7 +46,7 @@ def running_stack(
         )
         worker = processes.start("worker", ["-m", "search_worker"], log_dir=logs, env=worker_env)
         stack.callback(worker.stop)
-        api = ApiClient(url, token)
+        api = Client(url, token)
         stack.callback(api.close)
         device_id, enroll_token = _enroll_device(api)
         agent = processes.start(
@@ -78,7 +78,7 @@ def running_stack(
                 raise RuntimeError(f"{child.name} died:\n{child.log_tail()}")
 
 
-def _enroll_device(api: ApiClient) -> tuple[str, str]:
+def _enroll_device(api: Client) -> tuple[str, str]:
     try:
         created = api.post("/devices", {"name": DEVICE_NAME, "kind": "cpu", "attributes": {}})
         return created["device"]["id"], created["enrollment"]["token"]

@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hwnas import Client
 from latency_db.spaces import SearchSpace
-from services.cli.api_client import ApiClient
 from services.cli.output import console
 
 FINISHED = ("succeeded", "failed", "canceled")
@@ -40,7 +40,7 @@ def progress_bar(to_stderr: bool = False) -> Progress:
 
 
 def measure_architectures(
-    api: ApiClient,
+    api: Client,
     target: Target,
     space: SearchSpace,
     archs: Sequence[str],
@@ -83,7 +83,7 @@ def measure_architectures(
             time.sleep(2.0)
 
 
-def unfinished_job_ids(api: ApiClient, device_id: str) -> set[str]:
+def unfinished_job_ids(api: Client, device_id: str) -> set[str]:
     """Ids of the device's queued and leased jobs: two requests, however many jobs wait (a
     poll per job would load the CPU that the device measures on)."""
     ids: set[str] = set()
@@ -100,7 +100,7 @@ def unfinished_job_ids(api: ApiClient, device_id: str) -> set[str]:
 
 @contextmanager
 def _exports_before_measuring(
-    api: ApiClient, device_id: str, enabled: bool, timeout_s: float
+    api: Client, device_id: str, enabled: bool, timeout_s: float
 ) -> Iterator[None]:
     """With ``enabled``: the device takes no work while the jobs queued in the block are
     exported, then is re-activated, so PyTorch never shares the CPU with a timed run."""
@@ -127,7 +127,7 @@ def _exports_before_measuring(
 
 
 def measured_networks(
-    api: ApiClient, target: Target, space: SearchSpace, runtime_config_id: str
+    api: Client, target: Target, space: SearchSpace, runtime_config_id: str
 ) -> dict[str, dict[str, Any]]:
     """The device's latest accepted ``network`` measurement per architecture of ``space`` at
     the target's batch size under one runtime configuration (newest first, paged)."""
@@ -150,7 +150,7 @@ def measured_networks(
 
 
 def measure_missing(
-    api: ApiClient,
+    api: Client,
     target: Target,
     space: SearchSpace,
     archs: Sequence[str],
@@ -168,7 +168,7 @@ def measure_missing(
     return [known[a] for a in archs]
 
 
-def job_measurement(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
+def job_measurement(api: Client, job: dict[str, Any]) -> dict[str, Any]:
     """The measurement a finished job wrote (with its raw times)."""
     if job["state"] != "succeeded":
         raise RuntimeError(
@@ -179,7 +179,7 @@ def job_measurement(api: ApiClient, job: dict[str, Any]) -> dict[str, Any]:
     return dict(api.get(f"/measurements/{row['id']}"))
 
 
-def request_lookup_table(api: ApiClient, target: Target, space: SearchSpace) -> dict[str, Any]:
+def request_lookup_table(api: Client, target: Target, space: SearchSpace) -> dict[str, Any]:
     """Queue the op jobs of ``space``'s keys not yet measured: the table's status."""
     return dict(
         api.post(
@@ -228,7 +228,7 @@ def wait_lookup_table(
 
 
 def build_lookup_table(
-    api: ApiClient,
+    api: Client,
     target: Target,
     space: SearchSpace,
     timeout_s: float,
@@ -247,7 +247,7 @@ def build_lookup_table(
 
 
 def lut_latencies(
-    api: ApiClient, table: dict[str, Any], archs: Sequence[str]
+    api: Client, table: dict[str, Any], archs: Sequence[str]
 ) -> dict[str, float | None]:
     """LUT latency (ms) of each architecture; None where the table misses a key."""
     answers = api.post("/lookup-tables/latency", {**table["query"], "architectures": list(archs)})

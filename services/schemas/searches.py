@@ -9,6 +9,7 @@ from pydantic import Field
 
 from latency_db.search_spec import SearchSpec
 from services.schemas.common import ApiModel, Out
+from services.schemas.jobs import ArtifactOut
 
 
 class SearchCreate(ApiModel):
@@ -53,3 +54,8 @@ class SearchResultOut(ApiModel):
     search_id: str
     state: str
     result: dict[str, Any] | None
+    artifacts: list[ArtifactOut] = Field(
+        default_factory=list,
+        description="the exported network (onnx, torchscript): sizes and sha256, downloadable "
+        "at /artifacts/{sha256}/content",
+    )

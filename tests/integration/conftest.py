@@ -22,9 +22,9 @@ import psycopg
 import pytest
 import redis
 
+from hwnas import Client
 from latency_db import migrate
 from services import processes
-from services.cli.api_client import ApiClient
 
 from ..databases import postgres_unreachable
 
@@ -58,8 +58,8 @@ class Stack:
     def logs(self) -> Path:
         return self.data_dir / "logs"
 
-    def api(self) -> ApiClient:
-        return ApiClient(self.url, self.token)
+    def api(self) -> Client:
+        return Client(self.url, self.token)
 
     def submit_model_job(self, device_id: str, sha256: str) -> dict[str, Any]:
         body = {

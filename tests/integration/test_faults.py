@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.cli.api_client import ApiRefused
+from hwnas import ApiRefused
 
 
 class ScriptedAgent:

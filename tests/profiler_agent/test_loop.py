@@ -41,6 +41,8 @@ def test_job_from_a_claim() -> None:
     assert job.input_shape == (2, 3, 16, 16)
     assert job.profile  # kind "layers" implies the per-layer profile
     assert not job.require_stable
+    assert Job.from_claim({**CLAIM, "job": {**CLAIM["job"], "kind": "model"}}).profile
+    assert not Job.from_claim({**CLAIM, "job": {**CLAIM["job"], "kind": "network"}}).profile
 
 
 def test_job_settings_override_the_agent_defaults(tmp_path: Path) -> None:

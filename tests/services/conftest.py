@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from hwnas import Client
 from latency_db.db import session_scope
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
@@ -21,7 +22,6 @@ from latency_db.settings import Settings
 from latency_db.spaces import Architecture, SearchSpace, get_space
 from services.app import create_app
 from services.cli import dispatch
-from services.cli.api_client import ApiClient
 
 from ..databases import Database
 
@@ -82,17 +82,15 @@ def local_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def cli_server(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the CLI at ``client``'s app (HWNAS_SERVER_URL) over in-process ASGI."""
 
-    def in_process(url: str, token: str) -> ApiClient:
-        api = ApiClient(url, token)
-        api._http.close()
-        api._http = TestClient(
+    def in_process(url: str, token: str) -> Client:
+        http = TestClient(
             client.app,
             base_url="http://testserver/v1",
             headers={"Authorization": f"Bearer {token}"},
         )
-        return api
+        return Client(url, token, http=http)
 
-    monkeypatch.setattr(dispatch, "ApiClient", in_process)
+    monkeypatch.setattr(dispatch, "Client", in_process)
     monkeypatch.setenv("HWNAS_SERVER_URL", "http://testserver")
 
 
