@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ JsonList = list[Json]  # ``list`` is a method name in the resource classes
 Paths = list[Path]
 FINISHED = frozenset({"succeeded", "failed", "canceled"})
 LONG_POLL_S = 25.0
-# What ``download`` can fetch: the exported network's files and the Pareto plot.
+# What ``download`` can fetch besides the Pareto plot: the exported network's files.
 ARTIFACT_KINDS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -69,22 +69,16 @@ class Searches:
     ) -> Paths:
         """Save the result's artifacts of ``kinds`` (checked against their sha256) and, with
         ``plots``, the Pareto plot into ``directory``: the files written."""
-        answer = self.result(search_id)
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for artifact in answer["artifacts"]:
-            if artifact["kind"] in kinds:
-                data = self._t.get_bytes(f"/artifacts/{artifact['sha256']}/content")
-                if hashlib.sha256(data).hexdigest() != artifact["sha256"]:
-                    raise HwnasError(f"artifact {artifact['sha256']}: content does not match")
-                path = out / f"{search_id}{SUFFIX.get(artifact['kind'], '.bin')}"
-                path.write_bytes(data)
-                written.append(path)
+        written = save_artifacts(
+            self.result(search_id),
+            lambda sha256: self._t.get_bytes(f"/artifacts/{sha256}/content"),
+            directory,
+            kinds,
+        )
         if plots:
-            path = out / f"{search_id}-pareto.png"
-            path.write_bytes(self.pareto_png(search_id))
-            written.append(path)
+            written.append(
+                save_file(Path(directory), f"{search_id}-pareto.png", self.pareto_png(search_id))
+            )
         return written
 
     def cancel(self, search_id: str) -> Json:
@@ -92,3 +86,27 @@ class Searches:
 
     def resume(self, search_id: str) -> Json:
         return dict(self._t.post(f"/searches/{search_id}/resume"))
+
+
+def save_artifacts(
+    answer: Json, fetch: Callable[[str], bytes], directory: str | Path, kinds: tuple[str, ...]
+) -> Paths:
+    """Write the artifacts of a search result (``answer``) of ``kinds`` into ``directory``
+    as ``<search id>.onnx`` / ``.pt``, fetching each by sha256 and checking its content."""
+    written = []
+    for artifact in answer["artifacts"]:
+        if artifact["kind"] not in kinds:
+            continue
+        data = fetch(artifact["sha256"])
+        if hashlib.sha256(data).hexdigest() != artifact["sha256"]:
+            raise HwnasError(f"artifact {artifact['sha256']}: the content does not match it")
+        name = f"{answer['search_id']}{SUFFIX.get(artifact['kind'], '.bin')}"
+        written.append(save_file(Path(directory), name, data))
+    return written
+
+
+def save_file(directory: Path, name: str, data: bytes) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_bytes(data)
+    return path

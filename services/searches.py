@@ -25,6 +25,7 @@ from latency_db.repositories import searches as search_repo
 from latency_db.repositories.measurements import CLEAN_ONLY, EVERY_VERDICT
 from latency_db.search_spec import submission_problems
 from services.errors import request_invalid
+from services.plots.pareto import pareto_png
 from services.schemas.jobs import ArtifactOut
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
 from services.task_queue import TaskQueue, commit_and_dispatch
@@ -184,6 +185,15 @@ def succeeded_search(session: Session, user: User, search_id: str) -> Search:
             f"search {search_id} has no result ({search.state.value})", code="not_finished"
         )
     return search
+
+
+def pareto_plot(search: Search) -> bytes:
+    """The PNG of a succeeded search's candidates: accuracy vs measured latency, the budget."""
+    title = (
+        f"search {search.id}: {search.estimator} on {search.space_ref}, "
+        f"budget {search.budget_ms:g} ms"
+    )
+    return pareto_png(search.result or {}, title)
 
 
 def cancel_search(*, session: Session, user: User, search_id: str) -> SearchOut:

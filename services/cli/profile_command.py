@@ -131,9 +131,10 @@ def _wait_with_progress(job: ProfileJob, timeout_s: float) -> None:
         try:
             job.wait(timeout_s, on_poll=show)
         except TimeoutError:
+            state = job.state
             job.cancel()
             fail(
-                f"job {job.id} still {job.state} after {timeout_s:g} s, canceled: is an agent "
+                f"job {job.id} still {state} after {timeout_s:g} s, canceled: is an agent "
                 "of the device online? ('hwnas device list')"
             )
 

@@ -17,7 +17,9 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.orm import Session
 
 from hwnas import Client
+from latency_db.artifact_store import ArtifactStore
 from latency_db.models import SearchState
+from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
 from latency_db.settings import Settings, get_settings
 from services import searches as service
@@ -48,6 +50,11 @@ class Searches(Protocol):
 
     def resume(self, search_id: str) -> Json: ...
 
+    def artifact(self, sha256: str) -> bytes:
+        """An artifact's content (an exported network)."""
+
+    def pareto_png(self, search_id: str) -> bytes: ...
+
 
 class RemoteSearches:
     def __init__(self, api: Client) -> None:
@@ -75,6 +82,12 @@ class RemoteSearches:
 
     def resume(self, search_id: str) -> Json:
         return dict(self._api.post(f"/searches/{search_id}/resume"))
+
+    def artifact(self, sha256: str) -> bytes:
+        return self._api.get_bytes(f"/artifacts/{sha256}/content")
+
+    def pareto_png(self, search_id: str) -> bytes:
+        return self._api.searches.pareto_png(search_id)
 
 
 class LocalSearches:
@@ -147,6 +160,15 @@ class LocalSearches:
             stale_after_seconds=self._settings.search_stale_seconds,
         )
         return search.model_dump(mode="json")
+
+    def artifact(self, sha256: str) -> bytes:
+        artifact = artifact_repo.get_artifact(session=self._session, sha256=sha256)
+        return (
+            ArtifactStore(self._settings.artifact_dir).existing_path(artifact.sha256).read_bytes()
+        )
+
+    def pareto_png(self, search_id: str) -> bytes:
+        return service.pareto_plot(service.succeeded_search(self._session, self._user, search_id))
 
 
 def with_searches(action: Callable[[Searches], T]) -> T:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from hwnas import HwnasError
+from hwnas.searches import save_artifacts, save_file
 from latency_db.models import SearchState
 from latency_db.verdicts import describe
 from services.cli.dispatch import fail
@@ -95,6 +98,12 @@ def print_result(searches: Searches, search_id: str, as_json: bool) -> Json:
         verdict = result["measurement_verdict"]
         fields["measurement verdict"] = describe(verdict["verdict"], verdict)
     emit_mapping(f"search {search_id}: {answer['state']}", fields)
+    if answer.get("artifacts"):
+        emit_table(
+            "artifacts ('hwnas search download ID' saves them)",
+            answer["artifacts"],
+            ("kind", "size_bytes", "sha256"),
+        )
     return answer
 
 
@@ -146,6 +155,46 @@ def watch(search_id: str, timeout: Annotated[float, typer.Option()] = 3600) -> N
 def result(search_id: str, as_json: JsonOption = False) -> None:
     """The architecture, its measured latency against the budget, and its accuracy."""
     with_searches(lambda searches: print_result(searches, search_id, as_json))
+
+
+@app.command("download")
+def download(
+    search_id: str,
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder to write into")] = Path(
+        "."
+    ),
+    onnx: Annotated[bool, typer.Option("--onnx", help="the network as ONNX")] = False,
+    torchscript: Annotated[
+        bool, typer.Option("--torchscript", help="the fine-tuned network as TorchScript")
+    ] = False,
+    plots: Annotated[bool, typer.Option("--plots", help="the Pareto plot (PNG)")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Save a succeeded search's exported network (ONNX, TorchScript; sha256 checked) and
+    its Pareto plot; without a choice, all of them."""
+    chosen = {"onnx": onnx, "torchscript": torchscript}
+    everything = not (onnx or torchscript or plots)
+    kinds = tuple(k for k, wanted in chosen.items() if wanted or everything)
+
+    def save(searches: Searches) -> list[Path]:
+        answer = searches.result(search_id)
+        if answer["state"] != "succeeded":
+            fail(f"search {search_id} {answer['state']}: it has nothing to download")
+        written = save_artifacts(answer, searches.artifact, output, kinds)
+        if plots or everything:
+            png = searches.pareto_png(search_id)
+            written.append(save_file(output, f"{search_id}-pareto.png", png))
+        return written
+
+    try:
+        written = with_searches(save)
+    except (OSError, HwnasError) as err:
+        fail(f"cannot save into {output}: {err}")
+    files = [{"path": str(p), "size_bytes": p.stat().st_size} for p in written]
+    if as_json:
+        emit_json({"search_id": search_id, "files": files})
+        return
+    emit_table(f"search {search_id}: saved", files, ("path", "size_bytes"))
 
 
 @app.command("list")

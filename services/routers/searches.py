@@ -13,7 +13,6 @@ from latency_db.models import SearchState
 from services import searches as service
 from services.deps import CurrentUser, LongPollSlotsDep, SessionDep, SettingsDep, TaskQueueDep
 from services.long_polls import TOO_MANY_WAITS_RESPONSE, poll
-from services.plots.pareto import pareto_png
 from services.schemas.common import MAX_OFFSET
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
 
@@ -100,11 +99,7 @@ def search_result(search_id: str, session: SessionDep, user: CurrentUser) -> Sea
 def search_pareto_png(search_id: str, session: SessionDep, user: CurrentUser) -> Response:
     """Accuracy vs measured latency of the candidates, the budget and the chosen one."""
     search = service.succeeded_search(session, user, search_id)
-    title = (
-        f"search {search.id}: {search.estimator} on {search.space_ref}, "
-        f"budget {search.budget_ms:g} ms"
-    )
-    return Response(pareto_png(search.result or {}, title), media_type="image/png")
+    return Response(service.pareto_plot(search), media_type="image/png")
 
 
 @router.post("/{search_id}/cancel", response_model=SearchOut)
