@@ -11,6 +11,8 @@ from latency_db.models import ApiToken, User
 from latency_db.repositories.common import add_or_conflict, check_name, get_or_not_found
 from latency_db.security import API_TOKEN, generate_token, hash_token, token_prefix
 
+MIN_TOKEN_CHARS = 16
+
 
 def create_user(*, session: Session, name: str, is_admin: bool = False) -> User:
     name = check_name(name, "name", 64)
@@ -42,8 +44,8 @@ def register_api_token(
     *, session: Session, user: User, token: str, label: str | None = None
 ) -> ApiToken:
     """Store the digest of a token chosen by an operator (``HWNAS_ADMIN_TOKEN``)."""
-    if len(token) < 16:
-        raise ValidationError("an API token needs at least 16 characters")
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ValidationError(f"an API token needs at least {MIN_TOKEN_CHARS} characters")
     row = ApiToken(
         user_id=user.id,
         token_hash=hash_token(token),

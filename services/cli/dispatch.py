@@ -11,6 +11,8 @@ from typing import NoReturn, TypeVar
 
 import httpx
 import typer
+from sqlalchemy import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hwnas import Client, HwnasError
@@ -71,6 +73,17 @@ def run_action(
             engine.dispose()
     except (DomainError, ApiError, HwnasError, httpx.HTTPError) as err:
         fail(str(err))
+    except OperationalError as err:
+        fail(database_unreachable(settings, err))
+
+
+def database_unreachable(settings: Settings, err: OperationalError) -> str:
+    """One line naming the database (password hidden), the driver's reason and the fix."""
+    url = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    reason = str(err.orig or err).strip().splitlines()[0]
+    return (
+        f"database {url} unreachable: {reason}; check HWNAS_DATABASE_URL (unset: embedded SQLite)"
+    )
 
 
 def client_config(settings: Settings) -> ClientConfig:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from alembic.util.exc import CommandError
+from sqlalchemy import make_url
+from sqlalchemy.exc import OperationalError
 
 import hwnas
 from latency_db import migrate
@@ -21,6 +24,8 @@ from services.cli import (
     stack_commands,
 )
 from services.cli.demo import DemoOptions, run_demo
+from services.cli.dispatch import database_unreachable, fail
+from services.cli.output import emit_json
 
 app = typer.Typer(
     help="hwnas: hardware-aware neural architecture search.",
@@ -62,13 +67,25 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Migrate HWNAS_DATABASE_URL (or the embedded SQLite file) to ``revision``."""
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Migrate HWNAS_DATABASE_URL (or the embedded SQLite file) to a revision."""
     settings = get_settings()
-    migrate.upgrade(settings.effective_database_url, revision)
-    typer.echo(
-        f"{settings.effective_database_url}: at {migrate.current(settings.effective_database_url)}"
-    )
+    url = settings.effective_database_url
+    try:
+        migrate.upgrade(url, revision)
+        current = migrate.current(url)
+    except OperationalError as err:
+        fail(database_unreachable(settings, err))
+    except CommandError as err:
+        fail(f"revision {revision!r}: {err}")
+    shown = make_url(url).render_as_string(hide_password=True)
+    if as_json:
+        emit_json({"database": shown, "revision": current})
+    else:
+        typer.echo(f"{shown}: at {current}")
 
 
 @app.command("demo")

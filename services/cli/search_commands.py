@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import time
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import typer
 
 from hwnas import HwnasError
 from hwnas.searches import save_artifacts, save_file
 from latency_db.models import SearchState
+from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
 from latency_db.verdicts import describe
 from services.cli.dispatch import fail
 from services.cli.output import console, emit_json, emit_mapping, emit_table
@@ -27,7 +29,7 @@ app = typer.Typer(
         "is running on the same data directory (HWNAS_DATA_DIR)."
     )
 )
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 TERMINAL = ("succeeded", "failed", "canceled")
 EVENT_WAIT_S = 10.0
 RESULT_FIELDS = (
@@ -44,6 +46,24 @@ RESULT_FIELDS = (
 )
 
 
+Estimator = Enum(  # type: ignore[misc]
+    "Estimator", {name.upper(): name for name in ESTIMATOR_NAMES}, type=str
+)
+
+DEFAULT_ESTIMATOR = Estimator("proxyless")
+
+
+def config_keys_help() -> str:
+    """The ``--set`` keys of a search with their defaults, from ``SearchSpec``."""
+    lines = ["Config keys for --set key=value (default):"]
+    for name, field in SearchSpec.model_fields.items():
+        choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
+        kind = "|".join(map(str, choices)) if choices else ""
+        about = "; ".join(part for part in (kind, field.description or "") if part)
+        lines.append(f"{name} ({field.default!r}){': ' + about if about else ''}")
+    return "\n\n".join(lines)
+
+
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON where they parse (numbers, booleans), else text."""
     config: dict[str, Any] = {}
@@ -58,11 +78,13 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     return config
 
 
-def watch_search(searches: Searches, search_id: str, timeout_s: float) -> Json:
+def watch_search(
+    searches: Searches, search_id: str, timeout_s: float, to_stderr: bool = False
+) -> Json:
     """Follow a search's events with a progress bar until it ends; its final state."""
     deadline = time.monotonic() + timeout_s
     seen = 0
-    with progress_bar() as progress:
+    with progress_bar(to_stderr) as progress:
         search = searches.get(search_id)
         bar = progress.add_task(f"search {search_id[-6:]}", total=search["spec"].get("steps"))
         while True:
@@ -107,13 +129,11 @@ def print_result(searches: Searches, search_id: str, as_json: bool) -> Json:
     return answer
 
 
-@app.command("submit")
+@app.command("submit", epilog=config_keys_help())
 def submit(
     device: Annotated[str, typer.Option("--device", help="device name")],
     budget: Annotated[float, typer.Option("--budget", help="latency budget in ms")],
-    estimator: Annotated[
-        str, typer.Option(help="proxyless, unas, gumbel, gdas, darts, reinforce, random, evolution")
-    ] = "proxyless",
+    estimator: Annotated[Estimator, typer.Option(help="the search algorithm")] = DEFAULT_ESTIMATOR,
     setting: Annotated[
         list[str] | None, typer.Option("--set", help="spec field, key=value (repeat)")
     ] = None,
@@ -125,7 +145,11 @@ def submit(
 ) -> None:
     """Submit a search of the device under a latency budget (locally, it runs once
     `hwnas worker` is running on the same data directory)."""
-    fields = {"budget_ms": budget, "estimator": estimator, "config": parse_settings(setting or [])}
+    fields = {
+        "budget_ms": budget,
+        "estimator": Estimator(estimator).value,
+        "config": parse_settings(setting or []),
+    }
 
     def submit_and_follow(searches: Searches) -> None:
         search = searches.submit(device, fields)
@@ -135,7 +159,7 @@ def submit(
             else:
                 console.print(f"search {search['id']} {search['state']}")
             return
-        final = watch_search(searches, search["id"], timeout)
+        final = watch_search(searches, search["id"], timeout, as_json)
         if final["state"] == "succeeded":
             print_result(searches, search["id"], as_json)
         else:
@@ -145,10 +169,17 @@ def submit(
 
 
 @app.command("watch")
-def watch(search_id: str, timeout: Annotated[float, typer.Option()] = 3600) -> None:
-    """Follow a search's progress until it ends."""
-    final = with_searches(lambda searches: watch_search(searches, search_id, timeout))
-    console.print(f"search {search_id}: {final['state']}")
+def watch(
+    search_id: str,
+    timeout: Annotated[float, typer.Option(help="seconds to watch")] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow a search's progress until it ends (the bar on stderr with --json)."""
+    final = with_searches(lambda searches: watch_search(searches, search_id, timeout, as_json))
+    if as_json:
+        emit_json(final)
+    else:
+        console.print(f"search {search_id}: {final['state']}")
 
 
 @app.command("result")
@@ -206,21 +237,26 @@ def list_searches(
     """Your searches, newest first."""
     rows = with_searches(lambda searches: searches.listing(state, limit))
     if as_json:
-        emit_json(rows)
+        emit_json({"searches": rows})
         return
     table = [{**r, "step": r["progress"].get("step")} for r in rows]
     emit_table("searches", table, ("id", "state", "estimator", "budget_ms", "step", "created_at"))
 
 
 @app.command("cancel")
-def cancel(search_id: str) -> None:
+def cancel(search_id: str, as_json: JsonOption = False) -> None:
     """Cancel a pending search now; a running one stops within one heartbeat."""
-    search = with_searches(lambda searches: searches.cancel(search_id))
-    console.print(f"search {search_id}: {search['state']}")
+    _print_state(with_searches(lambda searches: searches.cancel(search_id)), as_json)
 
 
 @app.command("resume")
-def resume(search_id: str) -> None:
+def resume(search_id: str, as_json: JsonOption = False) -> None:
     """Continue a failed search from its last checkpoint."""
-    search = with_searches(lambda searches: searches.resume(search_id))
-    console.print(f"search {search_id}: {search['state']}")
+    _print_state(with_searches(lambda searches: searches.resume(search_id)), as_json)
+
+
+def _print_state(search: Json, as_json: bool) -> None:
+    if as_json:
+        emit_json(search)
+    else:
+        console.print(f"search {search['id']}: {search['state']}")

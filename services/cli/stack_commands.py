@@ -9,7 +9,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.exc import OperationalError
 
+from latency_db.db import make_engine
+from latency_db.repositories.users import MIN_TOKEN_CHARS
+from latency_db.settings import Settings, get_settings
+from services.cli.dispatch import database_unreachable, fail
 from services.long_polls import server_stopping
 
 app = typer.Typer()
@@ -35,7 +40,11 @@ def server(
         ),
     ] = 3,
 ) -> None:
-    """Run the REST API (SQLite under HWNAS_DATA_DIR unless HWNAS_DATABASE_URL is set)."""
+    """Run the REST API (SQLite under HWNAS_DATA_DIR unless HWNAS_DATABASE_URL is set).
+
+    Users authenticate with HWNAS_ADMIN_TOKEN (at least 16 characters), or with tokens
+    issued through POST /v1/users and /v1/tokens."""
+    _check_server_settings(get_settings())
     config = uvicorn.Config(
         "services.app:create_app",
         factory=True,
@@ -44,6 +53,25 @@ def server(
         timeout_graceful_shutdown=shutdown_grace_s,
     )
     _Server(config).run()
+
+
+def _check_server_settings(settings: Settings) -> None:
+    """Refuse in one line what would stop the API on start: a short admin token, an
+    unreachable database."""
+    token = settings.admin_token
+    if token and len(token) < MIN_TOKEN_CHARS:
+        fail(
+            f"HWNAS_ADMIN_TOKEN has {len(token)} characters, an API token needs at least "
+            f"{MIN_TOKEN_CHARS}: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+        )
+    engine = make_engine(settings)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as err:
+        fail(database_unreachable(settings, err))
+    finally:
+        engine.dispose()
 
 
 @app.command("worker")

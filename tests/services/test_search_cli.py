@@ -75,7 +75,7 @@ def test_submit_list_cancel_through_the_api(
     search = submit_json("--estimator", "unas", "--set", "steps=40", "--set", "latency_form=hinge")
     assert search["estimator"] == "unas" and search["spec"]["latency_form"] == "hinge"
     assert search["spec"]["steps"] == 40 and search["budget_ms"] == 25.0
-    listed = json.loads(invoke("list", "--json").output)
+    listed = json.loads(invoke("list", "--json").output)["searches"]
     assert [s["id"] for s in listed] == [search["id"]]
     early = invoke("result", search["id"])
     assert early.exit_code == 2 and "pending, not finished" in early.output
@@ -97,7 +97,7 @@ def test_submit_list_result_cancel_on_the_local_database(
         assert search["owner_id"] == admin_user(session).id
     (message,) = (local_cli / "broker" / "queue").iterdir()  # segment 0, for `hwnas worker`
     assert TASK_SEARCH_SEGMENT in message.read_text() and search_id in message.read_text()
-    listed = json.loads(invoke("list", "--json").output)
+    listed = json.loads(invoke("list", "--json").output)["searches"]
     assert [s["id"] for s in listed] == [search_id]
     early = invoke("result", search_id)
     assert early.exit_code == 2
@@ -105,7 +105,10 @@ def test_submit_list_result_cancel_on_the_local_database(
     canceled = invoke("cancel", search_id)
     assert canceled.exit_code == 0 and f"search {search_id}: canceled" in canceled.output
     in_state = {
-        state: [s["id"] for s in json.loads(invoke("list", "--state", state, "--json").output)]
+        state: [
+            s["id"]
+            for s in json.loads(invoke("list", "--state", state, "--json").output)["searches"]
+        ]
         for state in ("pending", "canceled")
     }
     assert in_state == {"pending": [], "canceled": [search_id]}
@@ -157,9 +160,9 @@ def test_local_watch_follows_what_a_worker_commits(
         (["--device", "nope", "--budget", "25"], "device 'nope' not found"),
         (["--device", "cpu-pred", "--budget", "0"], "budget_ms: Input should be greater than 0"),
         (["--device", "cpu-pred", "--budget=-3"], "budget_ms: Input should be greater than 0"),
-        (
+        (  # refused by the option's choices before either path is reached
             ["--device", "cpu-pred", "--budget", "25", "--estimator", "magic"],
-            "estimator: unknown estimator 'magic'",
+            "'magic' is not one of 'darts'",
         ),
     ],
 )

@@ -1,0 +1,85 @@
+"""One consistent CLI: ``--version``, one JSON object per ``--json`` command, whole IDs in
+narrow terminals, and one-line errors (exit 2) where tracebacks used to be."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hwnas import __version__
+from services import processes
+from services.cli.main import app
+
+runner = CliRunner()
+
+
+def one_line_error(*args: str, env: dict[str, str] | None = None) -> str:
+    reply = runner.invoke(app, list(args), env=env)
+    assert reply.exit_code == 2, reply.output
+    assert reply.output.startswith("error: ") and reply.output.count("\n") == 1, reply.output
+    return reply.output
+
+
+def json_object(*args: str) -> dict[str, object]:
+    reply = runner.invoke(app, list(args))
+    assert reply.exit_code == 0, reply.output
+    answer = json.loads(reply.output)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def test_version() -> None:
+    reply = runner.invoke(app, ["--version"])
+    assert reply.exit_code == 0 and reply.output == f"hwnas {__version__}\n"
+
+
+def test_space_commands_answer_one_object_or_one_line(local_cli: Path) -> None:
+    assert len(json_object("space", "list", "--json")["spaces"]) >= 3  # type: ignore[arg-type]
+    sampled = json_object("space", "sample", "--count", "2", "--json")
+    assert len(sampled["architectures"]) == 2  # type: ignore[arg-type]
+    arch = sampled["architectures"][0]  # type: ignore[index]
+    assert json_object("space", "check", arch, "--json")["valid"] is True
+    as_text = runner.invoke(app, ["space", "keys", "--arch", arch]).output.splitlines()
+    assert json_object("space", "keys", "--arch", arch, "--json")["keys"] == as_text
+    assert "unknown space 'mobilenetv3'" in one_line_error(
+        "space", "describe", "--space", "mobilenetv3"
+    )
+    assert "invalid architecture 'k3_e6 bogus'" in one_line_error(
+        "space", "keys", "--arch", "k3_e6 bogus"
+    )
+    assert "invalid architecture" in one_line_error("space", "check", "k3_e6")
+
+
+def test_an_unreachable_database_is_one_line_naming_it(local_cli: Path) -> None:
+    url = f"postgresql+psycopg://someone:secret@127.0.0.1:{processes.free_port()}/nowhere"
+    env = {"HWNAS_DATABASE_URL": url}
+    for command in (["device", "list"], ["db", "upgrade"], ["server"]):
+        message = one_line_error(*command, env=env)
+        assert "someone:***@127.0.0.1" in message and "secret" not in message
+        assert "check HWNAS_DATABASE_URL" in message
+
+
+def test_server_refuses_a_short_admin_token(local_cli: Path) -> None:
+    message = one_line_error("server", env={"HWNAS_ADMIN_TOKEN": "123456789012"})
+    assert "HWNAS_ADMIN_TOKEN has 12 characters" in message and "at least 16" in message
+
+
+def test_ids_are_never_cut_in_a_narrow_terminal(
+    local_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "50")
+    device = json_object("device", "add", "a-device-with-a-long-name", "--kind", "cpu", "--json")
+    device_id = device["device"]["id"]  # type: ignore[index]
+    listed = runner.invoke(app, ["device", "list"])
+    assert listed.exit_code == 0 and device_id in listed.output, listed.output
+    assert json_object("device", "list", "--json")["devices"][0]["id"] == device_id  # type: ignore[index]
+
+
+def test_login_refuses_an_unreachable_server(local_cli: Path) -> None:
+    url = f"http://127.0.0.1:{processes.free_port()}"
+    message = one_line_error("login", "--server", url, "--token", "t" * 20)
+    assert f"login to {url} refused: cannot reach the hwnas server at {url}" in message
+    assert "--server" in one_line_error("login", "--server", "example.org", "--token", "t" * 20)
