@@ -62,7 +62,7 @@ def import_table(
     as_json: JsonOption = False,
 ) -> None:
     """Store a published table as the device's op measurements (runtime backend
-    ``published``) and report its coverage of the space instance's op keys."""
+    'published') and report its coverage of the space instance's op keys."""
     text = read_text(file)
 
     def local(session: Session) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def import_csv(
     kind: Annotated[DeviceKind, typer.Option(help="kind of a created device")] = DeviceKind.EDGE,
     as_json: JsonOption = False,
 ) -> None:
-    """Store each row as a ``network`` measurement; any bad row stores nothing."""
+    """Store each row as a 'network' measurement; any bad row stores nothing."""
     text = read_text(csv_file)
     source = source_name or csv_file.name
 

@@ -80,7 +80,7 @@ def worker(
 ) -> None:
     """Run a search/export worker on HWNAS_BROKER_URL (embedded broker when unset).
 
-    The worker is its own program (``python -m search_worker``): the API never imports it.
+    The worker is its own program ('python -m search_worker'): the API never imports it.
     """
     argv = [sys.executable, "-m", "search_worker", f"--concurrency={concurrency}"]
     os.execv(sys.executable, argv)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from hwnas import __version__
@@ -83,3 +85,24 @@ def test_login_refuses_an_unreachable_server(local_cli: Path) -> None:
     message = one_line_error("login", "--server", url, "--token", "t" * 20)
     assert f"login to {url} refused: cannot reach the hwnas server at {url}" in message
     assert "--server" in one_line_error("login", "--server", "example.org", "--token", "t" * 20)
+
+
+def _commands(group: Any, prefix: str = "") -> dict[str, Any]:
+    """Every command under a (Typer's own click) group, by its full name."""
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        found[f"{prefix}{name}"] = command
+        if hasattr(command, "commands"):
+            found |= _commands(command, f"{prefix}{name} ")
+    return found
+
+
+def test_help_texts_carry_no_rst_markup() -> None:
+    commands = _commands(typer.main.get_command(app))
+    assert "profile" in commands and "search download" in commands
+    marked = {name for name, command in commands.items() if "``" in (command.help or "")}
+    for name, command in commands.items():
+        for param in command.params:
+            if "``" in (getattr(param, "help", None) or ""):
+                marked.add(f"{name} {param.name}")
+    assert marked == set()
