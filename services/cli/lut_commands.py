@@ -19,6 +19,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import get_settings
 from latency_db.verdicts import Verdict
+from services.cli.backend_choice import Backend
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
@@ -115,7 +116,9 @@ def build(
     resolution: ResolutionOption = None,
     width: WidthOption = None,
     batch: BatchOption = 32,
-    backend: Annotated[str, typer.Option(help="runtime backend of the device's agent")] = "ort-cpu",
+    backend: Annotated[
+        Backend, typer.Option(help="runtime backend of the device's agent")
+    ] = Backend.ORT_CPU,
     threads: Annotated[int, typer.Option(min=1, help="runtime threads per timed run")] = 1,
     wait: Annotated[bool, typer.Option(help="show progress until every key is done")] = True,
     timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
@@ -128,14 +131,14 @@ def build(
     device add') on the same data directory."""
     settings = get_settings()
     target = space_option(space, resolution, width)
-    runtime: dict[str, Any] = {"backend": backend, "settings": {"threads": threads}}
+    runtime: dict[str, Any] = {"backend": backend.value, "settings": {"threads": threads}}
 
     def local(session: Session) -> dict[str, Any]:
         ref = TableRef(
             device=device_repo.get_device_by_name(session=session, name=device),
             space=target,
             runtime_config=runtime_repo.get_or_create_runtime_config(
-                session=session, backend=backend, settings=runtime["settings"]
+                session=session, backend=backend.value, settings=runtime["settings"]
             ),
             batch_size=batch,
         )

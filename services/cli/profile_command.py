@@ -9,7 +9,6 @@ with ``hwnas worker`` and an agent (``hwnas-agent run``) of the device.
 from __future__ import annotations
 
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,22 +17,11 @@ from rich.console import Console
 
 from hwnas import Client, HwnasError, ProfileJob
 from latency_db.settings import get_settings
+from services.cli.backend_choice import Backend
 from services.cli.dispatch import client_config, fail, run_action
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.errors import ApiError
 from services.onnx_upload import check_onnx_upload
-
-
-class Backend(str, Enum):
-    """The agents' backends (``hwnas-agent backends`` says which run on a machine)."""
-
-    ORT_CPU = "ort-cpu"
-    ORT_CUDA = "ort-cuda"
-    ORT_TENSORRT = "ort-tensorrt"
-    TORCH_CPU = "torch-cpu"
-    TORCH_CUDA = "torch-cuda"
-    TENSORRT = "tensorrt"
-    ANDROID_ADB = "android-adb"
 
 
 def profile(

@@ -12,7 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from hwnas import __version__
+from profiler_agent.backends import backend_names
 from services import processes
+from services.cli.backend_choice import Backend
 from services.cli.main import app
 
 runner = CliRunner()
@@ -106,3 +108,14 @@ def test_help_texts_carry_no_rst_markup() -> None:
             if "``" in (getattr(param, "help", None) or ""):
                 marked.add(f"{name} {param.name}")
     assert marked == set()
+
+
+def test_backend_choices_are_the_agents_backends() -> None:
+    assert sorted(b.value for b in Backend) == sorted(backend_names())
+
+
+def test_an_unknown_backend_is_refused_before_anything_is_queued(local_cli: Path) -> None:
+    build = ["lut", "build", "--device", "d", "--backend", "tflite"]
+    reply = runner.invoke(app, build, env={"COLUMNS": "200"})
+    assert reply.exit_code == 2 and "'tflite' is not one of" in " ".join(reply.output.split())
+    assert not (local_cli / "hwnas.sqlite3").exists()  # no database touched, no job queued
