@@ -59,7 +59,9 @@ def import_table(
     resolution: ResolutionOption = None,
     width: WidthOption = None,
     batch: BatchOption = 1,
-    kind: Annotated[DeviceKind, typer.Option(help="kind of a created device")] = DeviceKind.PHONE,
+    kind: Annotated[
+        DeviceKind, typer.Option("--device-kind", "--kind", help="kind of a created device")
+    ] = DeviceKind.PHONE,
     as_json: JsonOption = False,
 ) -> None:
     """Store a published table as the device's op measurements (runtime backend

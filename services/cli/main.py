@@ -35,7 +35,8 @@ app = typer.Typer(
 app.add_typer(space_commands.app, name="space")
 app.add_typer(device_commands.app, name="device")
 app.add_typer(lut_commands.app, name="lut")
-app.add_typer(measurement_commands.app, name="measurements")
+app.add_typer(measurement_commands.app, name="measurement")
+app.add_typer(measurement_commands.app, name="measurements", hidden=True)  # the old name
 app.add_typer(predictor_commands.app, name="predictor")
 app.add_typer(search_commands.app, name="search")
 app.command("profile")(profile_command.profile)

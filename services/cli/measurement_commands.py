@@ -1,4 +1,4 @@
-"""``hwnas measurements``: list and show measurements with their verdicts and interference
+"""``hwnas measurement`` (formerly ``measurements``): list and show measurements with their verdicts and interference
 evidence; import published whole-network latencies from CSV."""
 
 from __future__ import annotations
@@ -122,7 +122,9 @@ def import_csv(
     source_name: Annotated[
         str | None, typer.Option(help="where the numbers come from (default: the file name)")
     ] = None,
-    kind: Annotated[DeviceKind, typer.Option(help="kind of a created device")] = DeviceKind.EDGE,
+    kind: Annotated[
+        DeviceKind, typer.Option("--device-kind", "--kind", help="kind of a created device")
+    ] = DeviceKind.EDGE,
     as_json: JsonOption = False,
 ) -> None:
     """Store each row as a 'network' measurement; any bad row stores nothing."""

@@ -133,8 +133,9 @@ def fit(
     emit_mapping(title, {"id": result["id"], "trained on": trained_on, **result["metrics"]})
 
 
-@app.command("show")
-def show(
+@app.command("list")
+@app.command("show", hidden=True)  # the old name of 'list'
+def list_versions(
     device: Annotated[str | None, typer.Option("--device", help="device name")] = None,
     space: Annotated[str | None, typer.Option(help="space family or ref")] = None,
     kind: Annotated[PredictorKind | None, typer.Option(help="predictor kind")] = None,

@@ -119,3 +119,13 @@ def test_an_unknown_backend_is_refused_before_anything_is_queued(local_cli: Path
     reply = runner.invoke(app, build, env={"COLUMNS": "200"})
     assert reply.exit_code == 2 and "'tflite' is not one of" in " ".join(reply.output.split())
     assert not (local_cli / "hwnas.sqlite3").exists()  # no database touched, no job queued
+
+
+def test_one_naming_scheme_and_the_old_names_still_work(local_cli: Path) -> None:
+    for new, old in (
+        (["measurement", "list"], ["measurements", "list"]),
+        (["predictor", "list"], ["predictor", "show"]),
+    ):
+        assert json_object(*new, "--json") == json_object(*old, "--json")
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert " measurement " in listed and " measurements " not in listed  # old name hidden
