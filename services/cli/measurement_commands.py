@@ -1,5 +1,5 @@
-"""``hwnas measurement`` (formerly ``measurements``): list and show measurements with their verdicts and interference
-evidence; import published whole-network latencies from CSV."""
+"""``hwnas measurement`` (formerly ``measurements``): list and show measurements with their
+verdicts and interference evidence; import published whole-network latencies from CSV."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def test_several_batches_ask_for_one_and_a_missing_one_names_the_import(local_cl
     assert json.loads(chosen.output)["batch_size"] == 2
     nothing = runner.invoke(app, [*FIT, "--kind", "linear", "--batch", "4"])
     assert nothing.exit_code == 2
-    assert "no measurements" in nothing.output and "hwnas measurements import" in nothing.output
+    assert "no measurements" in nothing.output and "hwnas measurement import" in nothing.output
 
 
 def test_the_fit_route_finds_the_batch_or_asks_for_one(client: TestClient) -> None:
