@@ -94,6 +94,14 @@ def cli_server(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HWNAS_SERVER_URL", "http://testserver")
 
 
+@pytest.fixture
+def api(client: TestClient) -> Iterator[Client]:
+    """The Python client on ``client``'s app, in-process."""
+    http = TestClient(client.app, base_url="http://testserver/v1", headers=client.headers)
+    with Client("http://testserver", ADMIN_TOKEN, http=http) as in_process:
+        yield in_process
+
+
 @dataclass(frozen=True)
 class Measured:
     device_id: str

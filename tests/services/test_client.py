@@ -24,13 +24,6 @@ from .conftest import ADMIN_TOKEN, BOTH_DATABASES
 runner = CliRunner()
 
 
-@pytest.fixture
-def api(client: TestClient) -> Iterator[Client]:
-    http = TestClient(client.app, base_url="http://testserver/v1", headers=client.headers)
-    with Client("http://testserver", ADMIN_TOKEN, http=http) as in_process:
-        yield in_process
-
-
 @pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 def test_devices_upload_and_a_model_job(api: Client, tiny_onnx: Path) -> None:
     created = api.devices.create("edge-1", "cpu")

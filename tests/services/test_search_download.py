@@ -22,16 +22,9 @@ from latency_db.settings import get_settings
 from services.cli.main import app
 
 from .conftest import ADMIN_TOKEN, BOTH_DATABASES, Measured, seed_measurements
+from .test_search_cli import DEPLOY
 
 runner = CliRunner()
-DEPLOY = [
-    "--set",
-    "deploy_resolution=32",
-    "--set",
-    "deploy_width=0.35",
-    "--set",
-    "deploy_classes=10",
-]
 RESULT = {
     "architecture": "a",
     "budget_ms": 25.0,
@@ -104,6 +97,7 @@ def _check_download(search_id: str, shas: dict[str, str], out: Path) -> None:
 @pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
 def test_download_through_the_api_and_with_the_client(
     client: TestClient,
+    api: Client,
     measured: Measured,
     local_cli: Path,
     cli_server: None,
@@ -120,15 +114,13 @@ def test_download_through_the_api_and_with_the_client(
     shas = _succeed(state.session_factory, state.artifact_store, search_id, files)
     _check_download(search_id, shas, tmp_path / "cli")
 
-    http = TestClient(client.app, base_url="http://testserver/v1", headers=client.headers)
-    with Client("http://testserver", ADMIN_TOKEN, http=http) as api:
-        written = api.searches.download(search_id, tmp_path / "lib", kinds=("torchscript",))
-        assert [p.read_bytes() for p in written] == [files["torchscript"]]
-        # A stored file that no longer matches its sha256 is refused, not saved.
-        state.artifact_store.existing_path(shas["torchscript"]).write_bytes(b"tampered")
-        with pytest.raises(HwnasError, match="does not match"):
-            api.searches.download(search_id, tmp_path / "bad", kinds=("torchscript",))
-        assert not (tmp_path / "bad").exists()
+    written = api.searches.download(search_id, tmp_path / "lib", kinds=("torchscript",))
+    assert [p.read_bytes() for p in written] == [files["torchscript"]]
+    # A stored file that no longer matches its sha256 is refused, not saved.
+    state.artifact_store.existing_path(shas["torchscript"]).write_bytes(b"tampered")
+    with pytest.raises(HwnasError, match="does not match"):
+        api.searches.download(search_id, tmp_path / "bad", kinds=("torchscript",))
+    assert not (tmp_path / "bad").exists()
 
 
 def test_download_on_the_local_database(local_cli: Path, tiny_onnx: Path, tmp_path: Path) -> None:
