@@ -19,7 +19,7 @@ from hwnas import ApiRefused, Client, HwnasError, JobFailed, ServerUnreachable
 from services import processes
 from services.cli.main import app
 
-from .conftest import ADMIN_TOKEN, BOTH_DATABASES
+from .conftest import ADMIN_TOKEN, BOTH_DATABASES, Measured
 
 runner = CliRunner()
 
@@ -133,3 +133,17 @@ def test_profile_refuses_bad_input_in_one_line(
     assert client.get("/v1/jobs").json() == []  # nothing was queued
     monkeypatch.delenv("HWNAS_SERVER_URL")
     assert "needs a server" in profile(str(tiny_onnx), "--device", "edge-1")
+
+
+def test_latency_data_through_the_client(api: Client, measured: Measured) -> None:
+    space, device_id = measured.space, measured.device_id
+    table = api.lookup_tables.get(device_id, space.ref, batch_size=32)
+    assert table["entries"].keys() == measured.lut_ms.keys()
+    arch = space.sample(3)
+    (answer,) = api.lookup_tables.latency(device_id, space.ref, [space.format(arch)])
+    expected = sum(measured.lut_ms[k] for k in space.op_keys(arch))
+    assert answer["lut_ms"] == pytest.approx(expected) and answer["missing_keys"] == []
+    networks = api.measurements.list(device_id=device_id, subject_kind="network", limit=5)
+    assert len(networks) == 5
+    assert api.measurements.get(networks[0]["id"])["times_ms"]
+    assert api.predictors.list(device_id=device_id) == []

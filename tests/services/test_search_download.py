@@ -63,6 +63,10 @@ def _succeed(
             )
         row = search_repo.get_search(session=session, search_id=search_id)
         search_repo.transition_search(session=session, search=row, state=SearchState.RUNNING)
+        for step in range(2):
+            search_repo.add_search_event(
+                session=session, search=row, step=step, kind="step", payload={"step": step}
+            )
         search_repo.transition_search(
             session=session,
             search=row,
@@ -114,6 +118,7 @@ def test_download_through_the_api_and_with_the_client(
     shas = _succeed(state.session_factory, state.artifact_store, search_id, files)
     _check_download(search_id, shas, tmp_path / "cli")
 
+    assert [e["step"] for e in api.searches.events(search_id)] == [0, 1]  # ends: succeeded
     written = api.searches.download(search_id, tmp_path / "lib", kinds=("torchscript",))
     assert [p.read_bytes() for p in written] == [files["torchscript"]]
     # A stored file that no longer matches its sha256 is refused, not saved.
