@@ -76,6 +76,11 @@ class SearchSpec(BaseModel):
     rebar_scale: float = Field(
         1.0, ge=0.0, le=10.0, description="eta of UNAS' REBAR control variate for the loss"
     )
+    rebar_tied: bool = Field(
+        False,
+        description="UNAS' cheaper variant: the relaxed (all-path) pass at z also serves as z~, "
+        "one relaxed pass per architecture step instead of two (still unbiased)",
+    )
     baseline_decay: float = Field(
         0.9, ge=0.0, lt=1.0, description="decay of reinforce's moving-average baselines"
     )

@@ -51,6 +51,7 @@ def estimator_config(spec: SearchSpec) -> EstimatorConfig:
         tau_anneal_steps=spec.steps - spec.warmup_steps - 1,  # the last step ends at tau_end
         baseline_decay=spec.baseline_decay,
         rebar_scale=spec.rebar_scale,
+        rebar_tied=spec.rebar_tied,
         importance_cap=spec.importance_cap,
         max_staleness=spec.max_staleness,
         max_pending=spec.max_pending,

@@ -127,3 +127,28 @@ def test_derive_returns_the_argmax_alone_when_it_is_predicted_within_budget() ->
     estimator = create_estimator("unas", logits, EstimatorConfig(candidates=400))
     derived = estimator.derive(toy_problem(lagging=False), torch.Generator().manual_seed(0))
     assert [c.arch for c in derived] == [tuple(BEST)]
+
+
+@pytest.mark.parametrize(("tied", "relaxed_passes"), [(False, 2), (True, 1)])
+def test_unas_tied_variant_runs_one_relaxed_pass_per_step(tied: bool, relaxed_passes: int) -> None:
+    """The all-path (relaxed) network runs at z and z~ per architecture step, or once when
+    the spec asks for the tied variant, which still finds the toy's best architecture."""
+    passes: list[int] = []
+
+    def counting_loss(selections: Sequence[PathSelection]) -> torch.Tensor:
+        if any(s.weights is not None and len(s.indices) > 1 for s in selections):
+            passes[-1] += 1
+        return toy_loss(selections)
+
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    logits = ArchitectureLogits(Layout(COUNTS))
+    config = EstimatorConfig(arch_lr=0.1, tau_anneal_steps=300, rebar_tied=tied)
+    estimator = create_estimator("unas", logits, config)
+    problem = toy_problem(lagging=True)
+    problem.loss = counting_loss
+    for step in range(400):
+        passes.append(0)
+        estimator.architecture_step(problem, step, generator)
+    assert set(passes) == {relaxed_passes}
+    assert logits.argmax() == BEST and logits.probs()[torch.arange(3), BEST].min() > 0.6

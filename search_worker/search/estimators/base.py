@@ -36,6 +36,7 @@ class EstimatorConfig:
     max_staleness: int = 200  # steps after which a delayed measurement is dropped
     max_pending: int = 4  # measurements in flight on average (sampled.py: keep probability)
     rebar_scale: float = 1.0  # eta of the REBAR control variate for the CE term (UNAS)
+    rebar_tied: bool = False  # UNAS: one relaxed pass per step, z~ := z (tied_relax)
     candidates: int = 100  # random / evolution: candidates evaluated; others: samples at derive
     population: int = 20  # evolution
     tournament: int = 5  # evolution
