@@ -53,6 +53,13 @@ class SearchSpec(BaseModel):
     latency_weight: float = Field(1.0, ge=0.0, le=1000.0)
     latency_warmup_steps: int = Field(0, ge=0)
     oracle: Literal["measured", "local", "predictor", "lut"] = "measured"
+    latency_calibration_every: int = Field(
+        10,
+        ge=0,
+        le=100_000,
+        description="every this many architecture steps a sample of the current distribution "
+        "is measured, and the latency model rescaled to the recent measured samples (0: never)",
+    )
     include_unclean: bool = Field(
         False,
         description="let unstable/disturbed measurements into the latency terms (never into "

@@ -120,13 +120,32 @@ def test_derive_adds_samples_within_budget_when_the_argmax_is_predicted_over(nam
     assert others[0].arch == tuple(BEST)  # the most accurate within budget, surely drawn
 
 
-def test_derive_returns_the_argmax_alone_when_it_is_predicted_within_budget() -> None:
+def test_derive_returns_the_argmax_alone_when_it_is_predicted_near_the_budget() -> None:
+    """BEST is predicted at 8 ms: 0.94x of an 8.5 ms budget."""
     logits = ArchitectureLogits(Layout(COUNTS))
     with torch.no_grad():
         logits.alpha[torch.arange(3), torch.tensor(BEST)] = 1.0
     estimator = create_estimator("unas", logits, EstimatorConfig(candidates=400))
-    derived = estimator.derive(toy_problem(lagging=False), torch.Generator().manual_seed(0))
+    problem = toy_problem(lagging=False)
+    problem.latency_loss = LatencyLoss(LatencyForm.ADD_LINEAR, 1.0, 8.5)
+    derived = estimator.derive(problem, torch.Generator().manual_seed(0))
     assert [c.arch for c in derived] == [tuple(BEST)]
+
+
+def test_derive_aims_at_the_budget_when_the_argmax_leaves_it_unused() -> None:
+    """BEST (8 ms) uses 0.47x of a 17 ms budget; only op 0 of layer 0 (16 ms) lands at
+    0.9-1.0x, and the final distribution almost never draws it (p ~ 3e-4): the finalists are
+    the argmax and samples of the flattened distribution predicted at 0.9-1.0x."""
+    logits = ArchitectureLogits(Layout(COUNTS))
+    with torch.no_grad():
+        logits.alpha[torch.arange(3), torch.tensor(BEST)] = 8.0
+    estimator = create_estimator("proxyless", logits, EstimatorConfig(candidates=400))
+    problem = toy_problem(lagging=False)
+    problem.latency_loss = LatencyLoss(LatencyForm.ADD_LINEAR, 1.0, 17.0)
+    argmax, *others = estimator.derive(problem, torch.Generator().manual_seed(0))
+    assert argmax.arch == tuple(BEST)
+    assert others and all(0.9 * 17.0 <= c.predicted_ms <= 17.0 for c in others)
+    assert all(c.arch[0] == 0 for c in others) and len({c.arch for c in others}) == len(others)
 
 
 @pytest.mark.parametrize(("tied", "relaxed_passes"), [(False, 2), (True, 1)])
