@@ -30,7 +30,7 @@ class Device(PredictorOracle):
         self.waiting: dict[Arch, int] = {}
         self.answered = 0
 
-    def _start(self, arch: Arch) -> None:
+    def _start(self, arch: Arch) -> None:  # type: ignore[override]
         self.waiting.setdefault(arch, 0)
 
     def _poll(self) -> None:

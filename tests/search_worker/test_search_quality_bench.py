@@ -47,7 +47,8 @@ def test_a_tiny_run_reports_every_network_in_the_issues_shape(
         assert row["top1_mean"] == seed["top1"] and row["top1_se"] is None  # one seed
         ratio = seed["latency_ms"] / report["budget_ms"]
         assert math.isclose(row["latency_over_budget_mean"], ratio)
-        assert row["within_budget_pct"] == (100.0 if ratio <= 1.0 else 0.0)
+        within = seed["clean"] and ratio <= 1.0  # a busy machine: maybe not clean
+        assert row["within_budget_pct"] == (100.0 if within else 0.0)
     assert report["random_best"]["seeds"][0]["latency_ms"] <= report["budget_ms"]
 
 
