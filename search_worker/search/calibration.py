@@ -6,7 +6,8 @@ measures at once). Measured samples refit the correction of
 :class:`~search_worker.latency.corrected.CorrectedLatency` on the ``window`` most recent
 ones, so the model the search differentiates, and that derivation ranks finalists with, is
 right where the distribution is now, as UNAS' measured latency term is (Vahdat et al., CVPR
-2020). Samples whose measurement failed or was not clean are dropped.
+2020). Samples whose measurement failed or was not clean are dropped. An oracle that only
+predicts (``lut``, ``predictor``) corrects nothing: one predictor is not the truth of another.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class LatencyCalibration:
 
     def step(self, step: int, logits: ArchitectureLogits, oracle: LatencyOracle) -> None:
         """Architecture step ``step``: maybe draw and request a sample; refit on arrivals."""
-        if self.every == 0:
+        if self.every == 0 or not oracle.counts_as_measurement:
             return
         if step % self.every == 0:
             arch = tuple(int(j) for j in logits.sample(self.generator))

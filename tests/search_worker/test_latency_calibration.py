@@ -30,6 +30,10 @@ class Device(PredictorOracle):
         self.waiting: dict[Arch, int] = {}
         self.answered = 0
 
+    @property
+    def counts_as_measurement(self) -> bool:
+        return True
+
     def _start(self, arch: Arch) -> None:  # type: ignore[override]
         self.waiting.setdefault(arch, 0)
 
@@ -94,10 +98,16 @@ def test_a_resumed_calibration_continues_as_the_uninterrupted_one() -> None:
     assert float(resumed.model.scale) == float(straight.model.scale) != 1.0
 
 
-def test_no_calibration_requests_nothing() -> None:
+@pytest.mark.parametrize("oracle", ["every=0", "a predictor"])
+def test_no_calibration_requests_nothing(oracle: str) -> None:
+    """Switched off, or with an oracle that only predicts (the ``lut`` and ``predictor``
+    modes), the model keeps its scale and nothing is requested."""
     calib, logits = calibration()
-    calib.every = 0
-    device = Device()
+    device: PredictorOracle = Device()
+    if oracle == "every=0":
+        calib.every = 0
+    else:
+        device = PredictorOracle(device.predictor, mode="lut")
     for step in range(10):
         calib.step(step, logits, device)
     assert device.stats.requests == 0 and float(calib.model.scale) == 1.0

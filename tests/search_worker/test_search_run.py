@@ -38,7 +38,8 @@ SPEC = dict(
 
 
 def make_run(estimator: str, dataset: Path, bias: float = 1.0, **overrides: object) -> SearchRun:
-    """A search whose device answers with a LUT; its latency model says ``bias`` times that."""
+    """A search whose oracle answers with a LUT (a device measuring, with a ``bias``); its
+    latency model says ``bias`` times that."""
     spec = SearchSpec.model_validate({**SPEC, "dataset": str(dataset), **overrides})
     deploy = spec.deploy_space()
     rng = np.random.default_rng(0)
@@ -49,7 +50,16 @@ def make_run(estimator: str, dataset: Path, bias: float = 1.0, **overrides: obje
         spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
     )
     budget = float(np.median(lut.predict(np.zeros((1, len(deploy.layers)), dtype=int))[0])) * 1.5
-    return SearchRun(spec, estimator, budget, latency_model(model), PredictorOracle(lut), data)
+    oracle = PredictorOracle(lut) if bias == 1.0 else Device(lut)
+    return SearchRun(spec, estimator, budget, latency_model(model), oracle, data)
+
+
+class Device(PredictorOracle):
+    """A device that times every network at its LUT sum: its answers are measurements."""
+
+    @property
+    def counts_as_measurement(self) -> bool:
+        return True
 
 
 def test_registry_matches_the_names_the_api_accepts() -> None:
