@@ -24,8 +24,11 @@ standard error over seeds. The last line is JSON: ``{"budget_ms": ..., "<estimat
         [--train-steps 300] [--pool 40] [--random 3] [--threads 2]
 
 Defaults (proxy 32 px at width 0.35, 100 steps of which 20 weight-only, UNAS' tied variant,
-deploy 224 px at batch 1) are sized for three seeds in about 90 minutes on 2 quiet cores:
-estimated, not timed (issue 17 asks for the timing on a quiet machine).
+deploy 224 px at batch 1) are sized for three seeds within 90 minutes on 2 quiet cores. That
+is an estimate, not a timing: single-thread CPU seconds per search step on a busy machine
+(proxyless 0.61, unas 1.63, gumbel 2.45, random 0.20; at width 1.0 2.0-2.5x as much, which
+would not fit), plus about 3 s per device measurement (unas measures one sample a step), put
+a seed at 15-22 minutes.
 """
 
 from __future__ import annotations
