@@ -232,3 +232,69 @@ def test_the_owner_cancels_a_running_search_from_its_page(
     )
     assert not browser.find_elements("id", "cancel-search")
     assert dashboard.stack.api().get(f"/searches/{search_id}")["state"] == "canceled"
+
+
+def test_lookup_table_heatmap_entry_and_a_predictor_form(
+    browser: Any, dashboard: Dashboard, signed_in: Callable[[str], None]
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    measured = dashboard.measured
+    api = dashboard.stack.api()
+    dashboard.ensure_worker()
+    fit = api.post(
+        "/predictors/fits",
+        {"device_id": measured.device_id, "space_ref": measured.space.ref, "kind": "linear"},
+    )
+    signed_in("/ui/lookup-tables")
+    Select(browser.find_element("id", "lut-device")).select_by_visible_text("cpu-seeded")
+    browser.find_element("id", "lut-space").send_keys(measured.space.ref)
+    browser.find_element("id", "show-table").click()
+    coverage = wait_for(browser, "the table", lambda d: d.find_element("id", "coverage"))
+    total = len(measured.lut_ms)
+    assert f"{total} of {total} op keys measured" in coverage.text
+    cells = browser.find_elements("css selector", "#heatmap td.measured a")
+    assert len(cells) >= total
+    _check_page(browser, "lookup-table")
+    key = cells[0].get_attribute("title")
+    cells[0].click()
+    verdict = wait_for(
+        browser, "the entry's measurement", lambda d: d.find_element("id", "verdict")
+    )
+    assert verdict.text == "clean" and key in browser.find_element("tag name", "main").text
+    assert len(browser.find_elements("css selector", "#histogram rect")) > 0
+    _check_page(browser, "measurement")
+
+    deadline = time.monotonic() + 120
+    while (state := api.get(f"/predictors/fits/{fit['id']}"))["state"] != "succeeded":
+        assert state["state"] in ("queued", "running"), state
+        assert time.monotonic() < deadline, state
+        time.sleep(0.5)
+    version = state["predictor_id"]
+    signed_in("/ui/predictors")
+    card = browser.find_element("id", f"predictor-{version}")
+    assert "mape_pct" in card.find_element("class name", "metrics").text
+    image = card.find_element("class name", "calibration")
+    wait_for(
+        browser,
+        "the calibration plot",
+        lambda d: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", image
+        ),
+    )
+    arch = measured.space.format(measured.space.sample(7))
+    card.find_element("id", f"arch-{version}").send_keys(arch)
+    card.find_element("css selector", "button[type=submit]").click()
+    shown = wait_for(browser, "the prediction", lambda d: d.find_element("id", "predicted-ms"))
+    (expected,) = api.post(f"/predictors/{version}/predict", {"architectures": [arch]})
+    assert shown.text == f"{expected['latency_ms']:.4g} ms"
+    _check_page(browser, "predictors")
+    browser.find_element("id", f"arch-{version}").clear()
+    browser.find_element("id", f"arch-{version}").send_keys("k3_e6 nonsense")
+    browser.find_element("id", f"predictor-{version}").find_element(
+        "css selector", "button[type=submit]"
+    ).click()
+    error = wait_for(
+        browser, "the refusal", lambda d: d.find_element("css selector", "#prediction .error")
+    )
+    assert "architectures.0" in error.text
