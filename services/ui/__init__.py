@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.ui.api import ApiRefused
 from services.ui.fleet_pages import router as fleet_router
+from services.ui.job_pages import router as job_router
 from services.ui.lut_pages import router as lut_router
 from services.ui.render import page
 from services.ui.search_pages import router as search_router
@@ -28,7 +29,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def install_ui(app: FastAPI) -> None:
     """Mount the dashboard's pages and static files on ``app`` under ``/ui``."""
-    for router in (session_router, fleet_router, search_router, lut_router):
+    for router in (session_router, fleet_router, search_router, lut_router, job_router):
         app.include_router(router, prefix=UI_PREFIX, include_in_schema=False)
     app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.add_exception_handler(SignInRequired, _sign_in_first)

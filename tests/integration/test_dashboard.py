@@ -47,11 +47,25 @@ class Dashboard:
         self.stack = stack
         self.measured = measured
         self.worker_started = False
+        self.agent_device_id: str | None = None
 
     def ensure_worker(self) -> None:
         if not self.worker_started:
             self.stack.start_worker()
             self.worker_started = True
+
+    def agent_device(self) -> str:
+        """A device with an ``ort-cpu`` agent online (started on first need)."""
+        if self.agent_device_id is None:
+            api = self.stack.api()
+            created = api.post("/devices", {"name": "ui-online", "kind": "cpu"})
+            self.agent_device_id = device_id = str(created["device"]["id"])
+            self.stack.start_agent("ui-online-agent", created["enrollment"]["token"])
+            deadline = time.monotonic() + 60
+            while "online" not in {a["state"] for a in api.get(f"/devices/{device_id}/agents")}:
+                assert time.monotonic() < deadline, "the agent never came online"
+                time.sleep(0.3)
+        return self.agent_device_id
 
     def submit_search(self, steps: int) -> str:
         body = {
@@ -138,8 +152,7 @@ def test_devices_page_shows_agents_queue_depth_and_jobs_by_state(
 ) -> None:
     stack = dashboard.stack
     api = stack.api()
-    online = api.post("/devices", {"name": "ui-online", "kind": "cpu"})
-    stack.start_agent("ui-online-agent", online["enrollment"]["token"])
+    online = dashboard.agent_device()
     idle = api.post("/devices", {"name": "ui-idle", "kind": "edge"})["device"]["id"]
     sha = httpx.post(
         f"{stack.url}/v1/artifacts",
@@ -149,20 +162,12 @@ def test_devices_page_shows_agents_queue_depth_and_jobs_by_state(
     ).json()["sha256"]
     for _ in range(2):  # nobody serves this device: both stay queued
         stack.submit_model_job(idle, sha)
-    deadline = time.monotonic() + 60
-    while not [
-        a for a in api.get(f"/devices/{online['device']['id']}/agents") if a["state"] == "online"
-    ]:
-        assert time.monotonic() < deadline, "the agent never came online"
-        time.sleep(0.3)
     signed_in("/ui/devices")
     card = wait_for(browser, "the idle device", lambda d: d.find_element("id", f"device-{idle}"))
     assert card.find_element("class name", "queue-depth").text == "2"
     assert card.find_element("class name", "count-queued").text == "2"
     assert card.find_element("class name", "count-succeeded").text == "0"
-    agents = browser.find_element("id", f"device-{online['device']['id']}").find_element(
-        "class name", "agents"
-    )
+    agents = browser.find_element("id", f"device-{online}").find_element("class name", "agents")
     row = agents.find_element("css selector", "tbody tr").text
     assert "ui-online-agent" in row and "online" in row and "ort-cpu" in row, row
     assert "UTC" in row  # its last heartbeat
@@ -298,3 +303,51 @@ def test_lookup_table_heatmap_entry_and_a_predictor_form(
         browser, "the refusal", lambda d: d.find_element("css selector", "#prediction .error")
     )
     assert "architectures.0" in error.text
+
+
+def test_a_profile_job_started_from_the_page_finishes_with_its_measurement(
+    browser: Any, dashboard: Dashboard, signed_in: Callable[[str], None], tiny_onnx: Path
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    device = dashboard.agent_device()
+    dashboard.ensure_worker()  # exports the architecture of the layers job
+    signed_in("/ui/jobs")
+    browser.find_element("id", "model-file").send_keys(str(tiny_onnx))
+    Select(browser.find_element("id", "model-device")).select_by_value(device)
+    browser.find_element("id", "profile-model").click()
+    wait_for(browser, "the job's page", lambda d: d.find_elements("id", "job-state"))
+    wait_for(
+        browser,
+        "the model job succeeded (the page reloads itself)",
+        lambda d: d.find_element("id", "job-state").text == "succeeded",
+        timeout_s=90,
+    )
+    job_id = browser.current_url.rsplit("/", 1)[-1]
+    measurement = dashboard.stack.measurement_of(dashboard.stack.api().get(f"/jobs/{job_id}"))
+    assert browser.find_element("id", "job-median").text == f"{measurement['median_ms']:.4g} ms"
+    _check_page(browser, "job-model")
+
+    measured = dashboard.measured
+    signed_in("/ui/jobs")
+    Select(browser.find_element("id", "layers-device")).select_by_value(device)
+    browser.find_element("id", "layers-space").send_keys(measured.space.ref)
+    arch = measured.space.format(measured.space.sample(3))
+    browser.find_element("id", "layers-arch").send_keys(arch)
+    browser.find_element("id", "profile-layers").click()
+    wait_for(
+        browser,
+        "the layers job succeeded",
+        lambda d: d.find_element("id", "job-state").text == "succeeded",
+        timeout_s=120,
+    )
+    rows = browser.find_elements("css selector", "#layers tbody tr")
+    assert any("layers.0" in r.text for r in rows), [r.text for r in rows][:5]
+    _check_page(browser, "job-layers")
+    signed_in("/ui/jobs")
+    _check_page(browser, "jobs")
+    browser.find_element("id", "layers-space").send_keys(measured.space.ref)
+    browser.find_element("id", "layers-arch").send_keys("k3_e6 nonsense")
+    browser.find_element("id", "profile-layers").click()
+    error = wait_for(browser, "the refusal", lambda d: d.find_element("id", "job-error"))
+    assert "architecture" in error.text
