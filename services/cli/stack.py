@@ -72,6 +72,8 @@ def running_stack(
         )
         stack.callback(agent.stop)
         console.print(f"[bold]stack up[/]: API {url}, worker and ort-cpu agent (logs in {logs})")
+        who = "HWNAS_ADMIN_TOKEN" if settings.admin_token else f"the admin token {token}"
+        console.print(f"[bold]dashboard[/]: {url}/ui/ (sign in with {who})", markup=False)
         yield api, device_id
         for child in (server, worker, agent):
             if not child.alive():
