@@ -126,10 +126,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
 
 def serve_until_stopped(url: str) -> None:
     """Keep the stack up (the dashboard at ``url``/ui/) until Ctrl-C or SIGTERM."""
-    console.print(
-        f"[bold]serving[/]: the dashboard stays at {url}/ui/ until Ctrl-C (or SIGTERM)",
-        markup=False,
-    )
+    console.print(f"[bold]serving[/]: the dashboard stays at {url}/ui/ until Ctrl-C (or SIGTERM)")
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -11,7 +11,6 @@ from fastapi.responses import Response
 
 from latency_db.models import JobState
 from services.ui.api import UiApi
-from services.ui.render import page
 from services.ui.session import SessionDep
 
 router = APIRouter()
@@ -48,11 +47,9 @@ async def _device_view(api: UiApi, device: dict[str, Any]) -> dict[str, Any]:
 async def devices_page(request: Request, session: SessionDep) -> Response:
     devices = await session.api.get("/devices")
     views = [await _device_view(session.api, d) for d in devices]
-    return page(
+    return session.page(
         request,
         "devices.html",
-        me=session.me,
-        csrf=session.csrf,
         devices=views,
         job_states=[s.value for s in JobState],
         cap=JOB_COUNT_CAP,

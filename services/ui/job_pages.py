@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from latency_db.models import JobState
 from services.ui.api import ApiRefused, UiApi
-from services.ui.render import page
 from services.ui.session import FormSessionDep, SessionDep, UiSession
 
 router = APIRouter()
@@ -24,12 +23,10 @@ RELOAD_S = 2  # a running job's page reloads itself this often
 async def _jobs_page(
     request: Request, session: UiSession, error: str | None = None, status_code: int = 200
 ) -> Response:
-    return page(
+    return session.page(
         request,
         "jobs.html",
         status_code=status_code,
-        me=session.me,
-        csrf=session.csrf,
         jobs=await session.api.get("/jobs", limit=50),
         devices=await session.api.get("/devices"),
         error=error,
@@ -120,11 +117,9 @@ async def job_page(request: Request, job_id: str, session: SessionDep) -> Respon
     if job["state"] == JobState.SUCCEEDED.value:
         measurement = await _measurement_of(session.api, job)
     layers = (measurement or {}).get("layer_profile") or {}
-    return page(
+    return session.page(
         request,
         "job.html",
-        me=session.me,
-        csrf=session.csrf,
         job=job,
         finished=finished,
         reload_s=RELOAD_S,

@@ -17,7 +17,6 @@ from fastapi.responses import Response
 
 from services.lut_grid import lut_grid
 from services.ui.api import ApiRefused
-from services.ui.render import page
 from services.ui.session import FormSessionDep, SessionDep, UiSession
 from services.validation import resolve_space_ref
 
@@ -82,11 +81,9 @@ async def lookup_table_page(
             runtime_config_id=runtime_config_id,
         )
         heatmap = _heatmap(table["space_ref"], table["entries"])
-    return page(
+    return session.page(
         request,
         "lookup_table.html",
-        me=session.me,
-        csrf=session.csrf,
         devices=devices,
         query={"device_id": device_id, "space_ref": space_ref, "batch_size": batch_size},
         table=table,
@@ -111,11 +108,9 @@ def _histogram(times_ms: list[float]) -> list[dict[str, float]]:
 async def measurement_page(request: Request, measurement_id: str, session: SessionDep) -> Response:
     measurement = await session.api.get(f"/measurements/{measurement_id}")
     bins = _histogram(measurement["times_ms"]) if measurement["times_ms"] else []
-    return page(
+    return session.page(
         request,
         "measurement.html",
-        me=session.me,
-        csrf=session.csrf,
         m=measurement,
         bins=bins,
         tallest=max((b["count"] for b in bins), default=1),
@@ -129,12 +124,10 @@ async def _predictors_page(
     status_code: int = 200,
 ) -> Response:
     predictors = await session.api.get("/predictors")
-    return page(
+    return session.page(
         request,
         "predictors.html",
         status_code=status_code,
-        me=session.me,
-        csrf=session.csrf,
         predictors=predictors,
         prediction=prediction,
     )

@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from latency_db.models import SearchState
 from services.ui.api import ApiRefused, UiApi
 from services.ui.pareto_svg import pareto_svg
-from services.ui.render import page
 from services.ui.session import FormSessionDep, SessionDep
 
 router = APIRouter()
@@ -36,11 +35,9 @@ async def searches_page(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     searches = await session.api.get("/searches", state=state.value if state else None, limit=limit)
-    return page(
+    return session.page(
         request,
         "searches.html",
-        me=session.me,
-        csrf=session.csrf,
         searches=searches,
         states=[s.value for s in SearchState],
         state=state.value if state else "",
@@ -54,11 +51,9 @@ async def search_page(request: Request, search_id: str, session: SessionDep) -> 
     result = None
     if search["state"] == SearchState.SUCCEEDED.value:
         result = (await session.api.get(f"/searches/{search_id}/result"))["result"]
-    return page(
+    return session.page(
         request,
         "search.html",
-        me=session.me,
-        csrf=session.csrf,
         search=search,
         steps=[e["payload"] for e in events if e["kind"] == "step"],
         events_read=len(events),

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.ui.api import ApiRefused, UiApi
 from services.ui.render import page
@@ -45,6 +45,12 @@ class UiSession:
     @property
     def csrf(self) -> str:
         return form_token(self.api.token)
+
+    def page(
+        self, request: Request, name: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """Template ``name`` for this user: the header shows them, forms carry the token."""
+        return page(request, name, status_code, me=self.me, csrf=self.csrf, **context)
 
 
 def form_token(api_token: str) -> str:

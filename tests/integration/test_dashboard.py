@@ -21,18 +21,11 @@ from latency_db.db import make_engine, make_session_factory
 from ..services.conftest import Measured, seed_measurements
 from .browser import accessibility_violations, chromium, screenshot, wait_for
 from .conftest import Stack, start_stack
+from .test_broker_loss import SEARCH as BROKER_LOSS_SEARCH
 
 SEARCH = {
-    "deploy_resolution": 32,
-    "deploy_width": 0.35,
-    "deploy_classes": 10,
-    "deploy_batch": 32,
-    "proxy_resolution": 16,
-    "proxy_width": 0.35,
-    "batch_size": 8,
+    **BROKER_LOSS_SEARCH,  # the tiny proxy and deploy shapes of the seeded lookup table
     "warmup_steps": 0,
-    "segment_steps": 2,
-    "eval_batches": 1,
     "finetune_steps": 0,
     "candidates": 4,
     "finalists": 2,
@@ -174,6 +167,7 @@ def test_devices_page_shows_agents_queue_depth_and_jobs_by_state(
     _check_page(browser, "devices")
 
 
+@pytest.mark.slow
 def test_a_search_page_follows_the_search_live_to_its_pareto_plot(
     browser: Any, dashboard: Dashboard, signed_in: Callable[[str], None]
 ) -> None:
