@@ -174,11 +174,15 @@ def test_a_search_page_follows_the_search_live_to_its_pareto_plot(
     search_id = dashboard.submit_search(steps=8)
     signed_in(f"/ui/searches/{search_id}")
     loaded_with = int(browser.find_element("id", "events-count").text)
+    browser.execute_script("window.sameLoad = true")  # gone once the page reloads
     dashboard.ensure_worker()
     wait_for(
         browser,
-        "step events streamed into the open page",
-        lambda d: int(d.find_element("id", "events-count").text) > loaded_with,
+        "step events streamed into the page as loaded (not a reload)",
+        lambda d: (
+            d.execute_script("return window.sameLoad === true")
+            and int(d.find_element("id", "events-count").text) > loaded_with
+        ),
         timeout_s=120,
     )
     assert browser.find_element("id", "chart-expected_latency_ms").find_elements(
