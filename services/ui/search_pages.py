@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from latency_db.models import SearchState
+from services.long_polls import server_stopping
 from services.ui.api import ApiRefused, UiApi
 from services.ui.pareto_svg import pareto_svg
 from services.ui.session import FormSessionDep, SessionDep
@@ -71,7 +72,8 @@ def _sse(kind: str, data: Any, position: int | None = None) -> str:
 
 async def _relay(api: UiApi, search_id: str, after: int) -> AsyncIterator[str]:
     """``step`` events from position ``after``, a ``state`` event when the search's state or
-    progress changes, and ``end`` once it has ended and every event is sent."""
+    progress changes, and ``end`` once it has ended and every event is sent. A stopping
+    server closes the stream instead of holding its shutdown."""
     yield f"retry: {RECONNECT_MS}\n\n"
     position, last_state = after, None
     while True:
@@ -99,6 +101,8 @@ async def _relay(api: UiApi, search_id: str, after: int) -> AsyncIterator[str]:
         if search["state"] in ENDED and len(events) < EVENTS_PER_READ:
             yield _sse("end", {"state": search["state"]})
             return
+        if server_stopping.is_set():
+            return  # the browser reconnects (Last-Event-ID) to the server that comes next
 
 
 @router.get("/searches/{search_id}/stream")

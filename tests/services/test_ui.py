@@ -5,11 +5,15 @@ the server-sent events of a search."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
 from latency_db.db import session_scope
 from latency_db.repositories import searches as search_repo
+from services.long_polls import server_stopping
+from services.ui.search_pages import STREAM_WAIT_S
 from services.ui.session import COOKIE, form_token
 
 from .conftest import ADMIN_TOKEN, BOTH_DATABASES, Measured
@@ -121,3 +125,20 @@ def test_the_stream_sends_the_events_after_a_position_then_the_end(
     assert blocks[3].startswith('event: state\ndata: {"state": "canceled"')
     assert blocks[4] == 'event: end\ndata: {"state": "canceled"}'
     assert browser.get("/ui/searches/nope/stream").status_code == 404
+
+
+def test_the_stream_closes_without_an_end_when_the_server_stops(
+    client: TestClient, measured: Measured
+) -> None:
+    search_id = submit(client, measured)["id"]  # pending: its stream would wait
+    browser = _browser(client)
+    _sign_in(browser)
+    server_stopping.set()
+    try:
+        started = time.monotonic()
+        reply = browser.get(f"/ui/searches/{search_id}/stream")
+        assert time.monotonic() - started < STREAM_WAIT_S / 2
+    finally:
+        server_stopping.clear()
+    assert 'event: state\ndata: {"state": "pending"' in reply.text
+    assert "event: end" not in reply.text
