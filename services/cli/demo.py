@@ -125,17 +125,21 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
 
 
 def serve_until_stopped(url: str) -> None:
-    """Keep the stack up (the dashboard at ``url``/ui/) until Ctrl-C or SIGTERM."""
-    console.print(f"[bold]serving[/]: the dashboard stays at {url}/ui/ until Ctrl-C (or SIGTERM)")
+    """Keep the stack up (the dashboard at ``url``/ui/) until Ctrl-C or SIGTERM. Both are
+    handled here, so a Ctrl-C stops it even where the shell started it with SIGINT ignored
+    (a background job)."""
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in stopping}
     try:
-        while not stop.wait(1.0):  # short waits: Ctrl-C interrupts between them
+        console.print(
+            f"[bold]serving[/]: the dashboard stays at {url}/ui/ until Ctrl-C (or SIGTERM)"
+        )
+        while not stop.wait(1.0):  # short waits: the handlers run between them
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     console.print("stopping the stack")
 
 
