@@ -160,6 +160,9 @@ def test_devices_page_shows_agents_queue_depth_and_jobs_by_state(
     assert card.find_element("class name", "queue-depth").text == "2"
     assert card.find_element("class name", "count-queued").text == "2"
     assert card.find_element("class name", "count-succeeded").text == "0"
+    assert card.find_element("class name", "clean-share").text == "none yet"
+    seeded = browser.find_element("id", f"device-{dashboard.measured.device_id}")
+    assert seeded.find_element("class name", "clean-share").text == "100.0%"
     agents = browser.find_element("id", f"device-{online}").find_element("class name", "agents")
     row = agents.find_element("css selector", "tbody tr").text
     assert "ui-online-agent" in row and "online" in row and "ort-cpu" in row, row

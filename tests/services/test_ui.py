@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from latency_db.db import session_scope
 from latency_db.repositories import searches as search_repo
 from services.long_polls import server_stopping
+from services.ui.fleet_pages import SPARK_HEIGHT, SPARK_WIDTH, speed_paths
 from services.ui.search_pages import STREAM_WAIT_S
 from services.ui.session import COOKIE, form_token
 
@@ -142,3 +143,14 @@ def test_the_stream_closes_without_an_end_when_the_server_stops(
         server_stopping.clear()
     assert 'event: state\ndata: {"state": "pending"' in reply.text
     assert "event: end" not in reply.text
+
+
+def test_the_speed_sparkline_follows_the_stable_points_of_each_configuration() -> None:
+    def point(runtime: str, index: float, unstable: bool = False) -> dict[str, object]:
+        return {"runtime_config_id": runtime, "speed_index": index, "unstable": unstable}
+
+    paths = speed_paths(
+        [point("a", 1.0), point("a", 0.5, unstable=True), point("a", 0.8), point("b", 1.0)]
+    )
+    # 1.0 then 0.8 (the unstable 0.5 left out): from the top of the box to its bottom
+    assert paths == {"a": f"M0.0 2.0 L{SPARK_WIDTH:.1f} {SPARK_HEIGHT - 2:.1f}"}
