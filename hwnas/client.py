@@ -58,7 +58,7 @@ class Client:
                 "no server configured: pass url and token, set HWNAS_SERVER_URL and "
                 "HWNAS_API_TOKEN, or run 'hwnas login'"
             )
-        self.url = url.rstrip("/")
+        self.base_url = url.rstrip("/")
         self.transport = Transport(url, token, timeout_s=timeout_s, retries=retries, http=http)
         self.devices = Devices(self.transport)
         self.jobs = Jobs(self.transport)

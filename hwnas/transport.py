@@ -68,22 +68,22 @@ class Transport:
 
     def get(self, path: str, **params: Any) -> Any:
         """JSON of a GET; ``None``-valued parameters are left out."""
-        return _json(self._get(path, params))
+        return answer_of(self._get(path, params))
 
     def get_bytes(self, path: str, **params: Any) -> bytes:
         """A binary resource (a PNG plot, an artifact's content)."""
         return _checked(self._get(path, params)).content
 
     def post(self, path: str, body: Any = None, **params: Any) -> Any:
-        return _json(self._call("POST", path, params, json=body))
+        return answer_of(self._call("POST", path, params, json=body))
 
     def post_bytes(self, path: str, content: bytes, **params: Any) -> Any:
         """POST raw bytes (an ONNX upload); the JSON answer."""
         headers = {"Content-Type": "application/octet-stream"}
-        return _json(self._call("POST", path, params, content=content, headers=headers))
+        return answer_of(self._call("POST", path, params, content=content, headers=headers))
 
     def delete(self, path: str) -> Any:
-        return _json(self._call("DELETE", path, {}))
+        return answer_of(self._call("DELETE", path, {}))
 
     def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
         query = {k: v for k, v in params.items() if v is not None}
@@ -119,6 +119,8 @@ def _checked(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def _json(response: httpx.Response) -> Any:
+def answer_of(response: httpx.Response) -> Any:
+    """The JSON of a 2xx answer (None when empty); :class:`ApiRefused` with the server's
+    ``code: message`` otherwise (the sync client here and the dashboard's async one)."""
     response = _checked(response)
     return response.json() if response.content else None
