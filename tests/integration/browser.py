@@ -61,12 +61,16 @@ def chromium() -> Iterator[Any]:
 
 def wait_for(driver: Any, what: str, probe: Callable[[Any], T], timeout_s: float = WAIT_S) -> T:
     """``probe(driver)`` once truthy; a failure naming ``what`` and the page otherwise."""
-    from selenium.common.exceptions import NoSuchElementException, TimeoutException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
-    waiting = WebDriverWait(
-        driver, timeout_s, poll_frequency=0.2, ignored_exceptions=[NoSuchElementException]
-    )
+    # A page that reloads itself can replace an element between finding and reading it.
+    ignored = [NoSuchElementException, StaleElementReferenceException]
+    waiting = WebDriverWait(driver, timeout_s, poll_frequency=0.2, ignored_exceptions=ignored)
     try:
         return waiting.until(probe)  # type: ignore[no-any-return]
     except TimeoutException:
