@@ -10,6 +10,7 @@ from latency_db.predictors import load_predictor
 from latency_db.search_spec import SearchSpec
 from search_worker.context import WorkerContext
 from search_worker.data import load_search_data
+from search_worker.devices import loader_threads
 from search_worker.latency import latency_model_from_params
 from search_worker.oracle import LatencyOracle, MeasuredOracle, PredictorOracle
 from search_worker.oracle.measured import ExportRequest
@@ -74,7 +75,12 @@ def build_run(
 ) -> SearchRun:
     spec = search.spec
     data = load_search_data(
-        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
+        spec.dataset_root(),
+        spec.proxy_resolution,
+        spec.arch_fraction,
+        spec.batch_size,
+        spec.seed,
+        loader_threads(context.device),
     )
     return SearchRun(
         spec,
@@ -84,4 +90,5 @@ def build_run(
         build_oracle(search, context, request_exports),
         data,
         step_gate=context.host_lock.worker_turn,
+        device=context.device,
     )
