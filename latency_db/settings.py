@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     redispatch_seconds: PositiveInt = 300
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
     # Where a worker trains: auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N.
-    worker_device: str = Field("auto", pattern=f"^(?:{WORKER_DEVICE_PATTERN})$")
+    worker_device: str = Field(default="auto", pattern=f"^(?:{WORKER_DEVICE_PATTERN})$")
     # The device-busy lock a worker shares with an agent on its host (None: the agent's
     # default, a folder under the system temp dir); see profiler_agent.host_lock.
     host_lock_dir: Path | None = None
