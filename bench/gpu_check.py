@@ -45,7 +45,7 @@ from profiler_agent.measure import measure_file
 from profiler_agent.policy import MeasurementPolicy
 from search_worker.data import load_search_data
 from search_worker.devices import describe_device, loader_threads
-from search_worker.export import export_architecture, export_op_block
+from search_worker.export import ArtifactKind, export_architecture, export_op_block
 from search_worker.latency import latency_model
 from search_worker.oracle import PredictorOracle
 from search_worker.search.run import SearchRun
@@ -115,8 +115,10 @@ class Check:
             self.reasons[name] = f"{type(err).__name__}: {err}"[:400]
             return None
 
-    def skip(self, name: str, reason: str) -> None:
+    def skip(self, name: str, reason: str) -> Any:
+        """None, with the reason the part was not run."""
         self.reasons[name] = reason
+        return None
 
     def measure(self, backend_name: str, path: Path, shape: tuple[int, ...]) -> dict[str, Any]:
         backend = create_backend(backend_name)
@@ -132,18 +134,18 @@ class Check:
             **{k: evidence[k] for k in ("gpu_sm_clock_mhz", "gpu_temp_c") if k in evidence},
         }
 
-    def network(self, arch: list[str], kind: str) -> tuple[Path, tuple[int, ...]]:
+    def network(self, arch: list[str], kind: ArtifactKind) -> tuple[Path, tuple[int, ...]]:
         artifact = export_architecture(
             self.space,
             arch,
             batch=self.size.batch,
             store=self.store,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
         )
         return artifact.path, artifact.input_shape
 
     def uniform_latency(self, backend_name: str, deadline: float) -> dict[str, Any]:
-        kind = "torchscript" if backend_name.startswith("torch") else "onnx"
+        kind: ArtifactKind = "torchscript" if backend_name.startswith("torch") else "onnx"
         found = {}
         for op in UNIFORM:
             _check(deadline)
@@ -159,7 +161,7 @@ class Check:
             _check(deadline, f"{len(lut)} of {len(self.space.candidate_blocks())} op blocks")
             artifact = export_op_block(block, batch=self.size.batch, store=self.store)
             lut[key] = self.measure(backend_name, artifact.path, artifact.input_shape)["median_ms"]
-        errors = []
+        errors: list[float] = []
         for seed in range(self.size.lut_networks):
             _check(deadline, f"{len(errors)} of {self.size.lut_networks} networks")
             arch = self.space.format(self.space.sample(seed)).split()
@@ -183,12 +185,14 @@ def _check(deadline: float, done: str = "") -> None:
 def search_run(size: Size, estimator: str, steps: int, device: torch.device) -> SearchRun:
     """A search on the bundled dataset against a seeded random lookup table (the latency
     values change no step's cost)."""
-    spec = SearchSpec(
-        proxy_resolution=size.proxy_resolution,
-        steps=steps,
-        warmup_steps=min(1, steps - 1),
-        batch_size=size.search_batch,
-        oracle="lut",
+    spec = SearchSpec.model_validate(
+        dict(
+            proxy_resolution=size.proxy_resolution,
+            steps=steps,
+            warmup_steps=min(1, steps - 1),
+            batch_size=size.search_batch,
+            oracle="lut",
+        )
     )
     deploy: SearchSpace = spec.deploy_space()
     rng = np.random.default_rng(0)
@@ -225,7 +229,7 @@ def step_ms(size: Size, device: torch.device, steps: int | None, deadline: float
     run = search_run(size, "proxyless", size.search_steps, device)
     run.step()
     _synchronize(run.device)
-    times = []
+    times: list[float] = []
     for _ in range((steps or run.spec.steps) - 1):
         _check(deadline, f"{len(times)} steps")
         start = time.perf_counter()
