@@ -43,11 +43,11 @@ from profiler_agent.backends import create_backend
 from profiler_agent.backends.base import BackendSettings
 from profiler_agent.measure import measure_file
 from profiler_agent.policy import MeasurementPolicy
-from search_worker.data import load_search_data
-from search_worker.devices import describe_device, loader_threads
+from search_worker.devices import describe_device
 from search_worker.export import ArtifactKind, export_architecture, export_op_block
 from search_worker.latency import latency_model
 from search_worker.oracle import PredictorOracle
+from search_worker.search.assembly import search_data
 from search_worker.search.run import SearchRun
 
 GPU_BACKENDS = ("ort-cuda", "ort-tensorrt", "tensorrt", "torch-cuda")
@@ -199,14 +199,7 @@ def search_run(size: Size, estimator: str, steps: int, device: torch.device) -> 
     lut = LutPredictor(
         layer_table(deploy, {k: float(rng.uniform(1, 5)) for k in deploy.all_op_keys()})
     )
-    data = load_search_data(
-        spec.dataset_root(),
-        spec.proxy_resolution,
-        spec.arch_fraction,
-        spec.batch_size,
-        spec.seed,
-        loader_threads(device),
-    )
+    data = search_data(spec, device)
     return SearchRun(
         spec,
         estimator,
