@@ -14,7 +14,7 @@ if [[ " $* " != *" --dry-run "* ]]; then
     # onnxruntime-gpu replaces the CPU wheel's module of the same name; failures are reported
     # by the parts that need the runtime (their figure null, the reason in the JSON line).
     timeout 150 "$PYTHON" -m pip install --quiet "${source[@]}" \
-        "tensorrt>=10" "cuda-python>=12" onnxruntime-gpu nvidia-ml-py >&2 \
+        "tensorrt>=10" "cuda-python>=12" onnxruntime-gpu >&2 \
         || echo "gpu_check: installing the GPU runtimes failed; continuing" >&2
 fi
 left=$((TOTAL_S - SECONDS - 30))  # 30 s for the interpreter's start and the JSON line

@@ -39,6 +39,7 @@ def test_the_dry_run_prints_one_line_with_every_part() -> None:
             assert figure["median_ms"] > 0 and figure["cv"] >= 0 and figure["verdict"]
     cpu = report["search"]["cpu"]
     assert cpu["device"] == "cpu" and cpu["step_ms"] > 0 and math.isfinite(cpu["final_weight_loss"])
+    assert cpu["steps"] == cpu["steps_planned"] == 2
     lut = report["lut_vs_measured"]
     assert lut["backend"] == "ort-cpu" and lut["networks"] == 2
     assert lut["mape_pct"] >= abs(lut["bias_pct"]) and math.isfinite(lut["max_abs_pct"])
