@@ -29,5 +29,7 @@ class CheckpointStore:
 
     @staticmethod
     def load(path: Path) -> dict[str, Any]:
-        state: dict[str, Any] = torch.load(path, weights_only=False)
+        """On the CPU, wherever it was saved: ``load_state_dict`` moves each tensor to its
+        module's or optimizer's device (and RNG states must be CPU tensors)."""
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
         return state
