@@ -30,7 +30,8 @@ class Predictors:
     ) -> Json:
         """Fit a new version (a worker runs it) and wait: the predictor. ``options``: the
         fit's ``holdout``, ``seed``, ``batch_size``, ``runtime_config_id``,
-        ``normalize_drift``, ``include_verdicts``."""
+        ``normalize_drift``, ``include_verdicts``, ``transfer_from`` (few-shot transfer:
+        lut/linear version ids of other devices; kind linear)."""
         body = {"device_id": device_id, "space_ref": space_ref, "kind": kind, **options}
         fit_id = self._t.post("/predictors/fits", body)["id"]
         done = poll_until(
@@ -42,6 +43,30 @@ class Predictors:
         if done["state"] == "failed":
             raise HwnasError(f"fit {fit_id} failed: {done['error_message']}")
         return self.get(done["predictor_id"])
+
+    def training_jobs(
+        self,
+        device_id: str,
+        space_ref: str,
+        runtime: Json,
+        count: int,
+        *,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> Json:
+        """Choose architectures for the device to measure and queue their ``network`` jobs
+        (none with ``dry_run``): ``{"job_ids", "architectures", "skipped_measured"}``.
+        ``options``: ``strategy`` (random, uncertain, budget, transfer),
+        ``source_predictor_ids``, ``predictor_id``, ``budget_ms``, ``batch_size``, ``pool``,
+        ``seed``."""
+        body = {
+            "device_id": device_id,
+            "space_ref": space_ref,
+            "runtime": runtime,
+            "count": count,
+            **options,
+        }
+        return dict(self._t.post("/predictors/training-jobs", body, dry_run=dry_run or None))
 
     def list(self, device_id: str | None = None, **filters: Any) -> JsonList:
         return list(self._t.get("/predictors", device_id=device_id, **filters))

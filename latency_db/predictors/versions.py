@@ -33,6 +33,7 @@ from latency_db.predictors.encoding import (
     encode_architectures,
 )
 from latency_db.predictors.fitting import fit_predictor, load_predictor
+from latency_db.predictors.transfer import reference_architectures
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import predictors as predictor_repo
@@ -357,6 +358,25 @@ def source_tables(
             )
         tables.append(model.table)
     return tuple(tables)
+
+
+def reference_candidates(
+    *,
+    session: Session,
+    space: SearchSpace,
+    predictor_ids: Sequence[str],
+    candidates: Sequence[Architecture],
+    count: int,
+) -> list[Architecture]:
+    """The ``count`` candidates (all, if fewer) a few-shot transfer from ``predictor_ids``
+    learns most from (:func:`~latency_db.predictors.transfer.reference_architectures`)."""
+    tables = source_tables(session=session, space=space, predictor_ids=predictor_ids)
+    if not candidates:
+        return []
+    indices = encode_architectures(space, candidates)
+    return [
+        candidates[i] for i in reference_architectures(tables, indices, min(count, len(candidates)))
+    ]
 
 
 @dataclass(frozen=True)

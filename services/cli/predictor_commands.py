@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,11 +16,13 @@ from latency_db.predictors.versions import (
     fit_version,
     load_version,
     measured_batch,
+    reference_candidates,
     runtime_config_for,
 )
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.settings import get_settings
+from services.cli.backend_choice import Backend
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
@@ -216,3 +219,75 @@ def predict(
         emit_json({"predictions": answers})
         return
     emit_table("predicted latency", answers, ["architecture", "latency_ms", "std_ms"])
+
+
+@app.command("references")
+def references(
+    device: DeviceOption,
+    source: Annotated[
+        list[str],
+        typer.Option("--from", help="a lut/linear predictor id of another device (repeatable)"),
+    ],
+    space: SpaceOption = "proxyless",
+    resolution: ResolutionOption = None,
+    width: WidthOption = None,
+    count: Annotated[int, typer.Option(min=1, max=1000, help="architectures to choose")] = 20,
+    pool: Annotated[int, typer.Option(min=1, max=100_000, help="random candidates")] = 2000,
+    seed: Annotated[int, typer.Option(min=0, help="seed of the candidate pool")] = 0,
+    batch: Annotated[int, typer.Option(min=1, help="batch size to measure at")] = 32,
+    backend: Annotated[
+        Backend, typer.Option(help="runtime backend of the device's agent")
+    ] = Backend.ORT_CPU,
+    threads: Annotated[int, typer.Option(min=1, help="runtime threads per timed run")] = 1,
+    queue: Annotated[
+        bool, typer.Option(help="queue their network jobs on the device (needs a server)")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Few-shot transfer, step 1: the architectures a new device should measure so that a
+    ``predictor fit --transfer-from`` learns most from them (greedy D-optimal in the source
+    versions' predictions), and with ``--queue`` their network jobs. Step 2, once measured:
+    ``hwnas predictor fit --device NAME --transfer-from ID``."""
+    target = space_option(space, resolution, width)
+    runtime: dict[str, Any] = {"backend": backend.value, "settings": {"threads": threads}}
+
+    def local(session: Session) -> dict[str, Any]:
+        if queue:
+            fail(
+                "--queue needs a server (HWNAS_SERVER_URL or hwnas login): agents claim jobs there"
+            )
+        rng = random.Random(seed)
+        candidates = list({target.format(target.sample(rng)): None for _ in range(pool)})
+        chosen = reference_candidates(
+            session=session,
+            space=target,
+            predictor_ids=source,
+            candidates=[target.parse(a) for a in candidates],
+            count=count,
+        )
+        return {"job_ids": [], "architectures": [target.format(a) for a in chosen]}
+
+    def remote(api: Client) -> dict[str, Any]:
+        return api.predictors.training_jobs(
+            device_id_by_name(api, device),
+            target.ref,
+            runtime,
+            count,
+            dry_run=not queue,
+            strategy="transfer",
+            source_predictor_ids=source,
+            batch_size=batch,
+            pool=pool,
+            seed=seed,
+        )
+
+    result = run_action(get_settings(), local=local, remote=remote)
+    if as_json:
+        emit_json({"architectures": result["architectures"], "job_ids": result["job_ids"]})
+        return
+    queued = f", {len(result['job_ids'])} network jobs queued" if result["job_ids"] else ""
+    emit_table(
+        f"reference architectures for {device}{queued}",
+        [{"architecture": a} for a in result["architectures"]],
+        ["architecture"],
+    )

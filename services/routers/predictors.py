@@ -9,11 +9,10 @@ from fastapi import APIRouter, Query, Response
 
 from latency_db.models import PredictorKind
 from latency_db.predictors import sampling
-from latency_db.predictors.encoding import encode_architectures
-from latency_db.predictors.transfer import reference_architectures
 from latency_db.predictors.versions import (
     load_version,
     measured_batch,
+    reference_candidates,
     runtime_config_for,
     source_tables,
 )
@@ -185,17 +184,13 @@ def queue_training_jobs(
     if body.strategy == "random":
         chosen = fresh[: body.count]
     elif body.strategy == "transfer":
-        tables = source_tables(
-            session=session, space=space, predictor_ids=body.source_predictor_ids
+        chosen = reference_candidates(
+            session=session,
+            space=space,
+            predictor_ids=body.source_predictor_ids,
+            candidates=fresh,
+            count=body.count,
         )
-        positions = (
-            reference_architectures(
-                tables, encode_architectures(space, fresh), min(body.count, len(fresh))
-            )
-            if fresh
-            else []
-        )
-        chosen = [fresh[i] for i in positions]
     else:
         row = predictor_repo.get_predictor(session=session, predictor_id=str(body.predictor_id))
         version = load_version(row)

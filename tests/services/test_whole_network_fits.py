@@ -99,3 +99,11 @@ def test_a_fit_transfers_from_another_devices_version(local_cli: Path) -> None:
     assert json.loads(fitted.output)["metrics"]["transfer_from"] == [source["id"]]
     refused = runner.invoke(app, [*FIT, "--kind", "gbdt", "--transfer-from", source["id"]])
     assert refused.exit_code == 2 and "fits kind 'linear'" in refused.output
+
+    references = ["predictor", "references", "--device", "phoneA", "--space", "fbnet-cifar100",
+                  "--from", source["id"], "--count", "5", "--pool", "50"]  # fmt: skip
+    chosen = runner.invoke(app, [*references, "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert len(set(json.loads(chosen.output)["architectures"])) == 5
+    no_server = runner.invoke(app, [*references, "--queue"])
+    assert no_server.exit_code == 2 and "--queue needs a server" in no_server.output
