@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.models import Agent, User
 from latency_db.repositories import artifacts as artifact_repo
-from services.deps import BearerDep, CurrentUser, SessionDep, current_agent, current_user
+from services.deps import (
+    BearerDep,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    current_agent,
+    current_user,
+)
 from services.errors import ApiError
 from services.onnx_upload import check_onnx_upload
 from services.schemas.jobs import ArtifactOut
@@ -52,24 +60,33 @@ async def upload_model(
     request: Request,
     session: SessionDep,
     store: StoreDep,
+    settings: SettingsDep,
     _: CurrentUser,
     name: str = Query(min_length=1, max_length=200, description="a name for the model"),
 ) -> ArtifactOut:
     """Upload an ONNX model (raw bytes, static shapes) to be profiled by ``model`` jobs."""
     data = await request.body()
-    checked = check_onnx_upload(data)
-    sha256 = store.put_bytes(data)
-    artifact = artifact_repo.register_artifact(
-        session=session,
-        sha256=sha256,
-        kind="onnx",
-        size_bytes=len(data),
-        subject=name,
-        input_shape=checked.input_shape,
-        opset=checked.opset,
+    checked = await check_onnx_upload(
+        data,
+        max_nodes=settings.onnx_max_nodes,
+        timeout_s=settings.onnx_check_seconds,
+        limiter=request.app.state.onnx_check_limiter,
     )
-    session.commit()
-    return ArtifactOut.model_validate(artifact)
+
+    def store_and_register() -> ArtifactOut:
+        artifact = artifact_repo.register_artifact(
+            session=session,
+            sha256=store.put_bytes(data),
+            kind="onnx",
+            size_bytes=len(data),
+            subject=name,
+            input_shape=checked.input_shape,
+            opset=checked.opset,
+        )
+        session.commit()
+        return ArtifactOut.model_validate(artifact)
+
+    return await to_thread.run_sync(store_and_register)
 
 
 @router.get("/{sha256}", response_model=ArtifactOut)

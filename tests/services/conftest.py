@@ -4,9 +4,11 @@ at that app; a device with a seeded LUT and measured networks."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from latency_db.db import session_scope
+from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
+from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import Settings
@@ -154,3 +158,45 @@ def seed_measurements(sessions: sessionmaker[Session], device_name: str) -> Meas
 def measured(client: TestClient) -> Measured:
     """``seed_measurements`` in the API's database."""
     return seed_measurements(client.app.state.session_factory, "cpu-pred")  # type: ignore[attr-defined]
+
+
+def app_sessions(client: TestClient) -> Any:
+    """The session factory of ``client``'s app."""
+    return client.app.state.session_factory  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def lease(client: TestClient) -> dict[str, Any]:
+    """An enrolled agent holding the lease of a queued ``op`` job: its headers and token."""
+    created = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
+    enroll = {"enrollment_token": created["enrollment"]["token"], "name": "a", "backend": "ort-cpu"}
+    credential = client.post("/v1/agents/enroll", json=enroll).json()["credential"]
+    with session_scope(app_sessions(client)) as session:
+        device = device_repo.get_device(session=session, device_id=created["device"]["id"])
+        runtime = runtime_repo.get_or_create_runtime_config(
+            session=session, backend="ort-cpu", settings={"threads": 1}
+        )
+        artifact = artifact_repo.register_artifact(
+            session=session,
+            sha256=hashlib.sha256(b"op-a").hexdigest(),
+            kind="onnx",
+            size_bytes=10,
+            subject="op-a",
+            input_shape=[32, 8, 8, 8],
+            opset=17,
+        )
+        job_repo.create_job(
+            session=session,
+            device=device,
+            runtime_config=runtime,
+            kind="op",
+            subject="op-a",
+            batch_size=32,
+            input_shape=[32, 8, 8, 8],
+            max_attempts=3,
+            artifact=artifact,
+        )
+    headers = {"Authorization": f"Bearer {credential}"}
+    claimed = client.post("/v1/agents/claim", headers=headers)
+    assert claimed.status_code == 200, claimed.text
+    return {"headers": headers, "token": claimed.json()["lease_token"]}
