@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from latency_db.models import Device
+from latency_db.models import Device, User
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import enrollment as enrollment_repo
 from services.agent_wheel import WHEEL_NAME
@@ -36,8 +36,11 @@ def register_device(
     kind: str,
     attributes: dict[str, Any],
     server_url: str,
+    owner: User | None = None,
 ) -> DeviceCreated:
-    """A new device and its first enrollment token (shown once)."""
-    device = device_repo.create_device(session=session, name=name, kind=kind, attributes=attributes)
+    """A new device of ``owner`` and its first enrollment token (shown once)."""
+    device = device_repo.create_device(
+        session=session, name=name, kind=kind, attributes=attributes, owner=owner
+    )
     enrollment = issue_enrollment(session=session, device=device, server_url=server_url)
     return DeviceCreated(device=DeviceOut.model_validate(device), enrollment=enrollment)

@@ -7,9 +7,10 @@ from typing import Annotated
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 
 from latency_db.artifact_store import ArtifactStore
-from latency_db.models import Agent, User
+from latency_db.models import Agent, Artifact, User
 from latency_db.repositories import artifacts as artifact_repo
 from services.deps import (
     BearerDep,
@@ -39,6 +40,14 @@ def user_or_agent(session: SessionDep, credentials: BearerDep) -> User | Agent:
         return current_agent(session, credentials)
 
 
+def readable_artifact(session: Session, sha256: str, reader: User | Agent) -> Artifact:
+    """A user reads what they uploaded or what their devices profile, an agent the artifact
+    of a job it holds a lease of; anything else is not found."""
+    if isinstance(reader, User):
+        return artifact_repo.get_artifact_for_user(session=session, sha256=sha256, user=reader)
+    return artifact_repo.get_artifact_for_agent(session=session, sha256=sha256, agent=reader)
+
+
 StoreDep = Annotated[ArtifactStore, Depends(store_of)]
 ReaderDep = Annotated[User | Agent, Depends(user_or_agent)]
 
@@ -61,7 +70,7 @@ async def upload_model(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
-    _: CurrentUser,
+    user: CurrentUser,
     name: str = Query(min_length=1, max_length=200, description="a name for the model"),
 ) -> ArtifactOut:
     """Upload an ONNX model (raw bytes, static shapes) to be profiled by ``model`` jobs."""
@@ -83,6 +92,7 @@ async def upload_model(
             input_shape=checked.input_shape,
             opset=checked.opset,
         )
+        artifact_repo.record_upload(session=session, artifact=artifact, user=user)
         session.commit()
         return ArtifactOut.model_validate(artifact)
 
@@ -90,15 +100,15 @@ async def upload_model(
 
 
 @router.get("/{sha256}", response_model=ArtifactOut)
-def get_artifact(sha256: str, session: SessionDep, _: ReaderDep) -> ArtifactOut:
+def get_artifact(sha256: str, session: SessionDep, reader: ReaderDep) -> ArtifactOut:
     """An artifact's metadata (kind, size, input shape, opset)."""
-    return ArtifactOut.model_validate(artifact_repo.get_artifact(session=session, sha256=sha256))
+    return ArtifactOut.model_validate(readable_artifact(session, sha256, reader))
 
 
 @router.get("/{sha256}/content", response_class=FileResponse)
-def download(sha256: str, session: SessionDep, store: StoreDep, _: ReaderDep) -> FileResponse:
+def download(sha256: str, session: SessionDep, store: StoreDep, reader: ReaderDep) -> FileResponse:
     """The artifact's bytes; clients verify them against the sha256."""
-    artifact = artifact_repo.get_artifact(session=session, sha256=sha256)
+    artifact = readable_artifact(session, sha256, reader)
     return FileResponse(
         store.existing_path(artifact.sha256),
         media_type="application/octet-stream",
