@@ -50,6 +50,8 @@ from profiler_agent.protocol import MeasurementPolicy
 from profiler_agent.stats import InvalidTimings
 
 log = logging.getLogger(__name__)
+# Settings that belong to the agent's host, never to a job (see ``Backend.job_options``).
+_HOST_SETTINGS = frozenset({"cache_dir"})
 
 ERROR_CODES = (
     "export_error",
@@ -225,15 +227,29 @@ class Agent:
         return prepared
 
     def _settings(self, job: Job) -> BackendSettings:
+        """The agent's settings with the job's on top. A job never sets this host's own
+        configuration (``cache_dir``, options its backend keeps to the host such as tool
+        binaries): ``ValueError``, which fails the job."""
         base = self.config.settings
+        job_settings = dict(job.settings)
+        job_options = job_settings.pop("options", None) or {}
+        if not isinstance(job_options, dict):
+            raise ValueError(f"options must be a mapping, not {job_options!r}")
+        refused = sorted(_HOST_SETTINGS & set(job_settings)) + sorted(
+            f"options.{name}" for name in set(job_options) - self.backend.job_options
+        )
+        if refused:
+            raise ValueError(
+                f"a job may not set {', '.join(refused)}: the agent host's own configuration"
+            )
         merged: dict[str, Any] = {
             "threads": base.threads,
             "precision": base.precision,
             "device_id": base.device_id,
             "cache_dir": base.cache_dir,
-            "options": dict(base.options),
+            "options": {**base.options, **job_options},
         }
-        merged.update(job.settings)
+        merged.update(job_settings)
         return BackendSettings.from_mapping(merged)
 
     def run_job(self, job: Job) -> None:

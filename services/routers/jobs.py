@@ -14,7 +14,7 @@ from services.network_jobs import queue_network_jobs
 from services.schemas.common import MAX_OFFSET
 from services.schemas.jobs import JobCreate, JobOut
 from services.task_queue import commit_and_dispatch
-from services.validation import invalid, parse_architecture, resolve_space_ref
+from services.validation import invalid, parse_architecture, resolve_space_ref, runtime_settings
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -31,7 +31,7 @@ def submit_job(
     broker outage does not refuse it: the export is sent once the broker is back."""
     device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     runtime = runtime_repo.get_or_create_runtime_config(
-        session=session, backend=body.runtime.backend, settings=body.runtime.settings
+        session=session, backend=body.runtime.backend, settings=runtime_settings(body.runtime)
     )
     if body.kind == "model":
         if not body.artifact_sha256:

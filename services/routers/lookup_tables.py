@@ -31,7 +31,7 @@ from services.schemas.lookup_tables import (
     TableIn,
 )
 from services.task_queue import commit_and_dispatch
-from services.validation import build_space, parse_architecture
+from services.validation import build_space, parse_architecture, runtime_settings
 
 router = APIRouter(prefix="/lookup-tables", tags=["lookup tables"])
 
@@ -82,7 +82,7 @@ def build(
         device=device_repo.get_device(session=session, device_id=body.device_id, viewer=user),
         space=build_space(body.space, body.resolution, body.width_mult, body.num_classes),
         runtime_config=runtime_repo.get_or_create_runtime_config(
-            session=session, backend=body.runtime.backend, settings=body.runtime.settings
+            session=session, backend=body.runtime.backend, settings=runtime_settings(body.runtime)
         ),
         batch_size=body.batch_size,
     )

@@ -28,7 +28,7 @@ from services.schemas.predictors import (
     TrainingJobsOut,
 )
 from services.task_queue import commit_and_dispatch
-from services.validation import invalid, parse_architecture, resolve_space_ref
+from services.validation import invalid, parse_architecture, resolve_space_ref, runtime_settings
 
 router = APIRouter(prefix="/predictors", tags=["predictors"])
 
@@ -163,7 +163,7 @@ def queue_training_jobs(
     """Choose architectures to measure (random or active) and queue their ``network`` jobs."""
     device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     runtime = runtime_repo.get_or_create_runtime_config(
-        session=session, backend=body.runtime.backend, settings=body.runtime.settings
+        session=session, backend=body.runtime.backend, settings=runtime_settings(body.runtime)
     )
     space = resolve_space_ref(body.space_ref)
     measured = set(
