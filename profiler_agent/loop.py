@@ -11,7 +11,9 @@ Wire format (the server's routes follow :mod:`profiler_agent.client`):
   (``settings`` overrides the agent's backend settings, e.g. precision; ``profile`` asks for
   the per-layer profile, implied by kind ``layers``).
 - complete posts the measurement record (see :func:`profiler_agent.measure.measurement_record`)
-  with ``idempotency_key`` = the lease token; fail posts an error code of :data:`ERROR_CODES`.
+  with ``idempotency_key`` = the SHA-256 of the lease token (one key per lease; the server
+  stores no usable token); fail posts an error code of :data:`ERROR_CODES`. The lease token
+  travels in the ``Lease-Token`` header.
 
 The lease is renewed every ``lease_s / 3`` while a job runs; a refused renewal (409: the lease
 was superseded) abandons the job without uploading. SIGTERM releases a held lease and exits.
@@ -21,6 +23,7 @@ keeps retrying after a call gives up, so a server restart costs the agent nothin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import socket
@@ -281,7 +284,7 @@ class Agent:
             if job.require_stable and record["unstable"]:
                 self._fail(job, "unstable", f"CV {record['stats']['cv']:.1%} after a re-run")
                 return
-            record["idempotency_key"] = job.lease_token
+            record["idempotency_key"] = hashlib.sha256(job.lease_token.encode()).hexdigest()
             record["job_id"] = job.job_id
             try:
                 self.client.complete(job.lease_token, record)

@@ -167,7 +167,8 @@ def app_sessions(client: TestClient) -> Any:
 
 @pytest.fixture
 def lease(client: TestClient) -> dict[str, Any]:
-    """An enrolled agent holding the lease of a queued ``op`` job: its headers and token."""
+    """An enrolled agent holding the lease of a queued ``op`` job: its headers, its token and
+    the headers of a call on the lease (``Lease-Token`` too)."""
     created = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
     enroll = {"enrollment_token": created["enrollment"]["token"], "name": "a", "backend": "ort-cpu"}
     credential = client.post("/v1/agents/enroll", json=enroll).json()["credential"]
@@ -199,4 +200,5 @@ def lease(client: TestClient) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {credential}"}
     claimed = client.post("/v1/agents/claim", headers=headers)
     assert claimed.status_code == 200, claimed.text
-    return {"headers": headers, "token": claimed.json()["lease_token"]}
+    token = claimed.json()["lease_token"]
+    return {"headers": headers, "token": token, "lease_headers": {**headers, "Lease-Token": token}}

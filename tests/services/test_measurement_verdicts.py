@@ -33,11 +33,11 @@ EVIDENCE = {"interval_s": 1.1, "other_cpu_cores": 0.93, "steal_share": 0.0, "usa
 
 
 def _complete(client: TestClient, lease: dict[str, Any], body: dict[str, Any] | str) -> Any:
-    path = f"/v1/leases/{lease['token']}/complete"
+    path = "/v1/leases/complete"
     if isinstance(body, str):  # raw JSON: NaN is not in standard JSON, python's parser takes it
-        headers = {**lease["headers"], "Content-Type": "application/json"}
+        headers = {**lease["lease_headers"], "Content-Type": "application/json"}
         return client.post(path, content=body, headers=headers)
-    return client.post(path, json=body, headers=lease["headers"])
+    return client.post(path, json=body, headers=lease["lease_headers"])
 
 
 def test_uploaded_evidence_and_verdict_are_shown_and_filterable(

@@ -214,8 +214,8 @@ def test_agents_read_only_the_artifacts_of_their_leases_and_users_their_own(
     assert client.get(f"/v1/artifacts/{other}").status_code == 200  # admin
 
     done = {"idempotency_key": "k", "times_ms": [2.0, 2.1]}
-    path = f"/v1/leases/{lease['token']}/complete"
-    assert client.post(path, json=done, headers=lease["headers"]).status_code == 200
+    reply = client.post("/v1/leases/complete", json=done, headers=lease["lease_headers"])
+    assert reply.status_code == 200
     assert client.get(f"/v1/artifacts/{mine}", headers=lease["headers"]).status_code == 404
 
     upload = client.post(
