@@ -9,6 +9,7 @@ import typer
 from latency_db import migrate
 from latency_db.settings import get_settings
 from services.cli import (
+    agent_commands,
     device_commands,
     lut_commands,
     measurement_commands,
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(space_commands.app, name="space")
 app.add_typer(device_commands.app, name="device")
+app.add_typer(agent_commands.app, name="agent")
 app.add_typer(lut_commands.app, name="lut")
 app.add_typer(measurement_commands.app, name="measurements")
 app.add_typer(predictor_commands.app, name="predictor")
