@@ -22,6 +22,7 @@ from services.routers import ROUTERS
 from services.routers.agents import AGENT_REPORT_BYTES, HEARTBEAT_THREADS
 from services.schemas.common import ERROR_RESPONSES
 from services.task_queue import TaskQueue
+from services.ui import install_ui
 
 API_PREFIX = "/v1"
 ONNX_CHECK_PROCESSES = 2  # uploads checked at once, each in its own worker process
@@ -75,4 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(
             router, prefix=API_PREFIX, responses=ERROR_RESPONSES, dependencies=[Depends(reject_nul)]
         )
+    install_ui(app)
     return app

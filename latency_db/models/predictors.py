@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from latency_db.models.base import (
@@ -119,6 +128,10 @@ class PredictorFit(Base):
     holdout_fraction: Mapped[float]
     normalize_drift: Mapped[bool] = mapped_column(default=False, server_default=false())
     include_verdicts: Mapped[list[str]] = mapped_column(JSON)  # what the training set may hold
+    # Few-shot transfer: the other devices' additive versions a linear fit starts from.
+    source_predictor_ids: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     state: Mapped[FitState] = mapped_column(enum_type(FitState))
     predictor_id: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("predictors.id", ondelete="SET NULL")

@@ -8,34 +8,47 @@ join as features and its sum becomes the baseline the model corrects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from latency_db.errors import ValidationError
 from latency_db.predictors.encoding import FloatArray, IntArray, LayerTable, Layout, layer_table
 from latency_db.spaces import SearchSpace
 
 
 @dataclass(frozen=True, eq=False)
 class ArchitectureFeatures:
-    """The layout of a space instance and, if complete, the device's lookup table."""
+    """The layout of a space instance, the device's lookup table if complete, and the
+    additive tables of other devices a fit may transfer from (``predictors.transfer``)."""
 
     space_ref: str
     layout: Layout
     lut: LayerTable | None
+    sources: tuple[LayerTable, ...] = ()
 
     @classmethod
     def of_lut(cls, lut: LayerTable) -> ArchitectureFeatures:
         return cls(lut.space_ref, lut.layout, lut)
 
     @classmethod
-    def of_space(cls, space: SearchSpace, lut: Mapping[str, float]) -> ArchitectureFeatures:
-        """With the table ``lut`` (op key -> ms) if it has every key of the space, else none."""
-        if all(key in lut for key in space.all_op_keys()):
-            return cls.of_lut(layer_table(space, lut))
+    def of_space(
+        cls,
+        space: SearchSpace,
+        lut: Mapping[str, float],
+        sources: Sequence[LayerTable] = (),
+    ) -> ArchitectureFeatures:
+        """With the table ``lut`` (op key -> ms) if it has every key of the space, else none;
+        ``sources`` must be tables of this space instance."""
         layout = Layout(tuple(len(layer.candidates) for layer in space.layers))
-        return cls(space.ref, layout, None)
+        for source in sources:
+            if (source.space_ref, source.layout) != (space.ref, layout):
+                raise ValidationError(
+                    f"a source predictor of {source.space_ref} cannot transfer to {space.ref}"
+                )
+        table = layer_table(space, lut) if all(k in lut for k in space.all_op_keys()) else None
+        return cls(space.ref, layout, table, tuple(sources))
 
     @property
     def width(self) -> int:

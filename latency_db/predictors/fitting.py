@@ -13,6 +13,7 @@ from latency_db.predictors.base import LatencyPredictor
 from latency_db.predictors.encoding import (
     FloatArray,
     IntArray,
+    LayerTable,
     encode_architectures,
     layer_table,
 )
@@ -60,11 +61,15 @@ def fit_predictor(
     latencies_ms: Sequence[float],
     holdout: float = 0.2,
     seed: int = 0,
+    sources: Sequence[LayerTable] = (),
 ) -> FitResult:
     """Fit ``kind`` on a seeded random (1 - holdout) share of the measurements; the lookup
     table ``lut`` joins the features only if it has every op key of the space
     (``metrics["lut_features"]``). Kind ``auto`` fits the candidate with the least
-    cross-validated MAPE on the training share and records the scores (``metrics["auto"]``)."""
+    cross-validated MAPE on the training share and records the scores (``metrics["auto"]``).
+    Other devices' tables ``sources`` make a ``linear`` fit a few-shot transfer."""
+    if sources and kind != LinearPredictor.kind:
+        raise ValidationError(f"transfer from source predictors fits kind 'linear', not {kind!r}")
     table_only = kind != AUTO and _predictor_class(kind) is LutPredictor
     y = np.asarray(latencies_ms, dtype=np.float64)
     if y.ndim != 1 or y.size != len(architectures):
@@ -78,7 +83,7 @@ def fit_predictor(
     features = (
         ArchitectureFeatures.of_lut(layer_table(space, lut))
         if table_only
-        else ArchitectureFeatures.of_space(space, lut)
+        else ArchitectureFeatures.of_space(space, lut, sources)
     )
     indices = encode_architectures(space, architectures)
 
@@ -118,7 +123,11 @@ def fit_predictor(
 
 
 def choose_kind(
-    features: ArchitectureFeatures, indices: IntArray, latencies_ms: FloatArray, seed: int
+    features: ArchitectureFeatures,
+    indices: IntArray,
+    latencies_ms: FloatArray,
+    seed: int,
+    candidates: Sequence[str] = AUTO_CANDIDATES,
 ) -> dict[str, Any]:
     """``{"chosen", "cv_mape_pct": {kind: MAPE}, "folds"}``: the candidate kind with the least
     MAPE over seeded K-fold cross-validation on these points (first on ties)."""
@@ -130,7 +139,7 @@ def choose_kind(
         )
     folds = np.array_split(np.random.default_rng(seed).permutation(n), AUTO_FOLDS)
     scores: dict[str, float] = {}
-    for kind in AUTO_CANDIDATES:
+    for kind in candidates:
         errors = []
         for fold in folds:
             train = np.setdiff1d(np.arange(n), fold)

@@ -12,8 +12,10 @@ the table stays near the calibrated LUT (plus a fitted bias for the overheads it
 with many, the data win. The split of latency between the
 layers' constant parts and b is not identifiable from whole networks; the penalty resolves it
 by staying closest to the LUT. Without a lookup table the anchor is 0: one-hot ridge
-regression on whole-network latencies alone. lambda is chosen by seeded K-fold
-cross-validation over a log grid scaled by the training size.
+regression on whole-network latencies alone. With source devices' tables (few-shot
+transfer, :mod:`latency_db.predictors.transfer`) the anchor is their non-negative
+combination fit to these measurements, which takes precedence over the LUT. lambda is
+chosen by seeded K-fold cross-validation over a log grid scaled by the training size.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from latency_db.predictors.additive import AdditivePredictor
 from latency_db.predictors.base import number
 from latency_db.predictors.encoding import FloatArray, IntArray, LayerTable, is_finite_number
 from latency_db.predictors.features import ArchitectureFeatures
+from latency_db.predictors.transfer import source_anchor
 
 LAMBDA_GRID = tuple(10.0**k for k in range(-6, 3))  # times the number of training points
 FOLDS = 5
@@ -38,14 +41,17 @@ FOLDS = 5
 class LinearPredictor(AdditivePredictor):
     """Additive model fit by LUT-anchored ridge regression.
 
-    Params: those of :class:`AdditivePredictor` plus ``"ridge_lambda"`` and ``"lut_scale"``
-    (the penalty and the LUT calibration c used, for the record; prediction needs neither;
-    ``lut_scale`` is null for a fit without a lookup table).
+    Params: those of :class:`AdditivePredictor` plus ``"ridge_lambda"``, ``"lut_scale"``
+    and ``"source_weights"`` (the penalty, the LUT calibration c and the transfer
+    combination's weights, for the record; prediction needs none of them; ``lut_scale`` is
+    null for a fit not anchored on a lookup table, ``source_weights`` for one without
+    sources).
     """
 
     kind: ClassVar[str] = "linear"
     ridge_lambda: float
     lut_scale: float | None
+    source_weights: tuple[float, ...] | None = None
 
     @classmethod
     def fit(
@@ -59,8 +65,13 @@ class LinearPredictor(AdditivePredictor):
         layout = features.layout
         x = layout.one_hot(indices)
         scale: float | None = None
+        source_weights: tuple[float, ...] | None = None
         prior = np.zeros(layout.width)
-        if features.lut is not None:
+        if features.sources:
+            anchor = source_anchor(features.sources, indices, latencies_ms)
+            source_weights = anchor.weights
+            prior = anchor.table.table_ms[layout.mask]
+        elif features.lut is not None:
             lut_ms = features.lut.table_ms[layout.mask]
             scale = lut_scale(x @ lut_ms, latencies_ms)
             prior = scale * lut_ms
@@ -68,13 +79,14 @@ class LinearPredictor(AdditivePredictor):
         bias, weights = ridge_towards(x, latencies_ms, prior, lam)
         padded = np.zeros(layout.mask.shape)
         padded[layout.mask] = weights
-        return cls(LayerTable(features.space_ref, layout, bias, padded), lam, scale)
+        return cls(LayerTable(features.space_ref, layout, bias, padded), lam, scale, source_weights)
 
     def to_params(self) -> dict[str, Any]:
         return {
             **super().to_params(),
             "ridge_lambda": float(self.ridge_lambda),
             "lut_scale": None if self.lut_scale is None else float(self.lut_scale),
+            "source_weights": None if self.source_weights is None else list(self.source_weights),
         }
 
     @classmethod
@@ -82,10 +94,16 @@ class LinearPredictor(AdditivePredictor):
         scale = params.get("lut_scale")
         if scale is not None and not is_finite_number(scale):
             raise ValidationError("predictor params: lut_scale must be a finite number or null")
+        weights = params.get("source_weights")
+        if weights is not None and not (
+            isinstance(weights, list) and all(is_finite_number(w) for w in weights)
+        ):
+            raise ValidationError("predictor params: source_weights must be numbers or null")
         return cls(
             cls._parse_table(params),
             number(params, "ridge_lambda"),
             None if scale is None else float(scale),
+            None if weights is None else tuple(float(w) for w in weights),
         )
 
 

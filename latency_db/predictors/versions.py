@@ -24,8 +24,14 @@ from latency_db.models import (
     RuntimeConfig,
     SubjectKind,
 )
+from latency_db.predictors.additive import AdditivePredictor
 from latency_db.predictors.base import LatencyPredictor
-from latency_db.predictors.encoding import FloatArray, IntArray, encode_architectures
+from latency_db.predictors.encoding import (
+    FloatArray,
+    IntArray,
+    LayerTable,
+    encode_architectures,
+)
 from latency_db.predictors.fitting import fit_predictor, load_predictor
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
@@ -243,12 +249,15 @@ def fit_version(
     seed: int = 0,
     normalize_drift: bool = False,
     include_verdicts: Collection[Verdict | str] = (Verdict.CLEAN,),
+    source_predictor_ids: Sequence[str] = (),
 ) -> Predictor:
     """Fit a predictor on everything measured with a verdict in ``include_verdicts`` (clean
     only by default) and store it as the group's next version; ``normalize_drift`` fits
     (and reports) latencies at the device's reference speed. Kind ``auto`` stores the kind
-    that cross-validation chose."""
+    that cross-validation chose; ``source_predictor_ids`` make a ``linear`` fit a few-shot
+    transfer from those versions (:func:`source_tables`)."""
     kind = FitKind(kind)
+    sources = source_tables(session=session, space=space, predictor_ids=source_predictor_ids)
     include = parse_verdicts(list(include_verdicts), "include_verdicts")
     data = training_set(
         session=session,
@@ -274,6 +283,7 @@ def fit_version(
         data.latencies_ms,
         holdout=holdout_fraction if data.architectures else 0.0,
         seed=seed,
+        sources=sources,
     )
     return predictor_repo.create_predictor(
         session=session,
@@ -287,6 +297,7 @@ def fit_version(
             "n_train": len(result.train_positions),
             "n_holdout": len(result.holdout_positions),
             "normalize_drift": normalize_drift,
+            **({"transfer_from": list(source_predictor_ids)} if source_predictor_ids else {}),
         },
         training_measurement_ids=data.measurement_ids,
         training_verdicts=include,
@@ -315,11 +326,37 @@ def run_fit(*, session: Session, fit: PredictorFit) -> None:
             seed=fit.seed,
             normalize_drift=fit.normalize_drift,
             include_verdicts=fit.include_verdicts,
+            source_predictor_ids=fit.source_predictor_ids,
         )
     except (ValidationError, NotFound) as err:
         predictor_repo.finish_fit(session=session, fit=fit, error_message=str(err))
     else:
         predictor_repo.finish_fit(session=session, fit=fit, predictor=predictor)
+
+
+def source_tables(
+    *, session: Session, space: SearchSpace, predictor_ids: Sequence[str]
+) -> tuple[LayerTable, ...]:
+    """The additive tables of the stored versions a few-shot transfer starts from; a version
+    of another space instance or without a table (``mlp``, ``gbdt``) is a
+    ``ValidationError`` naming it."""
+    if len(set(predictor_ids)) != len(predictor_ids):
+        raise ValidationError("source predictor ids must not repeat")
+    tables = []
+    for predictor_id in predictor_ids:
+        row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+        if row.space_ref != space.ref:
+            raise ValidationError(
+                f"source predictor {predictor_id} predicts {row.space_ref}, not {space.ref}"
+            )
+        model = load_predictor(row.params)
+        if not isinstance(model, AdditivePredictor):
+            raise ValidationError(
+                f"source predictor {predictor_id} is a {row.kind.value} predictor; a transfer "
+                "starts from per-layer tables: name lut or linear versions"
+            )
+        tables.append(model.table)
+    return tuple(tables)
 
 
 @dataclass(frozen=True)

@@ -164,9 +164,11 @@ def create_fit(
     holdout_fraction: float,
     normalize_drift: bool = False,
     include_verdicts: Collection[Verdict | str] = (Verdict.CLEAN,),
+    source_predictor_ids: Sequence[str] = (),
 ) -> PredictorFit:
     """Record a fit request (QUEUED) whose training set may hold measurements of
-    ``include_verdicts`` (clean always); enqueue its task after the commit."""
+    ``include_verdicts`` (clean always), transferring from ``source_predictor_ids`` if any;
+    enqueue its task after the commit."""
     fraction = check_finite(holdout_fraction, "holdout_fraction")
     if not 0.0 <= fraction < 1.0:
         raise ValidationError(f"holdout_fraction must be in [0, 1), not {fraction}")
@@ -180,6 +182,7 @@ def create_fit(
         holdout_fraction=fraction,
         normalize_drift=normalize_drift,
         include_verdicts=sorted_verdicts(parse_verdicts(list(include_verdicts), "include")),
+        source_predictor_ids=list(source_predictor_ids),
         state=FitState.QUEUED,
         created_at=db_now(session),
     )

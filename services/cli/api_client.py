@@ -16,6 +16,19 @@ class ApiRefused(Exception):
         self.code = code
 
 
+def answer_of(response: httpx.Response) -> Any:
+    """The JSON of a 2xx answer (None when empty); :class:`ApiRefused` with the server's
+    ``code: message`` otherwise."""
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            code, message = body.get("code", "error"), body.get("message", "")
+        except ValueError:
+            code, message = "error", response.text[:300]
+        raise ApiRefused(response.status_code, code, message)
+    return response.json() if response.content else None
+
+
 class ApiClient:
     def __init__(self, base_url: str, token: str, timeout_s: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -41,13 +54,4 @@ class ApiClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self._json(self._http.post(path, json=body))
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                code, message = body.get("code", "error"), body.get("message", "")
-            except ValueError:
-                code, message = "error", response.text[:300]
-            raise ApiRefused(response.status_code, code, message)
-        return response.json() if response.content else None
+    _json = staticmethod(answer_of)

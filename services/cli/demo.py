@@ -18,7 +18,9 @@ measurement.
 from __future__ import annotations
 
 import secrets
+import signal
 import statistics
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +58,7 @@ class DemoOptions:
     predictor_networks: int = 12  # random networks measured to fit the predictor
     include_unclean: bool = False  # fit and search on unstable/disturbed measurements too
     agent_options: tuple[str, ...] = ()  # extra ``hwnas-agent run`` flags (the protocol's)
+    serve: bool = False  # keep the stack up after the demo, for the dashboard, until Ctrl-C
 
 
 def demo_architectures(space: SearchSpace, seed: int) -> dict[str, str]:
@@ -116,7 +119,28 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
             if predictor is not None:
                 budget = _budget(api, predictor["id"], space, options.seed)
                 _search(api, settings, device_id, budget, options)
+        if options.serve:
+            serve_until_stopped(api.base_url)
     console.print(f"database: {settings.effective_database_url}")
+
+
+def serve_until_stopped(url: str) -> None:
+    """Keep the stack up (the dashboard at ``url``/ui/) until Ctrl-C or SIGTERM. Both are
+    handled here, so a Ctrl-C stops it even where the shell started it with SIGINT ignored
+    (a background job)."""
+    stop = threading.Event()
+    stopping = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in stopping}
+    try:
+        console.print(
+            f"[bold]serving[/]: the dashboard stays at {url}/ui/ until Ctrl-C (or SIGTERM)"
+        )
+        while not stop.wait(1.0):  # short waits: the handlers run between them
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("stopping the stack")
 
 
 def _print_table_trust(table: dict[str, Any]) -> None:
@@ -247,6 +271,7 @@ def _search(
         },
     )
     console.print(f"search {search['id']}: {options.estimator}, budget {budget} ms")
+    console.print(f"follow it live: {api.base_url}/ui/searches/{search['id']}", markup=False)
     searches = RemoteSearches(api)
     final = watch_search(searches, search["id"], options.timeout_s)
     if final["state"] != "succeeded":

@@ -58,6 +58,9 @@ def demo(
     include_unclean: Annotated[
         bool, typer.Option(help="fit and search on unstable/disturbed measurements too")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option(help="keep the stack up afterwards for the dashboard, until Ctrl-C")
+    ] = False,
 ) -> None:
     """Run the main job end to end on embedded defaults (SQLite, local broker, CPU agent)."""
     resolution = 64 if quick else 224
@@ -70,6 +73,7 @@ def demo(
         search_steps=20 if quick else 60,
         predictor_networks=8 if quick else 12,
         include_unclean=include_unclean,
+        serve=serve,
         # Adaptive stopping capped at 3 s a measurement: 85 measurements would take 15
         # minutes at the agent's 10 s default. The CI variant caps it at 1 s and reports a
         # disturbed phase as it is (verdict kept) instead of waiting for quiet and re-measuring.

@@ -78,11 +78,19 @@ def fit(
     ] = False,
     include: IncludeOption = None,
     include_unclean: IncludeUncleanOption = False,
+    transfer_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="few-shot transfer: a lut/linear predictor id of another device (repeat "
+            "for several); fits kind linear from a few measurements of this device"
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fit a new version on every network measured cleanly for the device (and, if asked,
     unstable or disturbed ones too) and print its holdout metrics (locally, or as a worker
     task when HWNAS_SERVER_URL is set)."""
+    sources = transfer_from or []
     target = space_option(space, resolution, width)
     verdicts = included_verdicts(include, include_unclean)
 
@@ -107,6 +115,7 @@ def fit(
             seed=seed,
             normalize_drift=normalize_drift,
             include_verdicts=verdicts,
+            source_predictor_ids=sources,
         )
         return PredictorOut.from_row(predictor).model_dump(mode="json")
 
@@ -121,6 +130,7 @@ def fit(
             "seed": seed,
             "normalize_drift": normalize_drift,
             "include_verdicts": verdicts,
+            "transfer_from": sources,
         }
         return fit_on_server(api, body, timeout)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
+from rich.markup import escape
+
 from latency_db.settings import Settings
 from services import processes
 from services.cli.api_client import ApiClient, ApiRefused
@@ -72,6 +74,8 @@ def running_stack(
         )
         stack.callback(agent.stop)
         console.print(f"[bold]stack up[/]: API {url}, worker and ort-cpu agent (logs in {logs})")
+        who = "HWNAS_ADMIN_TOKEN" if settings.admin_token else f"the admin token {token}"
+        console.print(f"[bold]dashboard[/]: {url}/ui/ (sign in with {escape(who)})")
         yield api, device_id
         for child in (server, worker, agent):
             if not child.alive():

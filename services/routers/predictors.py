@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query, Response
 
 from latency_db.models import PredictorKind, User
 from latency_db.predictors import sampling
-from latency_db.predictors.versions import load_version, measured_batch, runtime_config_for
+from latency_db.predictors.encoding import encode_architectures
+from latency_db.predictors.transfer import reference_architectures
+from latency_db.predictors.versions import (
+    load_version,
+    measured_batch,
+    runtime_config_for,
+    source_tables,
+)
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import predictors as predictor_repo
@@ -38,9 +45,13 @@ def create_fit(
     body: FitCreate, session: SessionDep, tasks: TaskQueueDep, user: CurrentUser
 ) -> FitOut:
     """Queue a fit on everything measured (clean only unless ``include_verdicts`` says
-    otherwise); a worker stores the result as the next version."""
+    otherwise), a few-shot transfer with ``transfer_from`` (versions the caller sees); a
+    worker stores the result as the next version."""
     device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
+    for source_id in body.transfer_from:
+        predictor_repo.get_predictor(session=session, predictor_id=source_id, viewer=user)
     space = resolve_space_ref(body.space_ref)
+    source_tables(session=session, space=space, predictor_ids=body.transfer_from)
     batch_size = body.batch_size or measured_batch(session=session, device=device, space=space)
     runtime = runtime_config_for(
         session=session,
@@ -60,6 +71,7 @@ def create_fit(
         holdout_fraction=body.holdout,
         normalize_drift=body.normalize_drift,
         include_verdicts=body.include_verdicts,
+        source_predictor_ids=body.transfer_from,
     )
     commit_and_dispatch(session, tasks, [fit])
     return FitOut.model_validate(fit)
@@ -182,8 +194,24 @@ def queue_training_jobs(
     fresh = [space.parse(a) for a in pool if a not in measured]
     if body.strategy == "random":
         chosen = fresh[: body.count]
+    elif body.strategy == "transfer":
+        for source_id in body.source_predictor_ids:
+            predictor_repo.get_predictor(session=session, predictor_id=source_id, viewer=user)
+        tables = source_tables(
+            session=session, space=space, predictor_ids=body.source_predictor_ids
+        )
+        positions = (
+            reference_architectures(
+                tables, encode_architectures(space, fresh), min(body.count, len(fresh))
+            )
+            if fresh
+            else []
+        )
+        chosen = [fresh[i] for i in positions]
     else:
-        row = predictor_repo.get_predictor(session=session, predictor_id=str(body.predictor_id))
+        row = predictor_repo.get_predictor(
+            session=session, predictor_id=str(body.predictor_id), viewer=user
+        )
         version = load_version(row)
         if version.space.ref != space.ref:
             raise invalid("predictor_id", f"predicts {version.space.ref}, not {space.ref}")

@@ -35,6 +35,20 @@ class FitCreate(ApiModel):
         default=False, description="fit latencies at the device's reference speed (sentinel)"
     )
     include_verdicts: list[VerdictName] = Field(default=["clean"], max_length=3)
+    transfer_from: list[str] = Field(
+        default=[],
+        max_length=16,
+        description=(
+            "few-shot transfer: lut or linear versions of other devices (same space) that a "
+            "linear fit starts from, so a few measurements of this device suffice"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _transfer_kind(self) -> FitCreate:
+        if self.transfer_from and self.kind != "linear":
+            raise ValueError("transfer_from fits kind 'linear'")
+        return self
 
 
 class FitOut(Out):
@@ -48,6 +62,7 @@ class FitOut(Out):
     holdout_fraction: float
     normalize_drift: bool
     include_verdicts: list[str]
+    source_predictor_ids: list[str]
     state: str
     predictor_id: str | None
     error_message: str | None
@@ -112,9 +127,10 @@ class TrainingJobsIn(ApiModel):
     """Queue ``network`` jobs for architectures a predictor should learn from.
 
     ``random``: uniform samples; ``uncertain``: where the ensemble of ``predictor_id``
-    disagrees most; ``budget``: predicted latency nearest ``budget_ms``. The active
-    strategies choose from ``pool`` random candidates. Architectures measured already are
-    skipped.
+    disagrees most; ``budget``: predicted latency nearest ``budget_ms``; ``transfer``: the
+    reference architectures a few-shot transfer from ``source_predictor_ids`` learns most
+    from (greedy D-optimal in the sources' predictions). The active strategies choose from
+    ``pool`` random candidates. Architectures measured already are skipped.
     """
 
     device_id: str
@@ -122,15 +138,19 @@ class TrainingJobsIn(ApiModel):
     space_ref: str
     count: int = Field(ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1, le=4096)
-    strategy: Literal["random", "uncertain", "budget"] = "random"
+    strategy: Literal["random", "uncertain", "budget", "transfer"] = "random"
     predictor_id: str | None = None
+    source_predictor_ids: list[str] = Field(default=[], max_length=16)
     budget_ms: float | None = Field(default=None, gt=0)
     pool: int = Field(default=2000, ge=1, le=100_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _strategy_inputs(self) -> TrainingJobsIn:
-        if self.strategy != "random" and self.predictor_id is None:
+        if self.strategy == "transfer":
+            if not self.source_predictor_ids:
+                raise ValueError("strategy 'transfer' needs source_predictor_ids")
+        elif self.strategy != "random" and self.predictor_id is None:
             raise ValueError(f"strategy {self.strategy!r} needs predictor_id")
         if self.strategy == "budget" and self.budget_ms is None:
             raise ValueError("strategy 'budget' needs budget_ms")

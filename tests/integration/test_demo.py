@@ -33,6 +33,7 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
     state = out.splitlines()[0]
     quiet_or_busy = r"machine state: (quiet \(|busy: )other processes use [0-9.]+ cores.*"
     assert re.fullmatch(quiet_or_busy, state), state
+    assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/ui/ \(sign in with", out), out
     verdicts = re.findall(r"│ (clean|unstable: |disturbed: )", out)
     assert len(verdicts) >= 3, out  # each measured architecture is marked
     assert "lookup table: built on clean measurements only" in out, out
@@ -43,6 +44,7 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
         assert not list(tmp_path.glob("pareto-*.png"))
         return
     assert "measured_latency_ms" in out and "meets_budget" in out and "budget_verdict" in out
+    assert re.search(r"follow it live: http://127\.0\.0\.1:\d+/ui/searches/\w+", out), out
     assert "predictors fit on" in out and "(clean)" in out and "the search uses the" in out
     (calibration,) = tmp_path.glob("calibration-*.png")
     assert calibration.stat().st_size > 10_000

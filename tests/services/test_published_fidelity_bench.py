@@ -8,9 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from latency_db.predictors import encode_architectures
+from latency_db.spaces import resolve_space
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "published_fidelity.py"
 PHONE_CSV = ROOT / "tests" / "data" / "help_fbnet_essential_ph_1_200.csv"
+DEVICES_CSV = ROOT / "tests" / "data" / "help_fbnet_four_devices_600.csv"
 
 
 def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -18,7 +24,7 @@ def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, str(BENCH), "--data", str(data), "--seeds", "0", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         cwd=ROOT,
     )
 
@@ -37,17 +43,30 @@ def test_the_bench_reports_every_kind_against_the_baseline(tmp_path: Path) -> No
         assert 0 < phone[name]["within10_pct"] <= 100 and phone[name]["mape_pct"] > 0
     assert phone["auto"]["chosen"][0] in {"linear", "mlp", "gbdt"}
     assert phone["linear"]["mape_pct"] < phone["baseline"]["mape_pct"]  # 160 rows: ridge wins
+    assert "fewshot" not in phone  # one device: nothing to transfer from
 
 
-def test_several_batches_in_a_file_need_a_choice(tmp_path: Path) -> None:
-    rows = PHONE_CSV.read_text().splitlines()[1:41]
-    (tmp_path / "gpu.csv").write_text(
-        "arch,latency_ms,batch\n" + "\n".join(f"{r},{1 + 31 * (i % 2)}" for i, r in enumerate(rows))
-    )
-    refused = _run(tmp_path)
-    assert refused.returncode != 0 and "--batch gpu=N" in refused.stderr
-    assert "batches 1, 32" in refused.stderr
-    bad = _run(tmp_path, "--batch", "gpu=x")
-    assert bad.returncode != 0 and "DEVICE=N" in bad.stderr
-    none = _run(tmp_path, "--batch", "gpu=8")
-    assert none.returncode != 0 and "no rows at batch 8" in none.stderr
+def test_the_bench_finds_a_device_that_drifted_while_it_measured(tmp_path: Path) -> None:
+    """Two synthetic devices with one per-layer table: one measured at a steady speed, one
+    whose speed swung by +-20% over the file; only the second shows order drift, and knowing
+    its speed at each row's time (from the neighbouring rows) removes most of its error."""
+    space = resolve_space("fbnet-cifar100")
+    archs = [space.format(space.sample(i)) for i in range(3000)]
+    rng = np.random.default_rng(0)
+    table = rng.uniform(0.2, 2.0, size=(22, 9))
+    ops = encode_architectures(space, archs)
+    steady = table[np.arange(22), ops].sum(axis=1) + 5.0
+    swings = 1.0 + 0.2 * np.sin(np.arange(len(archs)) / 100.0)
+    for name, latencies in (("steady", steady), ("drifting", steady * swings)):
+        (tmp_path / f"{name}.csv").write_text(
+            "arch,latency_ms\n"
+            + "\n".join(f"{a},{v:.4f}" for a, v in zip(archs, latencies, strict=True))
+        )
+    done = _run(tmp_path, "--kinds", "linear", "--shots")
+    assert done.returncode == 0, done.stderr
+    devices = json.loads(done.stdout.splitlines()[-1])["devices"]
+    steady_drift, drifting = devices["steady"]["order_drift"], devices["drifting"]["order_drift"]
+    assert abs(steady_drift["lag1_autocorr"]) < 0.2 < 0.5 < drifting["lag1_autocorr"]
+    assert devices["steady"]["baseline"]["mape_pct"] < 0.01
+    assert devices["drifting"]["baseline"]["mape_pct"] > 5.0
+    assert drifting["speed_indexed"]["mape_pct"] < 1.0

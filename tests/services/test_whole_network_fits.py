@@ -80,3 +80,22 @@ def test_the_fit_route_finds_the_batch_or_asks_for_one(client: TestClient) -> No
     assert again.status_code == 200, again.text
     ambiguous = client.post("/v1/predictors/fits", json=fit)
     assert ambiguous.status_code == 422 and "batches 1, 8" in ambiguous.json()["message"]
+
+
+def test_a_fit_transfers_from_another_devices_version(local_cli: Path) -> None:
+    """``--transfer-from``: a linear fit of 20 phone rows that starts from a version of
+    another device (here the same phone's first 150 rows, imported as a second device)."""
+    rows = PHONE_CSV.read_text().splitlines()
+    source_csv, target_csv = local_cli / "source.csv", local_cli / "target.csv"
+    source_csv.write_text("\n".join(rows[:151]))
+    target_csv.write_text("\n".join([rows[0], *rows[151:171]]))
+    source_import = ["measurements", "import", "--space", "fbnet-cifar100", "--device", "phoneB"]
+    assert runner.invoke(app, [*source_import, "--csv", str(source_csv)]).exit_code == 0
+    source_fit = ["predictor", "fit", "--device", "phoneB", "--space", "fbnet-cifar100", "--json"]
+    source = json.loads(runner.invoke(app, source_fit).output)
+    assert runner.invoke(app, [*IMPORT, "--csv", str(target_csv)]).exit_code == 0
+    fitted = runner.invoke(app, [*FIT, "--transfer-from", source["id"]])
+    assert fitted.exit_code == 0, fitted.output
+    assert json.loads(fitted.output)["metrics"]["transfer_from"] == [source["id"]]
+    refused = runner.invoke(app, [*FIT, "--kind", "gbdt", "--transfer-from", source["id"]])
+    assert refused.exit_code == 2 and "fits kind 'linear'" in refused.output
