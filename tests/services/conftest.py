@@ -165,24 +165,20 @@ def app_sessions(client: TestClient) -> Any:
     return client.app.state.session_factory  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def lease(client: TestClient) -> dict[str, Any]:
-    """An enrolled agent holding the lease of a queued ``op`` job: its headers, its token and
-    the headers of a call on the lease (``Lease-Token`` too)."""
-    created = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
-    enroll = {"enrollment_token": created["enrollment"]["token"], "name": "a", "backend": "ort-cpu"}
-    credential = client.post("/v1/agents/enroll", json=enroll).json()["credential"]
+def queue_op_job(client: TestClient, device_id: str, subject: str) -> str:
+    """A queued ``op`` job on the device, its artifact registered (no bytes stored) with the
+    sha256 of ``subject``; answers that sha256."""
     with session_scope(app_sessions(client)) as session:
-        device = device_repo.get_device(session=session, device_id=created["device"]["id"])
+        device = device_repo.get_device(session=session, device_id=device_id)
         runtime = runtime_repo.get_or_create_runtime_config(
             session=session, backend="ort-cpu", settings={"threads": 1}
         )
         artifact = artifact_repo.register_artifact(
             session=session,
-            sha256=hashlib.sha256(b"op-a").hexdigest(),
+            sha256=hashlib.sha256(subject.encode()).hexdigest(),
             kind="onnx",
             size_bytes=10,
-            subject="op-a",
+            subject=subject,
             input_shape=[32, 8, 8, 8],
             opset=17,
         )
@@ -191,12 +187,23 @@ def lease(client: TestClient) -> dict[str, Any]:
             device=device,
             runtime_config=runtime,
             kind="op",
-            subject="op-a",
+            subject=subject,
             batch_size=32,
             input_shape=[32, 8, 8, 8],
             max_attempts=3,
             artifact=artifact,
         )
+        return artifact.sha256
+
+
+@pytest.fixture
+def lease(client: TestClient) -> dict[str, Any]:
+    """An enrolled agent holding the lease of a queued ``op`` job: its headers, its token and
+    the headers of a call on the lease (``Lease-Token`` too)."""
+    created = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
+    enroll = {"enrollment_token": created["enrollment"]["token"], "name": "a", "backend": "ort-cpu"}
+    credential = client.post("/v1/agents/enroll", json=enroll).json()["credential"]
+    queue_op_job(client, created["device"]["id"], "op-a")
     headers = {"Authorization": f"Bearer {credential}"}
     claimed = client.post("/v1/agents/claim", headers=headers)
     assert claimed.status_code == 200, claimed.text

@@ -13,13 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from latency_db.db import session_scope
-from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
-from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 
-from .conftest import BOTH_DATABASES, RUNTIME, app_sessions
+from .conftest import BOTH_DATABASES, RUNTIME, app_sessions, queue_op_job
 
 ARCH = " ".join(["k3_e6"] * 21)
 SPACE_REF = "proxyless-r224-w1-c1000"
@@ -159,36 +157,6 @@ def test_other_users_get_404_for_a_device_and_what_hangs_off_it(
     assert client.post(f"/v1/devices/{bobs}/enrollment-tokens").status_code == 201  # admin
 
 
-def _op_job(client: TestClient, device_id: str, name: bytes) -> str:
-    """A queued ``op`` job on the device whose artifact is registered (no bytes stored)."""
-    with session_scope(app_sessions(client)) as session:
-        device = device_repo.get_device(session=session, device_id=device_id)
-        runtime = runtime_repo.get_or_create_runtime_config(
-            session=session, backend="ort-cpu", settings={"threads": 1}
-        )
-        artifact = artifact_repo.register_artifact(
-            session=session,
-            sha256=hashlib.sha256(name).hexdigest(),
-            kind="onnx",
-            size_bytes=10,
-            subject=name.decode(),
-            input_shape=[32, 8, 8, 8],
-            opset=17,
-        )
-        job_repo.create_job(
-            session=session,
-            device=device,
-            runtime_config=runtime,
-            kind="op",
-            subject=name.decode(),
-            batch_size=32,
-            input_shape=[32, 8, 8, 8],
-            max_attempts=3,
-            artifact=artifact,
-        )
-        return artifact.sha256
-
-
 def _enroll(client: TestClient, device_id: str, headers: dict[str, str] | None = None) -> Any:
     token = client.post(f"/v1/devices/{device_id}/enrollment-tokens", headers=headers).json()
     body = {"enrollment_token": token["token"], "name": "agent", "backend": "ort-cpu"}
@@ -203,7 +171,7 @@ def test_agents_read_only_the_artifacts_of_their_leases_and_users_their_own(
     mine = hashlib.sha256(b"op-a").hexdigest()  # the lease fixture's job
     bob = _user(client, "bob")
     bobs = _device(client, "bobs", bob)
-    other = _op_job(client, bobs, b"op-b")
+    other = queue_op_job(client, bobs, "op-b")
     bobs_agent = _enroll(client, bobs, bob)
     assert client.get(f"/v1/artifacts/{mine}", headers=lease["headers"]).status_code == 200
     for reader, sha256 in [(lease["headers"], other), (bobs_agent, mine), (bob, mine)]:
