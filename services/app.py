@@ -22,7 +22,7 @@ from services.routers import ROUTERS
 from services.routers.agents import AGENT_REPORT_BYTES, HEARTBEAT_THREADS
 from services.schemas.common import ERROR_RESPONSES
 from services.task_queue import TaskQueue
-from services.ui import install_ui
+from services.ui import UI_PREFIX, install_ui
 
 API_PREFIX = "/v1"
 ONNX_CHECK_PROCESSES = 2  # uploads checked at once, each in its own worker process
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_bytes=settings.max_json_bytes,
         path_bytes={
             f"{API_PREFIX}/artifacts": settings.max_upload_bytes,
+            f"{UI_PREFIX}/jobs/model": settings.max_upload_bytes,  # the dashboard's upload form
             f"{API_PREFIX}/agents/heartbeat": AGENT_REPORT_BYTES,
             f"{API_PREFIX}/agents/enroll": AGENT_REPORT_BYTES,
         },
