@@ -1,23 +1,34 @@
-"""Search quality on this CPU: ``proxyless`` and ``unas`` against the best of random
-architectures and a MobileNetV2-like network, all under one latency budget.
+"""Search quality over seeds: ``proxyless``, ``unas``, ``gumbel`` and ``random`` against the
+best random network and a MobileNetV2-like one under one latency budget (issue 17).
 
-The budget is the median measured latency of the random architectures already in the shared
-bench database (ort-cpu, ProxylessNAS space at 224, batch 32; see predictor_fidelity.py).
-The searches run through the real API, worker and agent on tiny-imagenet-10 at a proxy
-resolution; their derived architectures are measured on the device. Every final network
-(the two searched, ``--random`` random ones measured under the budget, and all-``k3_e6``
-MobileNetV2-like) is then trained from scratch the same way (same steps, batches and seed)
-and its top-1 on the val split reported: same compute for all.
+Everything runs in this process on this CPU, with nothing else running: networks are timed
+by ONNX Runtime with the agent's protocol, in-process with training paused (the ``local``
+oracle, as UNAS did; Vahdat et al., CVPR 2020), so no server or agent is needed.
 
-    python bench/search_quality.py [--steps 150] [--train-steps 300] [--random 3] [--reruns 1]
-        [--latency-form hinge] [--latency-weight 5] [--seed 0] [--no-predictor]
-        [--oracle local]
+1. ``--pool`` uniformly random architectures of the deploy space are measured; the budget is
+   their median, and a ``linear`` predictor fitted on them (one-hot ridge, as ``hwnas
+   predictor fit``) is every search's latency model: fitted on uniform samples, as a user's
+   is (issue 17, defect 6).
+2. For each seed, each estimator searches ``--dataset`` (any ImageFolder root; the bundled
+   tiny-imagenet-10 by default) at the proxy size, and its result is measured on this CPU.
+3. Every final network (each search's; ``--random`` pool networks measured within budget, of
+   which the best top-1 is ``random_best``; all-``k3_e6`` MobileNetV2-like) is trained from
+   scratch the same way (``--train-steps``, same batches and seed) and its top-1 taken on val/.
 
-With ``--predictor`` (the default) a ``linear`` predictor is fitted on the measured networks
-first, so both searches use it as their latency model, as they would for a user who fitted
-one; ``--no-predictor`` leaves them the LUT sum.
+Per network: measured latency / budget, the share of seeds within budget, top-1 as mean and
+standard error over seeds. The last line is JSON: ``{"budget_ms": ..., "<estimator>":
+{"within_budget_pct", "latency_over_budget_mean", "top1_mean", "top1_se", "seeds": [...]},
+..., "random_best": {...}, "mobilenetv2_like": {...}}``.
 
-Use the ``--data-dir`` and ``--reruns`` that predictor_fidelity.py measured with.
+    python bench/search_quality.py --seeds 0,1,2 --dataset DIR [--steps 100]
+        [--train-steps 300] [--pool 40] [--random 3] [--threads 2]
+
+Defaults (proxy 32 px at width 0.35, 100 steps of which 20 weight-only, UNAS' tied variant,
+deploy 224 px at batch 1) are sized for three seeds within 90 minutes on 2 quiet cores. That
+is an estimate, not a timing: single-thread CPU seconds per search step on a busy machine
+(proxyless 0.61, unas 1.63, gumbel 2.45, random 0.20; at width 1.0 2.0-2.5x as much, which
+would not fit), plus about 3 s per device measurement (unas measures one sample a step), put
+a seed at 15-22 minutes.
 """
 
 from __future__ import annotations
@@ -25,177 +36,273 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import secrets
 import statistics
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from latency_db.search_spec import BUNDLED_DATASET
-from latency_db.settings import Settings
-from latency_db.spaces import SearchSpace, get_space
+from latency_db.artifact_store import ArtifactStore
+from latency_db.predictors import fit_predictor
+from latency_db.search_spec import BUNDLED_DATASET, SearchSpec
+from latency_db.spaces import SearchSpace
+from profiler_agent.backends.base import BackendSettings
+from profiler_agent.policy import MeasurementPolicy
 from search_worker.data import accuracy, load_search_data
+from search_worker.latency import DifferentiableLatency, latency_model
 from search_worker.nn import Network, init_weights
-from search_worker.search.finish import train_network
-from services.cli.api_client import ApiClient
-from services.cli.predictor_commands import fit_on_server
-from services.cli.stack import running_stack
-from services.cli.workflows import Target, build_lookup_table, measure_missing, measured_networks
+from search_worker.oracle.local import LocalOracle
+from search_worker.search.finish import finish_search, train_network
+from search_worker.search.run import SearchRun
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "bench-output" / "ort-cpu-proxyless"
+ESTIMATORS = ("proxyless", "unas", "gumbel", "random")
 MOBILENETV2_OP = "k3_e6"
+QUICK_POLICY = MeasurementPolicy(  # the integration tests' FAST_POLICY: no waiting for quiet
+    warmup_min_runs=2,
+    warmup_min_s=0.0,
+    timed_min_runs=5,
+    timed_min_s=0.0,
+    max_timed_s=0.0,
+    max_quiet_wait_s=0.0,
+    max_disturbed_tries=1,
+)
 
 
-def run_search(
-    api: ApiClient, device_id: str, estimator: str, budget: float, config: dict[str, Any]
-) -> dict[str, Any]:
-    search = api.post(
-        "/searches",
-        {"device_id": device_id, "budget_ms": budget, "estimator": estimator, "config": config},
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated search seeds")
+    parser.add_argument("--dataset", type=Path, default=BUNDLED_DATASET, help="ImageFolder root")
+    parser.add_argument("--estimators", default=",".join(ESTIMATORS))
+    parser.add_argument("--steps", type=int, default=100, help="search steps (1/5 weight-only)")
+    parser.add_argument("--train-steps", type=int, default=300, help="per final network")
+    parser.add_argument("--pool", type=int, default=40, help="random networks measured")
+    parser.add_argument("--random", type=int, default=3, help="random networks trained")
+    parser.add_argument("--candidates", type=int, default=50, help="derivation samples")
+    parser.add_argument("--eval-batches", type=int, default=4, help="to score a candidate")
+    parser.add_argument("--proxy-resolution", type=int, default=32)
+    parser.add_argument("--proxy-width", type=float, default=0.35)
+    parser.add_argument("--deploy-resolution", type=int, default=224)
+    parser.add_argument("--deploy-width", type=float, default=1.0)
+    parser.add_argument("--deploy-batch", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    parser.add_argument("--latency-weight", type=float, default=5.0, help="hinge weight")
+    parser.add_argument(
+        "--unas-tied",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="UNAS' tied variant: one relaxed pass per step",
     )
-    while (state := api.get(f"/searches/{search['id']}"))["state"] not in (
-        "succeeded",
-        "failed",
-        "canceled",
-    ):
-        time.sleep(5)
-    if state["state"] != "succeeded":
-        raise RuntimeError(f"{estimator} search {state['state']}: {state['error']}")
-    return dict(api.get(f"/searches/{search['id']}/result")["result"])
+    parser.add_argument(
+        "--quick-timing",
+        action="store_true",
+        help="5 timed runs, no adaptive stopping (a smoke run, not a measurement)",
+    )
+    parser.add_argument(
+        "--include-unclean",
+        action="store_true",
+        help="let unstable/disturbed measurements count (a busy machine)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
+    args.estimators = args.estimators.split(",")
+    unknown = sorted(set(args.estimators) - set(ESTIMATORS))
+    if unknown:
+        parser.error(f"--estimators: unknown {', '.join(unknown)}; known: {', '.join(ESTIMATORS)}")
+    if not (args.dataset / "train").is_dir() or not (args.dataset / "val").is_dir():
+        parser.error(f"--dataset: {args.dataset} needs train/ and val/ (an ImageFolder root)")
+    if args.pool < 2 or args.random < 1 or args.steps < 2:
+        parser.error("need --pool >= 2, --random >= 1 and --steps >= 2")
+    return args
 
 
-def fit_predictor(api: ApiClient, device_id: str, space_ref: str, seed: int) -> dict[str, Any]:
-    """A ``linear`` version on every measured network (20% held out): the model a search
-    uses by default, as a user who fitted one gets."""
-    body = {"device_id": device_id, "space_ref": space_ref, "kind": "linear", "seed": seed}
-    version = fit_on_server(api, body, timeout_s=600)
-    keys = ("n_train", "n_holdout", "mape_pct", "within10_pct", "kendall_tau")
-    return {"kind": "linear", "id": version["id"], **{k: version["metrics"][k] for k in keys}}
+def search_spec(args: argparse.Namespace, seed: int) -> SearchSpec:
+    return SearchSpec.model_validate(
+        {
+            "proxy_resolution": args.proxy_resolution,
+            "proxy_width": args.proxy_width,
+            "deploy_resolution": args.deploy_resolution,
+            "deploy_width": args.deploy_width,
+            "deploy_batch": args.deploy_batch,
+            "dataset": str(args.dataset),
+            "steps": args.steps,
+            "warmup_steps": args.steps // 5,
+            "batch_size": args.batch_size,
+            "weight_lr": args.lr,
+            "latency_form": "hinge",
+            "latency_weight": args.latency_weight,
+            "oracle": "local",
+            "include_unclean": args.include_unclean,
+            "rebar_tied": args.unas_tied,
+            "candidates": args.candidates,
+            "eval_batches": args.eval_batches,
+            "finetune_steps": 0,
+            "seed": seed,
+        }
+    )
 
 
-def trained_accuracy(space: SearchSpace, arch: str, args: argparse.Namespace) -> float:
-    data = load_search_data(BUNDLED_DATASET, args.proxy_resolution, 0.5, args.batch_size, args.seed)
-    torch.manual_seed(args.seed)
-    network = init_weights(Network(space, arch), seed=args.seed)
+def measure_pool(oracle: LocalOracle, space: SearchSpace, n: int) -> dict[tuple[int, ...], float]:
+    """``n`` uniformly random architectures (seed 0) measured; the unclean ones left out
+    unless the oracle includes them."""
+    rng = random.Random(0)
+    archs = [
+        tuple(rng.randrange(len(layer.candidates)) for layer in space.layers) for _ in range(n)
+    ]
+    return oracle.wait_for(archs, timeout_s=3600)
+
+
+def fit_linear(
+    space: SearchSpace, pool: dict[tuple[int, ...], float]
+) -> tuple[DifferentiableLatency, dict[str, Any]]:
+    """A ``linear`` predictor on the pool (20% held out) as a differentiable latency model."""
+    archs = [space.parse(list(a)) for a in pool]
+    fit = fit_predictor("linear", space, {}, archs, list(pool.values()), holdout=0.2, seed=0)
+    keys = ("mape_pct", "within10_pct", "kendall_tau")
+    return latency_model(fit.predictor), {k: fit.metrics.get(k) for k in keys}
+
+
+def measured_ms(oracle: LocalOracle, arch: tuple[int, ...]) -> float:
+    """The latency of ``arch``; a measurement that was not clean when no clean one came."""
+    known = oracle.wait_for([arch], timeout_s=600)
+    return known[arch] if arch in known else float(oracle.unclean[arch]["latency_ms"])
+
+
+def top1(space: SearchSpace, arch: Sequence[int], args: argparse.Namespace, seed: int) -> float:
+    """Top-1 on val/ of ``arch`` trained from scratch: the same steps, batches and seed for
+    every network."""
+    data = load_search_data(args.dataset, args.proxy_resolution, 0.5, args.batch_size, seed)
+    torch.manual_seed(seed)
+    network = init_weights(Network(space, list(arch)), seed=seed)
     train_network(network, data.train, args.train_steps, args.lr)
     return accuracy(network, data.val)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=150, help="search steps")
-    parser.add_argument(
-        "--train-steps", type=int, default=300, help="training steps per final network"
+def run_search(
+    estimator: str,
+    spec: SearchSpec,
+    budget: float,
+    model: DifferentiableLatency,
+    oracle: LocalOracle,
+    store: ArtifactStore,
+) -> dict[str, Any]:
+    data = load_search_data(
+        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
     )
-    parser.add_argument("--random", type=int, default=3, help="random architectures trained")
-    parser.add_argument("--proxy-resolution", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="embedded database")
-    parser.add_argument("--reruns", type=int, default=1, help="agent re-runs while CV > 5%%")
-    parser.add_argument(
-        "--latency-form", choices=("add_linear", "hinge"), default="hinge", help="of both searches"
-    )
-    parser.add_argument("--latency-weight", type=float, default=5.0)
-    parser.add_argument(
-        "--oracle",
-        choices=("measured", "local"),
-        default="local",
-        help="local: the worker measures in-process, training paused (worker and agent share "
-        "this CPU; a device measuring while the worker trains reads about 3x slow)",
-    )
-    parser.add_argument(
-        "--predictor",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="fit a linear predictor first (else the searches use the LUT sum)",
-    )
-    args = parser.parse_args()
-    deploy = get_space("proxyless", 224)
-    proxy = get_space("proxyless", args.proxy_resolution, 1.0, 10)
-    runtime = {"backend": "ort-cpu", "settings": {"threads": args.threads}}
-    config = {
-        "proxy_resolution": args.proxy_resolution,
-        "steps": args.steps,
-        "warmup_steps": args.steps // 5,
-        "segment_steps": 25,
-        "batch_size": args.batch_size,
-        "finetune_steps": 0,
-        "seed": args.seed,
-        "latency_form": args.latency_form,
-        "latency_weight": args.latency_weight,
-        "oracle": args.oracle,
+    run = SearchRun(spec, estimator, budget, model, oracle, data)
+    start = time.monotonic()
+    while not run.done:
+        run.step()
+    result = finish_search(run, store, heartbeat=lambda: None).result
+    return result | {"wall_s": round(time.monotonic() - start, 1)}
+
+
+def summary(rows: list[dict[str, Any]], budget: float) -> dict[str, Any]:
+    """Mean over seeds; within budget counts clean measurements only; the standard error is
+    null with one seed."""
+    accuracies = [r["top1"] for r in rows]
+    return {
+        "within_budget_pct": 100.0
+        * sum(r["clean"] and r["latency_ms"] <= budget for r in rows)
+        / len(rows),
+        "latency_over_budget_mean": statistics.fmean(r["latency_ms"] / budget for r in rows),
+        "top1_mean": statistics.fmean(accuracies),
+        "top1_se": statistics.stdev(accuracies) / len(rows) ** 0.5 if len(rows) > 1 else None,
+        "seeds": rows,
     }
-    stack = running_stack(
-        Settings(data_dir=args.data_dir),
-        secrets.token_urlsafe(24),
-        args.threads,
-        agent_options=("--reruns", str(args.reruns)),
-    )
-    with stack as (api, device):
-        target = Target(device, runtime, 32)
-        table = build_lookup_table(api, target, deploy, timeout_s=3600, export_first=True)
-        runtime_id = table["query"]["runtime_config_id"]
-        measured = {
-            a: row["median_ms"]
-            for a, row in measured_networks(api, target, deploy, runtime_id).items()
-        }
-        if len(measured) < 20:
-            raise SystemExit(
-                "run bench/predictor_fidelity.py first: the budget is the median of the "
-                "measured random networks"
-            )
-        budget = statistics.median(measured.values())
-        predictor = fit_predictor(api, device, deploy.ref, args.seed) if args.predictor else None
-        mobilenet = deploy.format([MOBILENETV2_OP] * len(deploy.layers))
-        mobilenet_ms = measure_missing(
-            api, target, deploy, [mobilenet], runtime_id, timeout_s=3600
-        )[0]["median_ms"]
-        searched = {
-            name: run_search(api, device, name, budget, config) for name in ("proxyless", "unas")
-        }
-    under = sorted(a for a, ms in measured.items() if ms <= budget)
-    rows: dict[str, Any] = {
-        "budget_ms": round(budget, 2),
-        "steps": args.steps,
-        "train_steps": args.train_steps,
-        "latency_form": args.latency_form,
-        "latency_weight": args.latency_weight,
-        "seed": args.seed,
-        "latency_model": predictor or "lut",
-        "oracle": args.oracle,
-    }
-    for name, result in searched.items():
-        rows[name] = {
-            "arch": result["architecture"],
-            "latency_ms": result["measured_latency_ms"],
-            "accuracy": trained_accuracy(proxy, result["architecture"], args),
-            "predicted_ms": result["predicted_latency_ms"],
-            "measurements_used": result["measurements_used"],
-            "device_wait_s": result["device_wait_s"],
-        }
-    picks = random.Random(args.seed).sample(under, min(args.random, len(under)))
-    tried = [
-        {"arch": a, "latency_ms": measured[a], "accuracy": trained_accuracy(proxy, a, args)}
-        for a in picks
-    ]
-    rows["random_best"] = max(tried, key=lambda r: r["accuracy"]) | {"tried": len(tried)}
-    rows["mobilenetv2_like"] = {
-        "arch": mobilenet,
-        "latency_ms": mobilenet_ms,
-        "accuracy": trained_accuracy(proxy, mobilenet, args),
-    }
-    for name in ("proxyless", "unas", "random_best", "mobilenetv2_like"):
-        row = rows[name]
-        print(
-            f"{name:17s} {row['latency_ms']:8.1f} ms ({row['latency_ms'] / budget:.2f} x budget)"
-            f"  top-1 {row['accuracy']:.3f}"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    deploy = search_spec(args, 0).deploy_space()
+    policy = QUICK_POLICY if args.quick_timing else MeasurementPolicy()
+    with tempfile.TemporaryDirectory(prefix="search-quality-") as tmp:
+        store = ArtifactStore(Path(tmp))
+        oracle = LocalOracle(
+            space=deploy,
+            batch_size=args.deploy_batch,
+            store=store,
+            settings=BackendSettings(threads=args.threads),
+            policy=policy,
+            include_unclean=args.include_unclean,
         )
-    print(json.dumps(rows))
+        pool = measure_pool(oracle, deploy, args.pool)
+        if len(pool) < 2:
+            raise SystemExit(
+                f"only {len(pool)} of {args.pool} pool networks measured clean: run on a quiet "
+                "machine, or pass --include-unclean"
+            )
+        budget = statistics.median(pool.values())
+        model, fit_metrics = fit_linear(deploy, pool)
+        mobilenet = tuple(deploy.indices(deploy.parse([MOBILENETV2_OP] * len(deploy.layers))))
+        mobilenet_ms = measured_ms(oracle, mobilenet)
+        classes = load_search_data(args.dataset, 8, 0.5, 1, 0).num_classes
+        under = sorted(a for a, ms in pool.items() if ms <= budget)
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for seed in args.seeds:
+            spec = search_spec(args, seed)
+            proxy = spec.proxy_space(classes)
+            for name in args.estimators:
+                result = run_search(name, spec, budget, model, oracle, store)
+                rows.setdefault(name, []).append(
+                    {
+                        "seed": seed,
+                        "arch": result["architecture"],
+                        "latency_ms": result["measured_latency_ms"],
+                        "clean": result["measurement_verdict"]["verdict"] == "clean",
+                        "predicted_ms": result["predicted_latency_ms"],
+                        "latency_correction": result["latency_correction"],
+                        "verdict": result["budget_verdict"],
+                        "top1": top1(proxy, result["op_indices"], args, seed),
+                        "search_wall_s": result["wall_s"],
+                    }
+                )
+            picks = random.Random(seed).sample(under, min(args.random, len(under)))
+            tried = [
+                {
+                    "seed": seed,
+                    "arch": deploy.format(deploy.parse(list(a))),
+                    "latency_ms": pool[a],
+                    "clean": a not in oracle.unclean,
+                    "top1": top1(proxy, a, args, seed),
+                }
+                for a in picks
+            ]
+            rows.setdefault("random_best", []).append(
+                max(tried, key=lambda r: r["top1"]) | {"tried": len(tried)}
+            )
+            rows.setdefault("mobilenetv2_like", []).append(
+                {
+                    "seed": seed,
+                    "latency_ms": mobilenet_ms,
+                    "clean": mobilenet not in oracle.unclean,
+                    "top1": top1(proxy, mobilenet, args, seed),
+                }
+            )
+    report: dict[str, Any] = {
+        "budget_ms": budget,
+        "pool": len(pool),
+        "latency_model": {"kind": "linear", **fit_metrics},
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+    for name, seeds in rows.items():
+        report[name] = summary(seeds, budget)
+        s = report[name]
+        se = "n/a" if s["top1_se"] is None else f"{s['top1_se']:.3f}"
+        print(
+            f"{name:17s} latency/budget {s['latency_over_budget_mean']:.2f}  within "
+            f"{s['within_budget_pct']:.0f}%  top-1 {s['top1_mean']:.3f} +- {se}"
+        )
+    print(json.dumps(report))
+    return report
 
 
 if __name__ == "__main__":

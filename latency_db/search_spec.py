@@ -53,6 +53,13 @@ class SearchSpec(BaseModel):
     latency_weight: float = Field(1.0, ge=0.0, le=1000.0)
     latency_warmup_steps: int = Field(0, ge=0, le=10_000_000)
     oracle: Literal["measured", "local", "predictor", "lut"] = "measured"
+    latency_calibration_every: int = Field(
+        10,
+        ge=0,
+        le=100_000,
+        description="every this many architecture steps a sample of the current distribution "
+        "is measured, and the latency model rescaled to the recent measured samples (0: never)",
+    )
     include_unclean: bool = Field(
         False,
         description="let unstable/disturbed measurements into the latency terms (never into "
@@ -77,6 +84,11 @@ class SearchSpec(BaseModel):
     tau_end: float = Field(0.5, gt=0.0, le=1000.0)
     rebar_scale: float = Field(
         1.0, ge=0.0, le=10.0, description="eta of UNAS' REBAR control variate for the loss"
+    )
+    rebar_tied: bool = Field(
+        False,
+        description="UNAS' cheaper variant: the relaxed (all-path) pass at z also serves as z~, "
+        "one relaxed pass per architecture step instead of two (still unbiased)",
     )
     baseline_decay: float = Field(
         0.9, ge=0.0, lt=1.0, description="decay of reinforce's moving-average baselines"

@@ -39,9 +39,12 @@ class ArchitectureLogits(nn.Module):
     def probs(self) -> torch.Tensor:
         return self.log_probs().exp()
 
-    def sample(self, generator: torch.Generator, n: int | None = None) -> torch.Tensor:
-        """Op indices [L] (or [n, L]) drawn from the current distribution."""
-        probs = self.probs().detach()
+    def sample(
+        self, generator: torch.Generator, n: int | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Op indices [L] (or [n, L]) drawn from the current distribution (flattened to
+        softmax(alpha / temperature) with a temperature above 1)."""
+        probs = masked_log_softmax(self.alpha.detach() / temperature, self.mask).exp()
         draws = torch.multinomial(
             probs, 1 if n is None else n, replacement=True, generator=generator
         )

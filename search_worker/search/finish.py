@@ -1,8 +1,9 @@
 """The end of a search: derive the architecture, measure it (and any other finalists) on the
 device, train it briefly on the proxy data, report its accuracy, and export it. The finalists
 are the estimator's (:meth:`Estimator.derive`: the argmax, and when the predictor puts it over
-the budget the most accurate samples it puts within); the most accurate measured within
-budget is chosen, else the fastest, and the result then says that no finalist was within.
+the budget, or well under it, the most accurate samples it puts at 0.9-1.0x of it); the most
+accurate measured there is chosen, else the most accurate measured within budget, else the
+fastest, and the result then says that no finalist was within.
 
 Candidates are scored alike (:mod:`search_worker.search.scoring`: shared weights, BN
 recalibrated, held-out ``score`` batches); the (accuracy, latency) points of everything the
@@ -27,6 +28,7 @@ from latency_db.artifact_store import ArtifactStore
 from search_worker.data import BatchStream, accuracy
 from search_worker.export import ExportedArtifact, export_module
 from search_worker.oracle import MeasurementFailed
+from search_worker.search.estimators.base import aimed
 from search_worker.search.problem import Candidate
 from search_worker.search.run import SearchRun, StepGate, no_gate
 from search_worker.search.scoring import Scoring
@@ -45,13 +47,15 @@ class Finished:
 def _choose(
     candidates: list[Candidate], measured: dict[tuple[int, ...], float], budget: float
 ) -> Candidate:
-    """Most accurate finalist measured within budget, else the fastest measured one."""
+    """Most accurate finalist measured at 0.9-1.0x of the budget, else the most accurate
+    measured within it, else the fastest measured one."""
     timed = [c for c in candidates if c.arch in measured]
     if not timed:
         raise MeasurementFailed("no finalist could be measured on the device")
+    near = [c for c in timed if aimed(measured[c.arch], budget)]
     within = [c for c in timed if measured[c.arch] <= budget]
-    if within:
-        return max(within, key=lambda c: c.accuracy)
+    if near or within:
+        return max(near or within, key=lambda c: c.accuracy)
     return min(timed, key=lambda c: measured[c.arch])
 
 
@@ -216,6 +220,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         "measurements_used": run.oracle.stats.measurements_used,
         "unclean_measurements": run.oracle.stats.unclean,
         "device_wait_s": round(run.oracle.stats.wait_s, 3),
+        "latency_correction": float(run.latency.scale),
         "artifacts": {a.kind: a.sha256 for a in artifacts},
     }
     return Finished(result, artifacts)

@@ -9,7 +9,13 @@ Each returns a tensor S (one per sample) with E[grad S] = grad_alpha E_{b ~ p_al
   grad S = [(f(b) - c(z~)) grad log p(b) - grad c(z~)] + grad c(z), z = log p + G, z~ ~
   p(z | b), c(.) = surrogate(softmax(. / tau)). Its two parts are unbiased on their own:
   :func:`relax_correction` (the bracket, which needs f(b)) and :func:`reparameterized`
-  (grad c(z), which does not), so a delayed f(b) can correct a c(z) applied earlier.
+  (grad c(z), which does not), so a delayed f(b) can correct a c(z) applied earlier;
+- :func:`tied_relax`: the same with z~ := z, one evaluation of c instead of two (UNAS' cheaper
+  variant when c is the all-path network). Given b = argmax z, z is itself a draw from p(z | b),
+  so it can stand for z~; only the derivative differs: grad c(z) follows z = log p + G with G
+  fixed, grad c(z~) follows z~(v, b) with the v that gives back z. One forward and one
+  backward pass of c give both: grad S = (f(b) - c(z)) grad log p(b) + dc/dz (dz/dalpha -
+  dz~/dalpha). Each term keeps its expectation, so the sum stays unbiased.
 
 ``w`` weights a sample's score-function terms: p_now(b) / p_then(b) for a sample b drawn under
 earlier logits (1 on-policy), over the probability that b was kept at all.
@@ -22,7 +28,13 @@ from collections.abc import Callable
 import torch
 
 from search_worker.search.distribution import masked_log_softmax
-from search_worker.search.relaxation import conditional_perturbed, perturbed, relaxed
+from search_worker.search.relaxation import (
+    conditional_from,
+    conditional_log_uniforms,
+    conditional_perturbed,
+    perturbed,
+    relaxed,
+)
 
 Surrogate = Callable[[torch.Tensor], torch.Tensor]  # soft one-hots [..., L, K] -> [...]
 
@@ -60,6 +72,27 @@ def relax(
     return relax_correction(
         logits, mask, sample, loss, surrogate, tau, generator
     ) + reparameterized(logits, mask, noise, surrogate, tau)
+
+
+def tied_relax(
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    sample: torch.Tensor,
+    noise: torch.Tensor,
+    loss: torch.Tensor | float,
+    surrogate: Surrogate,
+    tau: float,
+) -> torch.Tensor:
+    """The RELAX surrogate of :func:`relax` with z~ := z (module docstring): ``surrogate``
+    runs once, at z = log p + G, the z that drew b."""
+    z = perturbed(logits, mask, noise)
+    z_tilde = conditional_from(
+        logits, mask, sample, conditional_log_uniforms(logits, mask, sample, z.detach())
+    )
+    path = torch.where(mask, z - z_tilde, torch.zeros(()))  # value ~0: derivatives only
+    c_z = surrogate(relaxed(z.detach() + (path - path.detach()), tau, mask))
+    f_b = torch.as_tensor(loss).detach()
+    return (f_b - c_z).detach() * log_prob(logits, mask, sample) + c_z
 
 
 def relax_correction(

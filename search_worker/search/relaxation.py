@@ -39,13 +39,37 @@ def conditional_perturbed(
     """z~ ~ p(z | argmax z = sample) for op indices ``sample`` [..., L]; differentiable in
     the logits."""
     shape = torch.broadcast_shapes(logits.shape, (*sample.shape, logits.shape[-1]))
-    v = uniform(shape, generator)
+    return conditional_from(logits, mask, sample, torch.log(uniform(shape, generator)))
+
+
+def conditional_from(
+    logits: torch.Tensor, mask: torch.Tensor, sample: torch.Tensor, log_v: torch.Tensor
+) -> torch.Tensor:
+    """z~ of the module docstring from given log v (log-space, so that a v recovered by
+    :func:`conditional_log_uniforms` never underflows); differentiable in the logits."""
+    shape = log_v.shape
     p = masked_log_softmax(logits, mask).exp().expand(shape).clamp_min(_TINY)
     chosen = torch.zeros(shape, dtype=torch.bool).scatter(-1, sample.unsqueeze(-1), True)
-    log_v_b = torch.log(v.gather(-1, sample.unsqueeze(-1)))  # [..., L, 1]
-    top = -torch.log(-torch.log(v))
-    others = -torch.log(-torch.log(v) / p - log_v_b)
+    log_v_b = log_v.gather(-1, sample.unsqueeze(-1))  # [..., L, 1]
+    top = -torch.log(-log_v)
+    others = -torch.log(-log_v / p - log_v_b)
     return torch.where(chosen, top, others).masked_fill(~mask, float("-inf"))
+
+
+def conditional_log_uniforms(
+    logits: torch.Tensor, mask: torch.Tensor, sample: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
+    """The log v for which :func:`conditional_from` gives back ``z`` (with argmax z =
+    ``sample``): log v_b = -exp(-z_b), log v_k = -p_k (exp(-z_k) - exp(-z_b)). Given b, z
+    ~ p(z | b) makes these v uniform, so z itself is a draw of z~ (the tied variant of
+    REBAR). No gradient; padded entries get log v = -1."""
+    with torch.no_grad():
+        p = masked_log_softmax(logits, mask).exp().expand(z.shape)
+        chosen = torch.zeros(z.shape, dtype=torch.bool).scatter(-1, sample.unsqueeze(-1), True)
+        e = torch.exp(-z)  # padded: exp(inf) = inf, replaced below
+        e_b = e.gather(-1, sample.unsqueeze(-1))
+        log_v = torch.where(chosen, -e_b.expand(z.shape), -p * (e - e_b))
+        return log_v.masked_fill(~mask, -1.0)
 
 
 def relaxed(z: torch.Tensor, tau: float, mask: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,10 @@ from latency_db.search_spec import SearchSpec
 from profiler_agent.host_lock import NOTABLE_PAUSE_S
 from search_worker.data import SearchData
 from search_worker.latency import DifferentiableLatency
+from search_worker.latency.corrected import CorrectedLatency
 from search_worker.nn import PathSelection, Supernet, init_weights
 from search_worker.oracle import LatencyOracle
+from search_worker.search.calibration import LatencyCalibration
 from search_worker.search.distribution import ArchitectureLogits
 from search_worker.search.estimators import EstimatorConfig, create_estimator
 from search_worker.search.losses import LatencyForm, LatencyLoss, Objective, objective_value
@@ -51,6 +53,7 @@ def estimator_config(spec: SearchSpec) -> EstimatorConfig:
         tau_anneal_steps=spec.steps - spec.warmup_steps - 1,  # the last step ends at tau_end
         baseline_decay=spec.baseline_decay,
         rebar_scale=spec.rebar_scale,
+        rebar_tied=spec.rebar_tied,
         importance_cap=spec.importance_cap,
         max_staleness=spec.max_staleness,
         max_pending=spec.max_pending,
@@ -75,7 +78,7 @@ class SearchRun:
         self.spec = spec
         self.step_gate = step_gate
         self.data = data
-        self.latency = latency
+        self.latency = CorrectedLatency(latency)
         self.oracle = oracle
         self.space = spec.proxy_space(data.num_classes)
         layout = Layout(tuple(len(layer.candidates) for layer in self.space.layers))
@@ -94,6 +97,9 @@ class SearchRun:
         )
         self.budget_ms = budget_ms
         self.generator = torch.Generator().manual_seed(spec.seed)
+        self.calibration = LatencyCalibration(
+            self.latency, spec.latency_calibration_every, seed=spec.seed + 1
+        )
         self.step_index = 0
 
     @property
@@ -176,8 +182,10 @@ class SearchRun:
                 self.problem(), self.step_index, self.generator
             )
             self.supernet.zero_grad(set_to_none=True)
+            self.calibration.step(self.step_index, self.logits, self.oracle)
         with torch.no_grad():
             metrics["expected_latency_ms"] = float(self.latency.expected(self.logits.alpha))
+        metrics["latency_scale"] = float(self.latency.scale)
         metrics["entropy"] = self.logits.entropy()
         metrics["measurements_used"] = float(self.oracle.stats.measurements_used)
         self.step_index += 1
@@ -191,6 +199,7 @@ class SearchRun:
             "weight_optimizer": self.weight_optimizer.state_dict(),
             "estimator": self.estimator.state_dict(),
             "oracle": self.oracle.state_dict(),
+            "calibration": self.calibration.state_dict(),
             "streams": {name: s.state_dict() for name, s in self.data.streams().items()},
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -203,6 +212,8 @@ class SearchRun:
         self.weight_optimizer.load_state_dict(state["weight_optimizer"])
         self.estimator.load_state_dict(state["estimator"])
         self.oracle.load_state_dict(state["oracle"])
+        if "calibration" in state:  # checkpoints from before the correction start at scale 1
+            self.calibration.load_state_dict(state["calibration"])
         for name, stream in self.data.streams().items():
             stream.load_state_dict(state["streams"][name])
         self.generator.set_state(state["generator"])

@@ -24,5 +24,7 @@ def test_tau_runs_from_start_at_the_first_architecture_step_to_end_at_the_last(
 
 
 def test_unas_knobs_reach_the_estimator() -> None:
-    config = estimator_config(SearchSpec(rebar_scale=0.25, baseline_decay=0.5, max_pending=7))
+    spec = SearchSpec(rebar_scale=0.25, rebar_tied=True, baseline_decay=0.5, max_pending=7)
+    config = estimator_config(spec)
     assert (config.rebar_scale, config.baseline_decay, config.max_pending) == (0.25, 0.5, 7)
+    assert config.rebar_tied and not estimator_config(SearchSpec()).rebar_tied

@@ -16,8 +16,16 @@ from search_worker.search.gradient_estimators import (
     relax_correction,
     reparameterized,
     score_function,
+    tied_relax,
 )
-from search_worker.search.relaxation import conditional_perturbed, gumbel, perturbed
+from search_worker.search.relaxation import (
+    conditional_from,
+    conditional_log_uniforms,
+    conditional_perturbed,
+    gumbel,
+    perturbed,
+    relaxed,
+)
 
 F64 = torch.float64
 COUNTS = (3, 2, 3)  # layer 1 has a padded slot
@@ -94,6 +102,54 @@ def test_relax_mean_is_exact_and_its_variance_below_reinforce_with_a_baseline(
     mean_f = (log_prob(alpha, MASK, everything).exp() * f(everything)).sum()
     baselined = per_sample_grads(alpha, lambda a: score_function(a, MASK, archs, f(archs) - mean_f))
     assert relax_grads.var(0)[MASK].sum() < 0.7 * baselined.var(0)[MASK].sum()
+
+
+def test_tied_relax_mean_is_exact_with_one_surrogate_pass(alpha: torch.Tensor) -> None:
+    """UNAS' tied variant (z~ := z): c runs once per sample, and the mean gradient is still
+    the exact one; dropping either derivative path of c (the reparameterized one or the
+    conditional one) biases it."""
+    generator = torch.Generator().manual_seed(6)
+    archs, noise = draw(alpha, generator)
+    calls = []
+
+    def counted(weights: torch.Tensor) -> torch.Tensor:
+        calls.append(weights.shape)
+        return g(weights)
+
+    grads = per_sample_grads(
+        alpha, lambda a: tied_relax(a, MASK, archs, noise, f(archs), counted, 0.5)
+    )
+    assert len(calls) == 1
+    exact = exact_gradient(alpha)
+    assert_unbiased(grads, exact)
+    # without the conditional path it is REINFORCE with a baseline correlated with b: biased
+    biased = per_sample_grads(
+        alpha,
+        lambda a: (
+            (f(archs) - g(relaxed_at(a, noise))).detach() * log_prob(a, MASK, archs)
+            + g(relaxed_at(a, noise))
+        ),
+    )
+    mean, se = biased.mean(0), biased.std(0) / N**0.5
+    assert ((mean - exact).abs() > 6 * se)[MASK].any()
+
+
+def relaxed_at(logits: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    return relaxed(perturbed(logits, MASK, noise), 0.5, MASK)
+
+
+def test_conditional_relaxation_gives_back_the_z_its_uniforms_were_recovered_from(
+    alpha: torch.Tensor,
+) -> None:
+    generator = torch.Generator().manual_seed(7)
+    archs, noise = draw(alpha, generator)
+    z = perturbed(alpha, MASK, noise)
+    log_v = conditional_log_uniforms(alpha, MASK, archs, z)
+    assert torch.all(log_v < 0)
+    again = conditional_from(alpha, MASK, archs, log_v)
+    assert torch.allclose(again[:, MASK], z[:, MASK], atol=1e-9)
+    # given b, the recovered v are uniform: their mean is 1/2 on every real entry
+    assert torch.allclose(log_v.exp()[:, MASK].mean(0), torch.full((8,), 0.5, dtype=F64), atol=0.02)
 
 
 @pytest.mark.parametrize("estimator", ["reinforce", "relax"])

@@ -41,6 +41,7 @@ from search_worker.search.gradient_estimators import (
     relax_correction,
     reparameterized,
     score_function,
+    tied_relax,
 )
 from search_worker.search.problem import ArchitectureProblem, mixtures, single_paths
 from search_worker.search.relaxation import gumbel, perturbed
@@ -241,7 +242,8 @@ class Unas(MeasuredLatencyEstimator):
         step: int,
         generator: torch.Generator,
     ) -> tuple[float, torch.Tensor]:
-        """REBAR: f(b) = loss of the sampled network, c = eta * loss of the relaxed network."""
+        """REBAR: f(b) = loss of the sampled network, c = eta * loss of the relaxed network
+        (two relaxed passes, at z and z~; one with ``rebar_tied``)."""
         with torch.no_grad():
             loss = float(problem.loss(single_paths(arch)))
         eta = self.config.rebar_scale
@@ -249,17 +251,10 @@ class Unas(MeasuredLatencyEstimator):
         def relaxed_loss(weights: torch.Tensor) -> torch.Tensor:
             return eta * problem.loss(mixtures(weights, self.counts))
 
-        surrogate = relax(
-            self.logits.alpha,
-            self.logits.mask,
-            arch,
-            noise,
-            loss,
-            relaxed_loss,
-            self.config.tau(step),
-            generator,
-        )
-        return loss, surrogate
+        alpha, mask, tau = self.logits.alpha, self.logits.mask, self.config.tau(step)
+        if self.config.rebar_tied:
+            return loss, tied_relax(alpha, mask, arch, noise, loss, relaxed_loss, tau)
+        return loss, relax(alpha, mask, arch, noise, loss, relaxed_loss, tau, generator)
 
     def latency_now(
         self, problem: ArchitectureProblem, noise: torch.Tensor, step: int
