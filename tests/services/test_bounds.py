@@ -164,7 +164,7 @@ def test_model_checks_have_a_time_cap(capped_client: TestClient, tmp_path: Path)
 @pytest.mark.parametrize("capped_client", [{}], indirect=True)
 def test_health_answers_while_a_big_upload_is_checked(capped_client: TestClient) -> None:
     """A 2 M-node model stalled ``GET /v1/health`` for 6 s: the check held the event loop."""
-    data = _model_bytes([1, 3, 8, 8], nodes=60_000)
+    data = _model_bytes([1, 3, 8, 8], nodes=90_000)  # about a second to check
     upload_s: list[float] = []
     status: list[int] = []
 
@@ -183,4 +183,6 @@ def test_health_answers_while_a_big_upload_is_checked(capped_client: TestClient)
     uploader.join()
     assert status == [201]
     assert len(health_s) >= 3
-    assert max(health_s) < upload_s[0] / 3, (max(health_s), upload_s)
+    # Checked on the event loop, one health call waited for the whole check (most of the
+    # upload); a health call may still wait a moment for the test's own threads.
+    assert max(health_s) < upload_s[0] / 2, (max(health_s), upload_s)
