@@ -78,6 +78,11 @@ class SearchSpec(BaseModel):
     )
     segment_steps: int = Field(25, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=4096)
+    mixed_precision: Literal["off", "bf16"] = Field(
+        "off",
+        description="bf16: the supernet's forward passes under torch.autocast in bfloat16 "
+        "(CUDA and CPU alike; float16 would need loss scaling through every estimator)",
+    )
     weight_lr: float = Field(0.05, gt=0.0, le=10.0)
     arch_lr: float = Field(0.05, gt=0.0, le=10.0)
     tau_start: float = Field(5.0, gt=0.0, le=1000.0)

@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+WORKER_DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?"  # HWNAS_WORKER_DEVICE (search_worker.devices)
 
 
 class Settings(BaseSettings):
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     # artifact, no claim, no fit) has its message sent again: the broker may have lost it.
     redispatch_seconds: PositiveInt = 300
     torch_threads: PositiveInt | None = None  # a worker's intra-op threads (None: torch's)
+    # Where a worker trains: auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N.
+    worker_device: str = Field(default="auto", pattern=f"^(?:{WORKER_DEVICE_PATTERN})$")
     # The device-busy lock a worker shares with an agent on its host (None: the agent's
     # default, a folder under the system temp dir); see profiler_agent.host_lock.
     host_lock_dir: Path | None = None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 
 from latency_db.broker import QUEUE_EXPORT, QUEUE_SEARCH, celery_config
 from latency_db.settings import Settings
+from search_worker.devices import describe_device, resolve_device
 
 TASK_MODULES = ["search_worker.tasks"]
+log = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -19,7 +23,10 @@ def make_celery(settings: Settings) -> Celery:
 
 
 def run_worker(settings: Settings, concurrency: int = 1) -> None:
-    """Start a worker on both queues (blocks until the worker stops)."""
+    """Start a worker on both queues (blocks until the worker stops); a configured device
+    that this machine lacks stops it here (:class:`~search_worker.devices.DeviceUnavailable`)."""
+    device = resolve_device(settings.worker_device)
+    log.info("searches train on %s", describe_device(device))
     if settings.torch_threads:
         import torch
 

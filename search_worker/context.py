@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from sqlalchemy.orm import Session, sessionmaker
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.db import ensure_schema, make_engine, make_session_factory
 from latency_db.settings import Settings
 from profiler_agent.host_lock import HostLock
+from search_worker.devices import CPU, resolve_device
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class WorkerContext:
     sessions: sessionmaker[Session]
     store: ArtifactStore
     host_lock: HostLock  # each unit of CPU work waits while an agent on this host measures
+    device: torch.device = CPU  # where searches train (HWNAS_WORKER_DEVICE)
 
 
 _CONTEXTS: dict[int, WorkerContext] = {}
@@ -34,6 +37,7 @@ def worker_context(settings: Settings) -> WorkerContext:
             make_session_factory(engine),
             ArtifactStore(settings.artifact_dir),
             HostLock(settings.host_lock_dir),
+            resolve_device(settings.worker_device),
         )
         _CONTEXTS[id(settings)] = context
     return context

@@ -10,12 +10,15 @@ resumed search continues with exactly the batches it would have seen.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torchvision import datasets, transforms
+
+from search_worker.devices import module_device
 
 # ImageNet channel statistics, as torchvision's reference training scripts use.
 _MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -44,7 +47,8 @@ def image_folder(root: Path, resolution: int) -> datasets.ImageFolder:
 
 
 class BatchStream:
-    """Endless batches of ``indices`` of a dataset, reshuffled every epoch, random flips."""
+    """Endless batches of ``indices`` of a dataset, reshuffled every epoch, random flips;
+    with ``threads`` the images of a batch are decoded in parallel (same batches)."""
 
     def __init__(
         self,
@@ -53,6 +57,7 @@ class BatchStream:
         batch_size: int,
         seed: int,
         augment: bool = True,
+        threads: int = 0,
     ) -> None:
         if not indices:
             raise DatasetError("a split of the dataset is empty")
@@ -61,6 +66,7 @@ class BatchStream:
         self.batch_size = min(batch_size, len(self.indices))
         self.seed = seed
         self.augment = augment
+        self.pool = ThreadPoolExecutor(threads) if threads else None
         self.epoch = 0
         self.position = 0
 
@@ -73,7 +79,9 @@ class BatchStream:
             self.epoch, self.position = self.epoch + 1, 0
         chosen = self._order()[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        images, labels = zip(*(self.dataset[int(i)] for i in chosen), strict=True)
+        load = self.dataset.__getitem__
+        items = self.pool.map(load, chosen.tolist()) if self.pool else map(load, chosen.tolist())
+        images, labels = zip(*items, strict=True)
         x = torch.stack(images)
         if self.augment:
             generator = torch.Generator().manual_seed(
@@ -104,10 +112,16 @@ class SearchData:
 
 
 def load_search_data(
-    root: Path, resolution: int, arch_fraction: float, batch_size: int, seed: int
+    root: Path,
+    resolution: int,
+    arch_fraction: float,
+    batch_size: int,
+    seed: int,
+    threads: int = 0,
 ) -> SearchData:
     """Seeded split of ``root/train`` into score, architecture and weight parts (the
-    architecture part ``arch_fraction`` of what the score part leaves); ``root/val``."""
+    architecture part ``arch_fraction`` of what the score part leaves); ``root/val``;
+    ``threads`` decode each batch's images (:class:`BatchStream`)."""
     train = image_folder(root / "train", resolution)
     val = image_folder(root / "val", resolution)
     if train.classes != val.classes:
@@ -121,10 +135,10 @@ def load_search_data(
         order[n_score + n_arch :],
     )
     return SearchData(
-        weight=BatchStream(train, weight, batch_size, seed),
-        arch=BatchStream(train, arch, batch_size, seed + 1),
-        score=BatchStream(train, score, batch_size, seed + 3, augment=False),
-        train=BatchStream(train, order, batch_size, seed + 2),
+        weight=BatchStream(train, weight, batch_size, seed, threads=threads),
+        arch=BatchStream(train, arch, batch_size, seed + 1, threads=threads),
+        score=BatchStream(train, score, batch_size, seed + 3, augment=False, threads=threads),
+        train=BatchStream(train, order, batch_size, seed + 2, threads=threads),
         val=val,
         num_classes=len(train.classes),
     )
@@ -133,11 +147,12 @@ def load_search_data(
 def accuracy(model: torch.nn.Module, dataset: datasets.ImageFolder, batch_size: int = 100) -> float:
     """Top-1 accuracy of ``model`` (eval mode) on a whole dataset."""
     model.eval()
+    device = module_device(model)
     correct = 0
     with torch.no_grad():
         for start in range(0, len(dataset), batch_size):
             items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
             x = torch.stack([image for image, _ in items])
             y = torch.as_tensor([label for _, label in items])
-            correct += int((model(x).argmax(dim=1) == y).sum())
+            correct += int((model(x.to(device)).argmax(dim=1).cpu() == y).sum())
     return correct / len(dataset)

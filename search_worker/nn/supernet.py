@@ -126,7 +126,7 @@ class Supernet(SpaceModule):
 
     def extract(self, arch: Sequence[str] | Sequence[int]) -> Network:
         """A standalone network of ``arch`` holding copies of the chosen candidates' weights
-        and buffers, in the supernet's train/eval mode."""
+        and buffers, on the supernet's device, in its train/eval mode."""
         tokens = self.space.parse(arch)
         chosen = self.space.indices(tokens)
         state: dict[str, torch.Tensor] = {}
@@ -137,6 +137,6 @@ class Supernet(SpaceModule):
                     continue
                 key = f"layers.{layer}.{rest}"
             state[key] = value
-        network = Network(self.space, tokens)
+        network = Network(self.space, tokens).to(next(self.parameters()).device)
         network.load_state_dict(state)
         return network.train(self.training)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from latency_db.predictors import load_predictor
 from latency_db.search_spec import SearchSpec
 from search_worker.context import WorkerContext
-from search_worker.data import load_search_data
+from search_worker.data import SearchData, load_search_data
+from search_worker.devices import loader_threads
 from search_worker.latency import latency_model_from_params
 from search_worker.oracle import LatencyOracle, MeasuredOracle, PredictorOracle
 from search_worker.oracle.measured import ExportRequest
@@ -69,13 +72,23 @@ def build_oracle(
     )
 
 
+def search_data(spec: SearchSpec, device: torch.device) -> SearchData:
+    """The spec's dataset, its images decoded by threads when training on a GPU."""
+    return load_search_data(
+        spec.dataset_root(),
+        spec.proxy_resolution,
+        spec.arch_fraction,
+        spec.batch_size,
+        spec.seed,
+        loader_threads(device),
+    )
+
+
 def build_run(
     search: StoredSearch, context: WorkerContext, request_exports: ExportRequest
 ) -> SearchRun:
     spec = search.spec
-    data = load_search_data(
-        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
-    )
+    data = search_data(spec, context.device)
     return SearchRun(
         spec,
         search.estimator,
@@ -84,4 +97,5 @@ def build_run(
         build_oracle(search, context, request_exports),
         data,
         step_gate=context.host_lock.worker_turn,
+        device=context.device,
     )

@@ -39,7 +39,9 @@ class CheckpointStore:
 
     @staticmethod
     def load(path: Path) -> dict[str, Any]:
-        stored = torch.load(path, weights_only=True)
+        """On the CPU, wherever it was saved: ``load_state_dict`` moves each tensor to its
+        module's or optimizer's device (and RNG states must be CPU tensors)."""
+        stored = torch.load(path, map_location="cpu", weights_only=True)
         state: dict[str, Any] = _decode(json.loads(stored["state"]), stored["tensors"])
         return state
 

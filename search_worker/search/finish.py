@@ -26,6 +26,7 @@ from torch import nn
 
 from latency_db.artifact_store import ArtifactStore
 from search_worker.data import BatchStream, accuracy
+from search_worker.devices import describe_device, module_device, to_device
 from search_worker.export import ExportedArtifact, export_module
 from search_worker.oracle import MeasurementFailed
 from search_worker.search.estimators.base import aimed
@@ -147,7 +148,7 @@ def train_network(
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
-        x, y = batches.next()
+        x, y = to_device(batches.next(), module_device(network))
         with step_gate():
             loss = nn.functional.cross_entropy(network(x), y)
             optimizer.zero_grad(set_to_none=True)
@@ -157,9 +158,10 @@ def train_network(
 
 def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], None]) -> Finished:
     spec, budget = run.spec, run.budget_ms
+    batches = range(spec.eval_batches)
     scoring = Scoring(
-        calibration=[run.data.weight.next() for _ in range(spec.eval_batches)],
-        scored=[run.data.score.next() for _ in range(spec.eval_batches)],
+        calibration=[to_device(run.data.weight.next(), run.device) for _ in batches],
+        scored=[to_device(run.data.score.next(), run.device) for _ in batches],
     )
     problem = run.problem(scoring)
     candidates = run.estimator.derive(problem, run.generator)
@@ -183,7 +185,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
     train_network(network, run.data.train, spec.finetune_steps, spec.weight_lr, run.step_gate)
     heartbeat()
     top1 = accuracy(network, run.data.val)
-    network.eval()
+    network.eval().cpu()  # exported on the CPU, whatever the search trained on
     arch_text = run.space.format(run.space.parse(list(chosen.arch)))
     artifacts = [
         export_module(
@@ -220,6 +222,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         "measurements_used": run.oracle.stats.measurements_used,
         "unclean_measurements": run.oracle.stats.unclean,
         "device_wait_s": round(run.oracle.stats.wait_s, 3),
+        "worker_device": describe_device(run.device),
         "latency_correction": float(run.latency.scale),
         "artifacts": {a.kind: a.sha256 for a in artifacts},
     }

@@ -21,6 +21,7 @@ from latency_db.predictors import Layout
 from latency_db.search_spec import SearchSpec
 from profiler_agent.host_lock import NOTABLE_PAUSE_S
 from search_worker.data import SearchData
+from search_worker.devices import CPU, to_device
 from search_worker.latency import DifferentiableLatency
 from search_worker.latency.corrected import CorrectedLatency
 from search_worker.nn import PathSelection, Supernet, init_weights
@@ -74,8 +75,10 @@ class SearchRun:
         oracle: LatencyOracle,
         data: SearchData,
         step_gate: StepGate = no_gate,
+        device: torch.device = CPU,
     ) -> None:
         self.spec = spec
+        self.device = device  # the supernet and its batches (search_worker.devices)
         self.step_gate = step_gate
         self.data = data
         self.latency = CorrectedLatency(latency)
@@ -85,7 +88,7 @@ class SearchRun:
         if tuple(latency.mask.sum(dim=1).tolist()) != layout.counts:
             raise ValueError("the latency model's layers do not match the searched space")
         torch.manual_seed(spec.seed)
-        self.supernet = init_weights(Supernet(self.space), seed=spec.seed)
+        self.supernet = init_weights(Supernet(self.space), seed=spec.seed).to(device)
         self.logits = ArchitectureLogits(layout)
         self.estimator = create_estimator(estimator, self.logits, estimator_config(spec))
         self.weight_optimizer = torch.optim.SGD(
@@ -115,8 +118,10 @@ class SearchRun:
         )
 
     def cross_entropy(self, batch: Batch, selections: Sequence[PathSelection]) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.supernet(x, selections), y)
+        x, y = to_device(batch, self.device)
+        bf16 = self.spec.mixed_precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            return nn.functional.cross_entropy(self.supernet(x, selections), y)
 
     def problem(self, scoring: Scoring | None = None) -> ArchitectureProblem:
         """The architecture step's view: the objective on this step's batches; candidates are
@@ -136,7 +141,7 @@ class SearchRun:
                 None if train is None else self.cross_entropy(train, selections),
                 None if val is None else self.cross_entropy(val, selections),
                 gen_weight=self.spec.gen_weight,
-            )
+            ).cpu()  # the architecture side is on the CPU (search_worker.devices)
 
         return ArchitectureProblem(
             loss=loss,

@@ -27,6 +27,7 @@ from latency_db.db import session_scope
 from latency_db.models import SearchState
 from latency_db.repositories import searches as search_repo
 from search_worker.context import WorkerContext, worker_context
+from search_worker.devices import describe_device
 from search_worker.search.assembly import StoredSearch, build_run
 from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.finish import finish_search
@@ -101,6 +102,7 @@ def _commit_segment(
             "steps": run.spec.steps,
             **{k: v for k, v in latest.items() if k != "step"},
             "oracle": run.oracle.stats.to_dict(),
+            "worker_device": describe_device(run.device),
         }
         search_repo.update_search_progress(
             session=session, search=search, progress=progress, checkpoint_path=str(checkpoint)

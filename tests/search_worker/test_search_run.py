@@ -4,11 +4,14 @@ checkpoint, and finishes with a measured (here: predicted) architecture and its 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.predictors import LutPredictor, layer_table
@@ -126,6 +129,7 @@ def test_finish_reports_a_measured_architecture(
     assert result["meets_budget"] == (result["measured_latency_ms"] <= run.budget_ms)
     # the accuracy is the returned network's top-1 on val/, a split the search never saw
     assert result["accuracy_split"] == "val"
+    assert result["worker_device"] == "cpu"
     (scripted,) = [a for a in finished.artifacts if a.kind == "torchscript"]
     returned = torch.jit.load(str(scripted.path))
     assert result["accuracy"] == pytest.approx(accuracy(returned, run.data.val), abs=1e-9)
@@ -230,3 +234,51 @@ def test_a_model_biased_where_the_search_goes_no_longer_leaves_the_budget_unused
     assert result["latency_correction"] == pytest.approx(1 / 1.4, rel=1e-5)
     assert 0.9 <= used <= 1.0 and result["meets_budget"] is True, used
     assert result["predicted_latency_ms"] == pytest.approx(result["measured_latency_ms"], rel=1e-5)
+
+
+@contextmanager
+def saved_as_on_cuda() -> Iterator[None]:
+    """``torch.save`` tags every storage ``cuda:0``, as on a GPU worker (a tagger ahead of
+    torch's own; its deserializer passes every storage on to them)."""
+    entry = (0, lambda storage: "cuda:0", lambda storage, location: None)
+    torch.serialization._package_registry.insert(0, entry)
+    try:
+        yield
+    finally:
+        torch.serialization._package_registry.remove(entry)
+
+
+def test_a_gpu_workers_checkpoint_resumes_on_the_cpu(tiny_imagenet: Path, tmp_path: Path) -> None:
+    first = make_run("proxyless", tiny_imagenet)
+    for _ in range(3):
+        first.step()
+    with saved_as_on_cuda():
+        path = CheckpointStore(tmp_path).save("s", first.step_index, first.state_dict())
+    if not torch.cuda.is_available():  # the file really names a CUDA device
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=False)
+    resumed = make_run("proxyless", tiny_imagenet)
+    resumed.load_state_dict(CheckpointStore.load(path))
+    first.step(), resumed.step()  # momentum, Adam moments, batches and generators came along
+    assert torch.equal(resumed.logits.alpha, first.logits.alpha)
+    for a, b in zip(resumed.supernet.parameters(), first.supernet.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("off", torch.float32), ("bf16", torch.bfloat16)])
+def test_mixed_precision_runs_the_supernet_in_bfloat16(
+    precision: str, dtype: torch.dtype, tiny_imagenet: Path
+) -> None:
+    run = make_run("darts", tiny_imagenet, mixed_precision=precision, warmup_steps=0)
+    seen: list[torch.dtype] = []
+    conv = next(m for m in run.supernet.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    metrics = run.step()  # a weight and an architecture step
+    assert seen and set(seen) == {dtype}
+    assert np.isfinite(metrics["weight_loss"]) and run.logits.alpha.abs().sum() > 0
+    assert all(p.dtype == torch.float32 for p in run.supernet.parameters())
+
+
+def test_float16_is_not_an_option() -> None:
+    with pytest.raises(ValidationError, match="mixed_precision"):
+        SearchSpec.model_validate({**SPEC, "mixed_precision": "fp16"})

@@ -146,6 +146,7 @@ def test_heartbeat_keeps_a_slow_build_and_a_slow_step_alive(
     search, steps = stored(factory, search_id)
     assert search.state is SearchState.RUNNING and search.claim_token is None  # released
     assert search.progress["segment"] == 1 and steps == [0]
+    assert search.progress["worker_device"] == "cpu"
     assert segment.enqueued == [(search_id, 1)]
     # over 2 * STALE_S seconds of building and stepping at 4 beats per STALE_S
     assert len(beats) >= 6, sorted(beats)
