@@ -338,10 +338,9 @@ async def work(
         if claim is None or claim.status_code != 200:
             continue
         lease = claim.json()
-        token, job_id = lease["lease_token"], lease["job"]["id"]
-        await tally.call(
-            client, "POST", f"/leases/{token}/renew", "renew", tries=TRIES, headers=agent.headers
-        )
+        job_id = lease["job"]["id"]
+        on_lease = {**agent.headers, "Lease-Token": lease["lease_token"]}
+        await tally.call(client, "POST", "/leases/renew", "renew", tries=TRIES, headers=on_lease)
         result = {
             "idempotency_key": f"{job_id}-{lease['job']['attempt']}",
             "times_ms": [1.0, 1.1, 0.9, 1.05, 0.95],
@@ -350,11 +349,11 @@ async def work(
         done = await tally.call(
             client,
             "POST",
-            f"/leases/{token}/complete",
+            "/leases/complete",
             "complete",
             tries=TRIES,
             json=result,
-            headers=agent.headers,
+            headers=on_lease,
         )
         if done is not None and done.status_code == 200:
             tally.completed.add(job_id)

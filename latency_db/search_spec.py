@@ -51,7 +51,7 @@ class SearchSpec(BaseModel):
     )
     latency_form: Literal["mul_log", "add_linear", "hinge"] = "add_linear"
     latency_weight: float = Field(1.0, ge=0.0, le=1000.0)
-    latency_warmup_steps: int = Field(0, ge=0)
+    latency_warmup_steps: int = Field(0, ge=0, le=10_000_000)
     oracle: Literal["measured", "local", "predictor", "lut"] = "measured"
     latency_calibration_every: int = Field(
         10,
@@ -73,7 +73,9 @@ class SearchSpec(BaseModel):
         0.5, gt=0.0, lt=1.0, description="share of train/ for the architecture step"
     )
     steps: int = Field(100, ge=1, le=10_000_000)
-    warmup_steps: int = Field(10, ge=0, description="weight-only steps before architecture steps")
+    warmup_steps: int = Field(
+        10, ge=0, le=10_000_000, description="weight-only steps before architecture steps"
+    )
     segment_steps: int = Field(25, ge=1, le=100_000)
     batch_size: int = Field(32, ge=1, le=4096)
     mixed_precision: Literal["off", "bf16"] = Field(
@@ -83,8 +85,8 @@ class SearchSpec(BaseModel):
     )
     weight_lr: float = Field(0.05, gt=0.0, le=10.0)
     arch_lr: float = Field(0.05, gt=0.0, le=10.0)
-    tau_start: float = Field(5.0, gt=0.0)
-    tau_end: float = Field(0.5, gt=0.0)
+    tau_start: float = Field(5.0, gt=0.0, le=1000.0)
+    tau_end: float = Field(0.5, gt=0.0, le=1000.0)
     rebar_scale: float = Field(
         1.0, ge=0.0, le=10.0, description="eta of UNAS' REBAR control variate for the loss"
     )
@@ -96,8 +98,8 @@ class SearchSpec(BaseModel):
     baseline_decay: float = Field(
         0.9, ge=0.0, lt=1.0, description="decay of reinforce's moving-average baselines"
     )
-    importance_cap: float = Field(5.0, ge=1.0)
-    max_staleness: int = Field(200, ge=0)
+    importance_cap: float = Field(5.0, ge=1.0, le=1000.0)
+    max_staleness: int = Field(200, ge=0, le=10_000_000)
     max_pending: int = Field(
         4,
         ge=1,
@@ -107,11 +109,11 @@ class SearchSpec(BaseModel):
         "by its inverse",
     )
     candidates: int = Field(50, ge=1, le=100_000)
-    population: int = Field(20, ge=2)
-    tournament: int = Field(5, ge=1)
+    population: int = Field(20, ge=2, le=10_000)
+    tournament: int = Field(5, ge=1, le=10_000)
     finalists: int = Field(3, ge=1, le=100)
-    eval_batches: int = Field(4, ge=1)
-    finetune_steps: int = Field(50, ge=0)
+    eval_batches: int = Field(4, ge=1, le=10_000)
+    finetune_steps: int = Field(50, ge=0, le=10_000_000)
     finish_timeout_s: float = Field(1800.0, gt=0.0, le=3000.0)
     seed: int = Field(0, ge=0, le=2**31 - 1)
 

@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     server_url: str | None = None
     artifact_dir: Path = Field(default=None, validate_default=True)
     checkpoint_dir: Path = Field(default=None, validate_default=True)
-    max_upload_bytes: PositiveInt = 256 * MIB
+    max_upload_bytes: PositiveInt = 256 * MIB  # an ONNX model upload
+    max_json_bytes: PositiveInt = 32 * MIB  # any other body (a route may allow less)
+    # An uploaded model is checked in a worker process killed after onnx_check_seconds.
+    onnx_max_nodes: PositiveInt = 100_000
+    onnx_check_seconds: PositiveFloat = 30.0
     # Threads of the API's shared threadpool (sync routes, long-poll reads). Its work is short
     # database transactions that all need the one GIL: under 200 agents 40 threads left the
     # event loop and the heartbeat threads a small share of it (heartbeat p99 10.6 s, against

@@ -80,9 +80,12 @@ def compute_stats(times_ms: Sequence[object]) -> TimingStats:
     """min/median/mean/p90/p99/std/CV and the median's 95% interval of validated samples
     (sample std, ddof=1 when n > 1)."""
     values = np.sort(np.asarray(validate_times(times_ms), dtype=np.float64))
-    mean = float(values.mean())
-    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    p50, p90, p99 = (float(v) for v in np.percentile(values, [50.0, 90.0, 99.0]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean())
+        std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+        p50, p90, p99 = (float(v) for v in np.percentile(values, [50.0, 90.0, 99.0]))
+    if not all(math.isfinite(v) for v in (mean, std, p50, p90, p99)):
+        raise ValidationError("times_ms overflow: their mean or spread is not a finite number")
     return TimingStats(
         n=int(values.size),
         min_ms=float(values.min()),

@@ -125,18 +125,21 @@ class ServerClient:
         )
         return None if response.status_code == 204 else response.json()
 
+    # The lease token travels in a header, never in the URL (access logs keep URLs).
     def renew(self, lease_token: str) -> dict[str, Any]:
-        return self._request("POST", f"/leases/{lease_token}/renew").json()
+        return self._request("POST", "/leases/renew", headers=_lease(lease_token)).json()
 
     def complete(self, lease_token: str, result: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", f"/leases/{lease_token}/complete", json=result).json()
+        return self._request(
+            "POST", "/leases/complete", json=result, headers=_lease(lease_token)
+        ).json()
 
     def fail(self, lease_token: str, error_code: str, message: str) -> dict[str, Any]:
         body = {"error_code": error_code, "message": message[:4000]}
-        return self._request("POST", f"/leases/{lease_token}/fail", json=body).json()
+        return self._request("POST", "/leases/fail", json=body, headers=_lease(lease_token)).json()
 
     def release(self, lease_token: str) -> None:
-        self._request("POST", f"/leases/{lease_token}/release")
+        self._request("POST", "/leases/release", headers=_lease(lease_token))
 
     def download_artifact(self, sha256: str, cache_dir: Path) -> Path:
         """The artifact's bytes on local disk, fetched once and verified by sha256."""
@@ -162,3 +165,7 @@ def _refusal(response: httpx.Response) -> ServerRefused:
         )
     except ValueError:
         return ServerRefused(response.status_code, "error", response.text[:500])
+
+
+def _lease(lease_token: str) -> dict[str, str]:
+    return {"Lease-Token": lease_token}

@@ -11,7 +11,9 @@ Wire format (the server's routes follow :mod:`profiler_agent.client`):
   (``settings`` overrides the agent's backend settings, e.g. precision; ``profile`` asks for
   the per-layer profile, implied by kind ``layers``).
 - complete posts the measurement record (see :func:`profiler_agent.measure.measurement_record`)
-  with ``idempotency_key`` = the lease token; fail posts an error code of :data:`ERROR_CODES`.
+  with ``idempotency_key`` = the SHA-256 of the lease token (one key per lease; the server
+  stores no usable token); fail posts an error code of :data:`ERROR_CODES`. The lease token
+  travels in the ``Lease-Token`` header.
 
 The lease is renewed every ``lease_s / 3`` while a job runs; a refused renewal (409: the lease
 was superseded) abandons the job without uploading. SIGTERM releases a held lease and exits.
@@ -21,6 +23,7 @@ keeps retrying after a call gives up, so a server restart costs the agent nothin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import socket
@@ -50,6 +53,8 @@ from profiler_agent.protocol import MeasurementPolicy
 from profiler_agent.stats import InvalidTimings
 
 log = logging.getLogger(__name__)
+# Settings that belong to the agent's host, never to a job (see ``Backend.job_options``).
+_HOST_SETTINGS = frozenset({"cache_dir"})
 
 ERROR_CODES = (
     "export_error",
@@ -229,15 +234,29 @@ class Agent:
         return prepared
 
     def _settings(self, job: Job) -> BackendSettings:
+        """The agent's settings with the job's on top. A job never sets this host's own
+        configuration (``cache_dir``, options its backend keeps to the host such as tool
+        binaries): ``ValueError``, which fails the job."""
         base = self.config.settings
+        job_settings = dict(job.settings)
+        job_options = job_settings.pop("options", None) or {}
+        if not isinstance(job_options, dict):
+            raise ValueError(f"options must be a mapping, not {job_options!r}")
+        refused = sorted(_HOST_SETTINGS & set(job_settings)) + sorted(
+            f"options.{name}" for name in set(job_options) - self.backend.job_options
+        )
+        if refused:
+            raise ValueError(
+                f"a job may not set {', '.join(refused)}: the agent host's own configuration"
+            )
         merged: dict[str, Any] = {
             "threads": base.threads,
             "precision": base.precision,
             "device_id": base.device_id,
             "cache_dir": base.cache_dir,
-            "options": dict(base.options),
+            "options": {**base.options, **job_options},
         }
-        merged.update(job.settings)
+        merged.update(job_settings)
         return BackendSettings.from_mapping(merged)
 
     def run_job(self, job: Job) -> None:
@@ -269,7 +288,7 @@ class Agent:
             if job.require_stable and record["unstable"]:
                 self._fail(job, "unstable", f"CV {record['stats']['cv']:.1%} after a re-run")
                 return
-            record["idempotency_key"] = job.lease_token
+            record["idempotency_key"] = hashlib.sha256(job.lease_token.encode()).hexdigest()
             record["job_id"] = job.job_id
             try:
                 self.client.complete(job.lease_token, record)

@@ -1,7 +1,8 @@
 """The agent as a wheel, built from the installed ``profiler_agent`` package on request.
 
 A device that can reach only the server installs its agent from it:
-``pip install <server>/v1/agent/<wheel name>``. The wheel holds ``profiler_agent`` alone,
+``pip install <server>/v1/agent/<wheel name>#sha256=<digest>``: pip refuses bytes with
+another digest. The wheel holds ``profiler_agent`` alone,
 declares the agent's runtime dependencies, and the ``hwnas-agent`` console script
 (wheel format: PEP 427; metadata: core metadata 2.1).
 """
@@ -68,3 +69,9 @@ def agent_wheel() -> bytes:
         for path, data in [*files, (f"{info}/RECORD", record.encode())]:
             wheel.writestr(zipfile.ZipInfo(path, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
+
+
+@cache
+def agent_wheel_sha256() -> str:
+    """The hex SHA-256 of :func:`agent_wheel`, pinned in the enrollment's install command."""
+    return hashlib.sha256(agent_wheel()).hexdigest()

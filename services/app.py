@@ -20,12 +20,13 @@ from services.maintenance import Sweeper
 from services.metrics import install_metrics
 from services.nul_guard import reject_nul
 from services.routers import ROUTERS
-from services.routers.agents import HEARTBEAT_THREADS
+from services.routers.agents import AGENT_REPORT_BYTES, HEARTBEAT_THREADS
 from services.schemas.common import ERROR_RESPONSES
 from services.task_queue import TaskQueue
-from services.ui import install_ui
+from services.ui import UI_PREFIX, install_ui
 
 API_PREFIX = "/v1"
+ONNX_CHECK_PROCESSES = 2  # uploads checked at once, each in its own worker process
 
 
 def operation_id(route: APIRoute) -> str:
@@ -67,7 +68,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.long_poll_slots = long_polls = LongPollSlots(settings.long_polls_per_user)
     app.state.artifact_store = ArtifactStore(settings.artifact_dir)
     app.state.heartbeat_limiter = CapacityLimiter(HEARTBEAT_THREADS)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.state.onnx_check_limiter = CapacityLimiter(ONNX_CHECK_PROCESSES)
+    app.add_middleware(
+        BodySizeLimit,
+        default_bytes=settings.max_json_bytes,
+        path_bytes={
+            f"{API_PREFIX}/artifacts": settings.max_upload_bytes,
+            f"{UI_PREFIX}/jobs/model": settings.max_upload_bytes,  # the dashboard's upload form
+            f"{API_PREFIX}/agents/heartbeat": AGENT_REPORT_BYTES,
+            f"{API_PREFIX}/agents/enroll": AGENT_REPORT_BYTES,
+        },
+    )
     install_metrics(app, factory, long_polls)
     install_error_handlers(app)
     for router in ROUTERS:

@@ -1,26 +1,30 @@
-"""Request-size limit enforced before a body is read into memory."""
+"""Request-size limits, per path, enforced before a body is read into memory."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
-    """Answer 413 for bodies over ``max_bytes`` (declared or streamed), as JSON."""
+    """Answer 413 for bodies over the limit of their path (``path_bytes``, else
+    ``default_bytes``), declared or streamed, as JSON."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, default_bytes: int, path_bytes: Mapping[str, int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = default_bytes
+        self.path_bytes = dict(path_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.path_bytes.get(scope["path"].rstrip("/"), self.default_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _reject(send, max_bytes)
             return
         seen = 0
         too_large = False
@@ -30,7 +34,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     too_large = True
                     raise _TooLarge
             return message
@@ -38,29 +42,30 @@ class BodySizeLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._reject(send)
+            await _reject(send, max_bytes)
         except Exception:
             if too_large:
-                await self._reject(send)
+                await _reject(send, max_bytes)
                 return
             raise
 
-    async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "code": "payload_too_large",
-                "message": f"request body exceeds {self.max_bytes} bytes",
-                "details": {"max_bytes": self.max_bytes},
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _reject(send: Send, max_bytes: int) -> None:
+    body = json.dumps(
+        {
+            "code": "payload_too_large",
+            "message": f"request body exceeds {max_bytes} bytes",
+            "details": {"max_bytes": max_bytes},
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

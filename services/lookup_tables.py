@@ -17,7 +17,7 @@ from typing import TypedDict
 from sqlalchemy.orm import Session
 
 from latency_db.errors import ValidationError
-from latency_db.models import Device, Measurement, ProfilingJob, RuntimeConfig
+from latency_db.models import Device, Measurement, ProfilingJob, RuntimeConfig, User
 from latency_db.predictors.selection import matching_predictor
 from latency_db.predictors.versions import load_version, runtime_config_for
 from latency_db.repositories import devices as device_repo
@@ -76,11 +76,12 @@ def table_ref(
     runtime_config_id: str | None = None,
     normalize_drift: bool = False,
     include: Iterable[str] = (),
+    viewer: User | None = None,
 ) -> TableRef:
     """The table named by ids; without a runtime configuration, the one the device was
     measured under (a clear error when there is none or several). ``include``: verdicts
-    besides ``clean`` its entries may have."""
-    device = device_repo.get_device(session=session, device_id=device_id)
+    besides ``clean`` its entries may have; a device ``viewer`` may not see is not found."""
+    device = device_repo.get_device(session=session, device_id=device_id, viewer=viewer)
     space = resolve_space_ref(space_ref)
     runtime = runtime_config_for(
         session=session,

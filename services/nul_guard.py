@@ -39,12 +39,12 @@ def nul_location(value: Any, path: str = "") -> str | None:
 
 async def reject_nul(request: Request) -> None:
     """Router dependency: 422 for a NUL in a path parameter, a query parameter or a string of
-    the JSON body (looked for only when the raw body holds the escape ``\\u0000``)."""
+    a JSON body (looked for only when the raw body holds the escape ``\\u0000``). Every body
+    is looked at, whatever its content type says: FastAPI reads a body without one, or with
+    ``Application/JSON``, as JSON too."""
     for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
         if NUL in name or NUL in str(value):
             raise invalid(name, PROBLEM)
-    if "json" not in request.headers.get("content-type", ""):
-        return
     body = await request.body()
     if b"\\u0000" not in body:
         return

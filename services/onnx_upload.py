@@ -1,17 +1,28 @@
-"""Checking an uploaded ONNX model before it is stored: parseable, valid, static shapes.
+"""Checking an uploaded ONNX model before it is stored: parseable, valid, static and bounded
+shapes, a bounded node count.
 
 Timed models never carry a dynamic axis (design section 4), so a symbolic or unknown
-dimension is refused with the input's name rather than guessed.
+dimension is refused with the input's name rather than guessed. The checks
+(``services.onnx_check``) run in a process of their own, killed when it runs past its time:
+the event loop keeps answering meanwhile.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-import onnx
-from google.protobuf.message import DecodeError
+import anyio
+from anyio import CapacityLimiter
 
+import services
 from services.validation import invalid
+
+# The folder holding the ``services`` package, for the checking process's import path.
+_PACKAGE_ROOT = str(Path(services.__file__).resolve().parent.parent)
 
 
 @dataclass(frozen=True)
@@ -20,29 +31,28 @@ class CheckedModel:
     opset: int | None
 
 
-def check_onnx_upload(data: bytes) -> CheckedModel:
-    """The first graph input's static shape and the default-domain opset; 422 otherwise."""
+async def check_onnx_upload(
+    data: bytes, *, max_nodes: int, timeout_s: float, limiter: CapacityLimiter
+) -> CheckedModel:
+    """The first graph input's static shape and the default-domain opset; 422 otherwise,
+    also when the check runs past ``timeout_s`` (its process is killed)."""
     if not data:
         raise invalid("body", "the upload is empty")
+    path = os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "services.onnx_check", str(max_nodes)]
     try:
-        model = onnx.load_model_from_string(data)
-        onnx.checker.check_model(model)
-    except (DecodeError, onnx.checker.ValidationError, ValueError) as err:
-        raise invalid("body", f"not a valid ONNX model: {str(err)[:300]}") from None
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    if not inputs:
-        raise invalid("body", "the model has no graph inputs")
-    shapes: list[list[int]] = []
-    for graph_input in inputs:
-        dims = graph_input.type.tensor_type.shape.dim
-        shape = [d.dim_value if d.HasField("dim_value") else 0 for d in dims]
-        if not shape or any(v <= 0 for v in shape):
-            raise invalid(
-                "body",
-                f"input {graph_input.name!r} has a dynamic or unknown dimension {shape}: "
-                "export the model with static shapes (the batch included)",
-            )
-        shapes.append(shape)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return CheckedModel(input_shape=shapes[0], opset=opset)
+        async with limiter:
+            with anyio.fail_after(timeout_s):
+                done = await anyio.run_process(
+                    command, input=data, env={**os.environ, "PYTHONPATH": path}, check=False
+                )
+    except TimeoutError:
+        raise invalid(
+            "body", f"the model took over {timeout_s:g} s to check: upload a smaller model"
+        ) from None
+    if done.returncode != 0:  # the checker itself died on this model
+        raise invalid("body", f"the model could not be checked (exit {done.returncode})")
+    answer = json.loads(done.stdout)
+    if "refused" in answer:
+        raise invalid("body", answer["refused"])
+    return CheckedModel(input_shape=answer["input_shape"], opset=answer["opset"])

@@ -72,7 +72,7 @@ def submit_search(
     if problems:
         raise invalid(*next(iter(problems.items())))
     try:
-        device = device_repo.get_device(session=session, device_id=body.device_id)
+        device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     except NotFound:
         raise invalid("device_id", f"unknown device {body.device_id!r}") from None
     deploy = spec.deploy_space()

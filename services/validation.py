@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from latency_db.spaces import Architecture, SearchSpace, resolve_space, space_from_ref
 from services.errors import ApiError
+from services.schemas.common import RuntimeIn
+
+# The ``options`` a job may set per backend, with the pattern of their values; every other
+# option (the Android tool binaries, the serial) is the agent host's own configuration.
+JOB_OPTIONS: dict[str, dict[str, re.Pattern[str]]] = {
+    "android-adb": {"inprocess_warmup": re.compile(r"^[0-9]{1,4}$")},
+}
 
 
 def invalid(field: str, problem: str) -> ApiError:
@@ -38,3 +48,17 @@ def parse_architecture(
         return space.parse(text)
     except ValueError as err:
         raise invalid(field, str(err)) from None
+
+
+def runtime_settings(runtime: RuntimeIn) -> dict[str, Any]:
+    """The settings as sent (what a runtime configuration is keyed by), once every option is
+    one the backend lets a job set; 422 naming the option otherwise."""
+    allowed = JOB_OPTIONS.get(runtime.backend, {})
+    for name, value in runtime.settings.options.items():
+        field = f"runtime.settings.options.{name}"
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise invalid(field, f"not an option a job sets on {runtime.backend} (known: {known})")
+        if not allowed[name].match(value):
+            raise invalid(field, f"{value!r} does not match {allowed[name].pattern}")
+    return runtime.settings.model_dump(exclude_unset=True)

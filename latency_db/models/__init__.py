@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from latency_db.models.accounts import ApiToken, User
-from latency_db.models.artifacts import Artifact, ArtifactKind
+from latency_db.models.artifacts import Artifact, ArtifactKind, ArtifactUpload
 from latency_db.models.base import Base, new_id
 from latency_db.models.devices import (
     Agent,
@@ -36,6 +36,7 @@ __all__ = [
     "ApiToken",
     "Artifact",
     "ArtifactKind",
+    "ArtifactUpload",
     "Base",
     "Device",
     "DeviceKind",

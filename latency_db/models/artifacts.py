@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from latency_db.models.base import Base, check_in, created_column, enum_type
+from latency_db.models.base import ID_LENGTH, Base, check_in, created_column, enum_type
 
 
 class ArtifactKind(str, Enum):
@@ -30,4 +30,19 @@ class Artifact(Base):
     space_ref: Mapped[str | None] = mapped_column(String(128))
     input_shape: Mapped[list[int]] = mapped_column(JSON)
     opset: Mapped[int | None]
+    created_at: Mapped[datetime] = created_column()
+
+
+class ArtifactUpload(Base):
+    """A user who uploaded an artifact's bytes: the artifact is theirs to read (the same
+    bytes uploaded by two users are one artifact with two uploads)."""
+
+    __tablename__ = "artifact_uploads"
+
+    sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("artifacts.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     created_at: Mapped[datetime] = created_column()

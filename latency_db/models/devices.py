@@ -49,6 +49,11 @@ class Device(Base):
 
     id: Mapped[str] = id_column()
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    # The user who registered it: others see a 404, admins see all. None: made before owners
+    # (or by the CLI's embedded database), an admin's alone. No foreign key: SQLite adds one
+    # only by rebuilding ``devices``, whose drop would cascade to every row off a device
+    # (users are never deleted; an unknown owner leaves the device to the admins).
+    owner_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     kind: Mapped[DeviceKind] = mapped_column(enum_type(DeviceKind))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[DeviceState] = mapped_column(enum_type(DeviceState), default=DeviceState.ACTIVE)

@@ -23,6 +23,7 @@ from latency_db.models import (
     PredictorKind,
     RuntimeConfig,
     SubjectKind,
+    User,
 )
 from latency_db.predictors.additive import AdditivePredictor
 from latency_db.predictors.base import LatencyPredictor
@@ -336,16 +337,22 @@ def run_fit(*, session: Session, fit: PredictorFit) -> None:
 
 
 def source_tables(
-    *, session: Session, space: SearchSpace, predictor_ids: Sequence[str]
+    *,
+    session: Session,
+    space: SearchSpace,
+    predictor_ids: Sequence[str],
+    viewer: User | None = None,
 ) -> tuple[LayerTable, ...]:
-    """The additive tables of the stored versions a few-shot transfer starts from; a version
-    of another space instance or without a table (``mlp``, ``gbdt``) is a
-    ``ValidationError`` naming it."""
+    """The additive tables of the stored versions a few-shot transfer starts from (``NotFound``
+    for one ``viewer`` may not see); a version of another space instance or without a table
+    (``mlp``, ``gbdt``) is a ``ValidationError`` naming it."""
     if len(set(predictor_ids)) != len(predictor_ids):
         raise ValidationError("source predictor ids must not repeat")
     tables = []
     for predictor_id in predictor_ids:
-        row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+        row = predictor_repo.get_predictor(
+            session=session, predictor_id=predictor_id, viewer=viewer
+        )
         if row.space_ref != space.ref:
             raise ValidationError(
                 f"source predictor {predictor_id} predicts {row.space_ref}, not {space.ref}"
@@ -367,10 +374,11 @@ def reference_candidates(
     predictor_ids: Sequence[str],
     candidates: Sequence[Architecture],
     count: int,
+    viewer: User | None = None,
 ) -> list[Architecture]:
     """The ``count`` candidates (all, if fewer) a few-shot transfer from ``predictor_ids``
     learns most from (:func:`~latency_db.predictors.transfer.reference_architectures`)."""
-    tables = source_tables(session=session, space=space, predictor_ids=predictor_ids)
+    tables = source_tables(session=session, space=space, predictor_ids=predictor_ids, viewer=viewer)
     if not candidates:
         return []
     indices = encode_architectures(space, candidates)

@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session, joinedload
 
 from latency_db.db import db_now
 from latency_db.errors import ValidationError
-from latency_db.models import Agent, AgentState, Device, JobLease, LeaseState
+from latency_db.models import Agent, AgentState, Device, DeviceState, JobLease, LeaseState
 from latency_db.repositories.common import (
     check_json,
     check_positive_int,
     get_or_not_found,
     parse_enum,
 )
-from latency_db.security import hash_token
+from latency_db.security import AGENT_CREDENTIAL, generate_token, hash_token
 
 # States an agent leaves by heartbeating; an admin's DRAINING/DISABLED stay as they are.
 _LIVENESS_STATES = (AgentState.ONLINE, AgentState.STALE, AgentState.OFFLINE)
@@ -36,8 +36,8 @@ class Heartbeat:
 
 
 def authenticate_agent(*, session: Session, credential: str) -> Agent | None:
-    """The agent holding ``credential`` with its device (one read); None if unknown or
-    disabled."""
+    """The agent holding ``credential`` with its device (one read); None if unknown, or if
+    the agent or its device is disabled."""
     agent = session.scalars(
         select(Agent)
         .where(Agent.credential_hash == hash_token(credential))
@@ -45,7 +45,17 @@ def authenticate_agent(*, session: Session, credential: str) -> Agent | None:
     ).first()
     if agent is None or agent.state is AgentState.DISABLED:
         return None
+    if agent.device.state is DeviceState.DISABLED:
+        return None
     return agent
+
+
+def rotate_credential(*, session: Session, agent: Agent) -> str:
+    """A new credential for ``agent`` (plaintext once); the old one stops working at once."""
+    credential = generate_token(AGENT_CREDENTIAL)
+    agent.credential_hash = hash_token(credential)
+    session.flush()
+    return credential
 
 
 def get_agent(*, session: Session, agent_id: str) -> Agent:

@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
-from latency_db.errors import Conflict, ValidationError
-from latency_db.models import Artifact, ArtifactKind
+from latency_db.errors import Conflict, NotFound, ValidationError
+from latency_db.models import (
+    Agent,
+    Artifact,
+    ArtifactKind,
+    ArtifactUpload,
+    JobLease,
+    LeaseState,
+    ProfilingJob,
+    User,
+)
 from latency_db.repositories.common import (
     check_name,
     check_positive_int,
@@ -18,6 +28,7 @@ from latency_db.repositories.common import (
     insert_or_existing,
     parse_enum,
 )
+from latency_db.repositories.devices import visible_device_ids
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -67,3 +78,46 @@ def register_artifact(
 
 def get_artifact(*, session: Session, sha256: str) -> Artifact:
     return get_or_not_found(session, Artifact, check_sha256(sha256), "artifact")
+
+
+def record_upload(*, session: Session, artifact: Artifact, user: User) -> None:
+    """``user`` uploaded the artifact's bytes: it is theirs to read (idempotent)."""
+    key = {"sha256": artifact.sha256, "user_id": user.id}
+    if session.get(ArtifactUpload, key) is None:
+        insert_or_existing(
+            session,
+            ArtifactUpload(**key, created_at=db_now(session)),
+            lambda: session.get(ArtifactUpload, key),
+        )
+
+
+def get_artifact_for_user(*, session: Session, sha256: str, user: User) -> Artifact:
+    """An artifact ``user`` may read: every one for an admin, else one they uploaded or one
+    a job of a device they see profiles; ``NotFound`` otherwise."""
+    artifact = get_artifact(session=session, sha256=sha256)
+    if user.is_admin or session.get(ArtifactUpload, (artifact.sha256, user.id)) is not None:
+        return artifact
+    visible = visible_device_ids(user)
+    profiled = select(ProfilingJob.id).where(ProfilingJob.artifact_sha256 == artifact.sha256)
+    if visible is not None:
+        profiled = profiled.where(ProfilingJob.device_id.in_(visible))
+    if session.scalars(profiled.limit(1)).first() is None:
+        raise NotFound(f"artifact {sha256!r} not found")
+    return artifact
+
+
+def get_artifact_for_agent(*, session: Session, sha256: str, agent: Agent) -> Artifact:
+    """An artifact ``agent`` may read: that of a job it holds a live lease of."""
+    artifact = get_artifact(session=session, sha256=sha256)
+    leased = (
+        select(JobLease.id)
+        .join(ProfilingJob, ProfilingJob.id == JobLease.job_id)
+        .where(
+            JobLease.agent_id == agent.id,
+            JobLease.state == LeaseState.LIVE,
+            ProfilingJob.artifact_sha256 == artifact.sha256,
+        )
+    )
+    if session.scalars(leased.limit(1)).first() is None:
+        raise NotFound(f"artifact {sha256!r} not found")
+    return artifact

@@ -1,20 +1,20 @@
-"""Target devices: create, read, drain and disable."""
+"""Target devices: create, read, drain and disable; a device is seen by its owner and the
+admins, and is "not found" for everyone else (its existence is not told)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
 from latency_db.errors import NotFound, ValidationError
-from latency_db.models import Device, DeviceKind, DeviceState
+from latency_db.models import Device, DeviceKind, DeviceState, User
 from latency_db.repositories.common import (
     add_or_conflict,
     check_json,
-    get_or_not_found,
     parse_enum,
 )
 
@@ -27,6 +27,7 @@ def create_device(
     name: str,
     kind: DeviceKind | str,
     attributes: dict[str, Any] | None = None,
+    owner: User | None = None,
 ) -> Device:
     if not _NAME.match(name):
         raise ValidationError(
@@ -39,6 +40,7 @@ def create_device(
         name=name,
         kind=parse_enum(DeviceKind, kind, "kind"),
         attributes=attributes,
+        owner_id=None if owner is None else owner.id,
         state=DeviceState.ACTIVE,
         created_at=db_now(session),
     )
@@ -46,12 +48,33 @@ def create_device(
     return device
 
 
-def list_devices(*, session: Session) -> list[Device]:
-    return list(session.scalars(select(Device).order_by(Device.name)))
+def can_see(viewer: User | None, device: Device) -> bool:
+    """An admin sees every device, a user the devices they own; ``None`` is the server
+    itself (workers, the CLI's embedded database)."""
+    return viewer is None or viewer.is_admin or device.owner_id == viewer.id
 
 
-def get_device(*, session: Session, device_id: str) -> Device:
-    return get_or_not_found(session, Device, device_id, "device")
+def visible_device_ids(viewer: User | None) -> Select[str] | None:
+    """The ids of the devices ``viewer`` sees, as a subquery for ``device_id.in_(...)``;
+    None when that is every device."""
+    if viewer is None or viewer.is_admin:
+        return None
+    return select(Device.id).where(Device.owner_id == viewer.id)
+
+
+def list_devices(*, session: Session, viewer: User | None = None) -> list[Device]:
+    stmt = select(Device).order_by(Device.name)
+    if (visible := visible_device_ids(viewer)) is not None:
+        stmt = stmt.where(Device.id.in_(visible))
+    return list(session.scalars(stmt))
+
+
+def get_device(*, session: Session, device_id: str, viewer: User | None = None) -> Device:
+    """The device, or ``NotFound`` when it does not exist or ``viewer`` may not see it."""
+    device = session.get(Device, device_id)
+    if device is None or not can_see(viewer, device):
+        raise NotFound(f"device {device_id!r} not found")
+    return device
 
 
 def get_device_by_name(*, session: Session, name: str) -> Device:

@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
-from latency_db.errors import Conflict, PermissionDenied
+from latency_db.errors import Conflict, NotFound, PermissionDenied
 from latency_db.models import (
     Agent,
     Artifact,
@@ -18,6 +18,7 @@ from latency_db.models import (
     JobState,
     ProfilingJob,
     RuntimeConfig,
+    User,
 )
 from latency_db.repositories.common import (
     add_or_conflict,
@@ -27,6 +28,7 @@ from latency_db.repositories.common import (
     get_or_not_found,
     parse_enum,
 )
+from latency_db.repositories.devices import can_see, visible_device_ids
 from latency_db.repositories.measurements import EVERY_VERDICT, lookup_table
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.LEASED)
@@ -87,8 +89,12 @@ def create_job(
     return job
 
 
-def get_job(*, session: Session, job_id: str) -> ProfilingJob:
-    return get_or_not_found(session, ProfilingJob, job_id, "profiling job")
+def get_job(*, session: Session, job_id: str, viewer: User | None = None) -> ProfilingJob:
+    """The job, or ``NotFound`` also when ``viewer`` may not see its device."""
+    job = get_or_not_found(session, ProfilingJob, job_id, "profiling job")
+    if not can_see(viewer, job.device):
+        raise NotFound(f"profiling job {job_id!r} not found")
+    return job
 
 
 def get_job_for_agent(*, session: Session, agent: Agent, job_id: str) -> ProfilingJob:
@@ -106,9 +112,13 @@ def list_jobs(
     state: JobState | str | None = None,
     limit: int = 100,
     offset: int = 0,
+    viewer: User | None = None,
 ) -> list[ProfilingJob]:
-    """Newest first, optionally for one device and/or state."""
+    """Newest first, optionally for one device and/or state; only of devices ``viewer``
+    sees (``devices.can_see``)."""
     stmt = select(ProfilingJob).order_by(ProfilingJob.created_at.desc(), ProfilingJob.id.desc())
+    if (visible := visible_device_ids(viewer)) is not None:
+        stmt = stmt.where(ProfilingJob.device_id.in_(visible))
     if device is not None:
         stmt = stmt.where(ProfilingJob.device_id == device.id)
     if state is not None:

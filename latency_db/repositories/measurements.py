@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
-from latency_db.errors import ValidationError
+from latency_db.errors import NotFound, ValidationError
 from latency_db.models import (
     Agent,
     Device,
@@ -19,6 +19,7 @@ from latency_db.models import (
     ProfilingJob,
     RuntimeConfig,
     SubjectKind,
+    User,
 )
 from latency_db.repositories.common import (
     check_json,
@@ -28,6 +29,7 @@ from latency_db.repositories.common import (
     get_or_not_found,
     parse_enum,
 )
+from latency_db.repositories.devices import can_see, visible_device_ids
 from latency_db.timing_stats import compute_stats
 from latency_db.verdicts import (
     Verdict,
@@ -118,8 +120,14 @@ def add_measurement(
     return measurement
 
 
-def get_measurement(*, session: Session, measurement_id: str) -> Measurement:
-    return get_or_not_found(session, Measurement, measurement_id, "measurement")
+def get_measurement(
+    *, session: Session, measurement_id: str, viewer: User | None = None
+) -> Measurement:
+    """The measurement, or ``NotFound`` also when ``viewer`` may not see its device."""
+    row = get_or_not_found(session, Measurement, measurement_id, "measurement")
+    if not can_see(viewer, get_or_not_found(session, Device, row.device_id, "device")):
+        raise NotFound(f"measurement {measurement_id!r} not found")
+    return row
 
 
 def get_measurement_by_idempotency_key(*, session: Session, key: str) -> Measurement | None:
@@ -146,9 +154,12 @@ def list_measurements(
     verdict: Verdict | str | None = None,
     limit: int = 100,
     offset: int = 0,
+    viewer: User | None = None,
 ) -> list[Measurement]:
-    """Newest first, optionally filtered."""
+    """Newest first, optionally filtered; only of devices ``viewer`` sees."""
     stmt = select(Measurement).order_by(Measurement.created_at.desc(), Measurement.id.desc())
+    if (visible := visible_device_ids(viewer)) is not None:
+        stmt = stmt.where(Measurement.device_id.in_(visible))
     if device is not None:
         stmt = stmt.where(Measurement.device_id == device.id)
     if runtime_config is not None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
-from latency_db.errors import ValidationError
+from latency_db.errors import NotFound, ValidationError
 from latency_db.models import (
     Device,
     FitKind,
@@ -19,6 +19,7 @@ from latency_db.models import (
     PredictorFit,
     PredictorKind,
     RuntimeConfig,
+    User,
 )
 from latency_db.repositories.common import (
     add_or_conflict,
@@ -29,6 +30,7 @@ from latency_db.repositories.common import (
     get_or_not_found,
     parse_enum,
 )
+from latency_db.repositories.devices import can_see, visible_device_ids
 from latency_db.verdicts import Verdict, parse_verdicts, sorted_verdicts
 
 UNFINISHED_FITS = (FitState.QUEUED, FitState.RUNNING)
@@ -95,8 +97,12 @@ def create_predictor(
     return predictor
 
 
-def get_predictor(*, session: Session, predictor_id: str) -> Predictor:
-    return get_or_not_found(session, Predictor, predictor_id, "predictor")
+def get_predictor(*, session: Session, predictor_id: str, viewer: User | None = None) -> Predictor:
+    """The version, or ``NotFound`` also when ``viewer`` may not see its device."""
+    row = get_or_not_found(session, Predictor, predictor_id, "predictor")
+    if not can_see(viewer, row.device):
+        raise NotFound(f"predictor {predictor_id!r} not found")
+    return row
 
 
 def list_predictors(
@@ -106,9 +112,12 @@ def list_predictors(
     runtime_config: RuntimeConfig | None = None,
     space_ref: str | None = None,
     kind: PredictorKind | str | None = None,
+    viewer: User | None = None,
 ) -> list[Predictor]:
-    """Newest first, optionally filtered."""
+    """Newest first, optionally filtered; only of devices ``viewer`` sees."""
     stmt = select(Predictor).order_by(Predictor.created_at.desc(), Predictor.id.desc())
+    if (visible := visible_device_ids(viewer)) is not None:
+        stmt = stmt.where(Predictor.device_id.in_(visible))
     if device is not None:
         stmt = stmt.where(Predictor.device_id == device.id)
     if runtime_config is not None:
@@ -182,8 +191,12 @@ def create_fit(
     return fit
 
 
-def get_fit(*, session: Session, fit_id: str) -> PredictorFit:
-    return get_or_not_found(session, PredictorFit, fit_id, "predictor fit")
+def get_fit(*, session: Session, fit_id: str, viewer: User | None = None) -> PredictorFit:
+    """The fit request, or ``NotFound`` also when ``viewer`` may not see its device."""
+    fit = get_or_not_found(session, PredictorFit, fit_id, "predictor fit")
+    if not can_see(viewer, fit.device):
+        raise NotFound(f"predictor fit {fit_id!r} not found")
+    return fit
 
 
 def start_fit(*, session: Session, fit: PredictorFit) -> bool:

@@ -23,6 +23,9 @@ from latency_db.spaces.blocks import (
 from latency_db.spaces.ops import LayerShape, block_for
 
 Architecture = tuple[str, ...]
+# What a worker can train and an agent can run (the API's schemas use the same bounds).
+MAX_RESOLUTION = 1024
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,12 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         d = self.definition
-        if self.resolution < 8:
-            raise ValueError(f"resolution must be at least 8, got {self.resolution}")
+        if not 8 <= self.resolution <= MAX_RESOLUTION:
+            raise ValueError(f"resolution must be in [8, {MAX_RESOLUTION}], got {self.resolution}")
         if not 0.1 <= self.width_mult <= 4.0:
             raise ValueError(f"width_mult must be in [0.1, 4], got {self.width_mult}")
-        if self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+        if not 2 <= self.num_classes <= MAX_CLASSES:
+            raise ValueError(f"num_classes must be in [2, {MAX_CLASSES}], got {self.num_classes}")
         width = self._scale
         stem = ConvBlock("Conv", self.resolution, 3, width(d.stem_channels), 3, d.stem_stride)
         hw, ch = stem.out_hw, stem.out_ch

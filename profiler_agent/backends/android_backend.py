@@ -121,6 +121,8 @@ class AndroidPrepared(Prepared):
 class AndroidAdbBackend(Backend[AndroidPrepared]):
     """A phone attached to this host over adb; ONNX via ORT perf test, TFLite via XNNPACK."""
 
+    job_options = frozenset({"inprocess_warmup"})
+
     def __init__(self) -> None:
         binary = shutil.which("adb")
         if binary is None:

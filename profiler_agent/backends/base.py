@@ -115,6 +115,9 @@ class Backend(ABC, Generic[P]):
     """One runtime on this machine. The constructor raises :class:`BackendUnavailable`."""
 
     name: ClassVar[str]
+    # The ``options`` a job may set; the others (tool binaries, the serial) and ``cache_dir``
+    # are this host's own configuration, never a job's.
+    job_options: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def prepare(

@@ -13,6 +13,7 @@ import hwnas
 from latency_db import migrate
 from latency_db.settings import get_settings
 from services.cli import (
+    agent_commands,
     device_commands,
     login_command,
     lut_commands,
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(space_commands.app, name="space")
 app.add_typer(device_commands.app, name="device")
+app.add_typer(agent_commands.app, name="agent")
 app.add_typer(lut_commands.app, name="lut")
 app.add_typer(measurement_commands.app, name="measurement")
 app.add_typer(measurement_commands.app, name="measurements", hidden=True)  # the old name

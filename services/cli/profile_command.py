@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -20,8 +20,7 @@ from latency_db.settings import get_settings
 from services.cli.backend_choice import Backend
 from services.cli.dispatch import client_config, fail, run_action
 from services.cli.output import emit_json, emit_mapping, emit_table
-from services.errors import ApiError
-from services.onnx_upload import check_onnx_upload
+from services.onnx_check import UploadRefused, inspect_onnx
 
 
 def profile(
@@ -80,9 +79,10 @@ def _checked_model(model: Path, batch: int | None) -> list[int]:
     except OSError as err:
         fail(f"cannot read {model}: {err.strerror}")
     try:
-        shape = check_onnx_upload(data).input_shape
-    except ApiError as err:
-        fail(f"{model}: {err.message}")
+        found = inspect_onnx(data, get_settings().onnx_max_nodes)
+    except UploadRefused as err:
+        fail(f"{model}: {err}")
+    shape = cast(list[int], found["input_shape"])
     if batch is not None and batch != shape[0]:
         fail(
             f"--batch {batch}: {model} has the static input shape {shape} (batch {shape[0]}); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.routers import (
+    agent_admin,
     agent_package,
     agents,
     artifacts,
@@ -22,6 +23,7 @@ ROUTERS = [
     health.router,
     devices.router,
     agents.router,
+    agent_admin.router,
     agent_package.router,
     leases.router,
     artifacts.router,

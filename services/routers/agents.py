@@ -30,6 +30,8 @@ from services.schemas.agents import (
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 MAX_CLAIM_WAIT_S = 30.0
+# The body limit of an enrollment or a heartbeat: an environment report, a few lease tokens.
+AGENT_REPORT_BYTES = 64 * 1024
 # Threads of their own for heartbeats (app.state.heartbeat_limiter); with the shared
 # threadpool's (settings.api_threads) they must fit the database pool (size + overflow).
 HEARTBEAT_THREADS = 4

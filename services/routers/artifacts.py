@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 
 from latency_db.artifact_store import ArtifactStore
-from latency_db.models import Agent, User
+from latency_db.models import Agent, Artifact, User
 from latency_db.repositories import artifacts as artifact_repo
-from services.deps import BearerDep, CurrentUser, SessionDep, current_agent, current_user
+from services.deps import (
+    BearerDep,
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    current_agent,
+    current_user,
+)
 from services.errors import ApiError
 from services.onnx_upload import check_onnx_upload
 from services.schemas.jobs import ArtifactOut
@@ -29,6 +38,14 @@ def user_or_agent(session: SessionDep, credentials: BearerDep) -> User | Agent:
         return current_user(session, credentials)
     except ApiError:
         return current_agent(session, credentials)
+
+
+def readable_artifact(session: Session, sha256: str, reader: User | Agent) -> Artifact:
+    """A user reads what they uploaded or what their devices profile, an agent the artifact
+    of a job it holds a lease of; anything else is not found."""
+    if isinstance(reader, User):
+        return artifact_repo.get_artifact_for_user(session=session, sha256=sha256, user=reader)
+    return artifact_repo.get_artifact_for_agent(session=session, sha256=sha256, agent=reader)
 
 
 StoreDep = Annotated[ArtifactStore, Depends(store_of)]
@@ -52,36 +69,46 @@ async def upload_model(
     request: Request,
     session: SessionDep,
     store: StoreDep,
-    _: CurrentUser,
+    settings: SettingsDep,
+    user: CurrentUser,
     name: str = Query(min_length=1, max_length=200, description="a name for the model"),
 ) -> ArtifactOut:
     """Upload an ONNX model (raw bytes, static shapes) to be profiled by ``model`` jobs."""
     data = await request.body()
-    checked = check_onnx_upload(data)
-    sha256 = store.put_bytes(data)
-    artifact = artifact_repo.register_artifact(
-        session=session,
-        sha256=sha256,
-        kind="onnx",
-        size_bytes=len(data),
-        subject=name,
-        input_shape=checked.input_shape,
-        opset=checked.opset,
+    checked = await check_onnx_upload(
+        data,
+        max_nodes=settings.onnx_max_nodes,
+        timeout_s=settings.onnx_check_seconds,
+        limiter=request.app.state.onnx_check_limiter,
     )
-    session.commit()
-    return ArtifactOut.model_validate(artifact)
+
+    def store_and_register() -> ArtifactOut:
+        artifact = artifact_repo.register_artifact(
+            session=session,
+            sha256=store.put_bytes(data),
+            kind="onnx",
+            size_bytes=len(data),
+            subject=name,
+            input_shape=checked.input_shape,
+            opset=checked.opset,
+        )
+        artifact_repo.record_upload(session=session, artifact=artifact, user=user)
+        session.commit()
+        return ArtifactOut.model_validate(artifact)
+
+    return await to_thread.run_sync(store_and_register)
 
 
 @router.get("/{sha256}", response_model=ArtifactOut)
-def get_artifact(sha256: str, session: SessionDep, _: ReaderDep) -> ArtifactOut:
+def get_artifact(sha256: str, session: SessionDep, reader: ReaderDep) -> ArtifactOut:
     """An artifact's metadata (kind, size, input shape, opset)."""
-    return ArtifactOut.model_validate(artifact_repo.get_artifact(session=session, sha256=sha256))
+    return ArtifactOut.model_validate(readable_artifact(session, sha256, reader))
 
 
 @router.get("/{sha256}/content", response_class=FileResponse)
-def download(sha256: str, session: SessionDep, store: StoreDep, _: ReaderDep) -> FileResponse:
+def download(sha256: str, session: SessionDep, store: StoreDep, reader: ReaderDep) -> FileResponse:
     """The artifact's bytes; clients verify them against the sha256."""
-    artifact = artifact_repo.get_artifact(session=session, sha256=sha256)
+    artifact = readable_artifact(session, sha256, reader)
     return FileResponse(
         store.existing_path(artifact.sha256),
         media_type="application/octet-stream",

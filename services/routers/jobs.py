@@ -14,7 +14,7 @@ from services.network_jobs import queue_network_jobs
 from services.schemas.common import MAX_OFFSET
 from services.schemas.jobs import JobCreate, JobOut
 from services.task_queue import commit_and_dispatch
-from services.validation import invalid, parse_architecture, resolve_space_ref
+from services.validation import invalid, parse_architecture, resolve_space_ref, runtime_settings
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -25,18 +25,20 @@ def submit_job(
     session: SessionDep,
     settings: SettingsDep,
     tasks: TaskQueueDep,
-    _: CurrentUser,
+    user: CurrentUser,
 ) -> JobOut:
     """Queue a job; a network's ONNX file is exported by a worker before agents see it. A
     broker outage does not refuse it: the export is sent once the broker is back."""
-    device = device_repo.get_device(session=session, device_id=body.device_id)
+    device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     runtime = runtime_repo.get_or_create_runtime_config(
-        session=session, backend=body.runtime.backend, settings=body.runtime.settings
+        session=session, backend=body.runtime.backend, settings=runtime_settings(body.runtime)
     )
     if body.kind == "model":
         if not body.artifact_sha256:
             raise invalid("artifact_sha256", "a model job needs an uploaded artifact")
-        artifact = artifact_repo.get_artifact(session=session, sha256=body.artifact_sha256)
+        artifact = artifact_repo.get_artifact_for_user(
+            session=session, sha256=body.artifact_sha256, user=user
+        )
         job = job_repo.create_job(
             session=session,
             device=device,
@@ -69,29 +71,35 @@ def submit_job(
 @router.get("", response_model=list[JobOut])
 def list_jobs(
     session: SessionDep,
-    _: CurrentUser,
+    user: CurrentUser,
     device_id: str | None = None,
     state: JobState | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[JobOut]:
-    """Profiling jobs, newest first, optionally of one device or in one state."""
-    device = device_repo.get_device(session=session, device_id=device_id) if device_id else None
+    """Profiling jobs of the caller's devices, newest first, optionally of one device or in
+    one state."""
+    device = (
+        device_repo.get_device(session=session, device_id=device_id, viewer=user)
+        if device_id
+        else None
+    )
     jobs = job_repo.list_jobs(
-        session=session, device=device, state=state, limit=limit, offset=offset
+        session=session, device=device, state=state, limit=limit, offset=offset, viewer=user
     )
     return [JobOut.model_validate(j) for j in jobs]
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep, _: CurrentUser) -> JobOut:
+def get_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobOut:
     """One profiling job with its state, attempt and error."""
-    return JobOut.model_validate(job_repo.get_job(session=session, job_id=job_id))
+    return JobOut.model_validate(job_repo.get_job(session=session, job_id=job_id, viewer=user))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: str, session: SessionDep, _: CurrentUser) -> JobOut:
+def cancel_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobOut:
     """Cancel now if queued; a leased job's agent is told on its next heartbeat."""
-    job = job_repo.cancel_job(session=session, job=job_repo.get_job(session=session, job_id=job_id))
+    job = job_repo.get_job(session=session, job_id=job_id, viewer=user)
+    job = job_repo.cancel_job(session=session, job=job)
     session.commit()
     return JobOut.model_validate(job)

@@ -1,8 +1,14 @@
-"""A held lease: renew it, complete it with a result, fail it, or give it back."""
+"""A held lease: renew it, complete it with a result, fail it, or give it back.
+
+The lease token travels in the ``Lease-Token`` header, never in the URL, so it stays out of
+access logs and proxies' caches.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 
 from latency_db.models import ProfilingJob
 from latency_db.repositories import leases as lease_repo
@@ -12,6 +18,16 @@ from services.schemas.jobs import MeasurementOut
 
 router = APIRouter(prefix="/leases", tags=["leases"])
 
+LeaseToken = Annotated[
+    str,
+    Header(
+        alias="Lease-Token",
+        min_length=8,
+        max_length=128,
+        description="the token the claim answered with (shown once)",
+    ),
+]
+
 
 def _job_state(job: ProfilingJob) -> JobStateOut:
     return JobStateOut(
@@ -19,9 +35,9 @@ def _job_state(job: ProfilingJob) -> JobStateOut:
     )
 
 
-@router.post("/{lease_token}/renew", response_model=LeaseOut)
+@router.post("/renew", response_model=LeaseOut)
 def renew(
-    lease_token: str, credential: AgentCredential, session: SessionDep, settings: SettingsDep
+    lease_token: LeaseToken, credential: AgentCredential, session: SessionDep, settings: SettingsDep
 ) -> LeaseOut:
     """Extend a held lease by the lease period (database clock); 409 once superseded."""
     agent = authenticated_agent(session, credential)
@@ -32,9 +48,9 @@ def renew(
     return LeaseOut(job_id=lease.job_id, state=lease.state.value, expires_at=lease.expires_at)
 
 
-@router.post("/{lease_token}/complete", response_model=MeasurementOut)
+@router.post("/complete", response_model=MeasurementOut)
 def complete(
-    lease_token: str, body: CompleteIn, credential: AgentCredential, session: SessionDep
+    lease_token: LeaseToken, body: CompleteIn, credential: AgentCredential, session: SessionDep
 ) -> MeasurementOut:
     """Store the result (idempotent by ``idempotency_key``); 409 for a superseded lease."""
     agent = authenticated_agent(session, credential)
@@ -53,9 +69,9 @@ def complete(
     return MeasurementOut.model_validate(measurement)
 
 
-@router.post("/{lease_token}/fail", response_model=JobStateOut)
+@router.post("/fail", response_model=JobStateOut)
 def fail(
-    lease_token: str, body: FailIn, credential: AgentCredential, session: SessionDep
+    lease_token: LeaseToken, body: FailIn, credential: AgentCredential, session: SessionDep
 ) -> JobStateOut:
     """Report that the job failed on this agent; it is retried until ``max_attempts``."""
     agent = authenticated_agent(session, credential)
@@ -70,8 +86,10 @@ def fail(
     return _job_state(job)
 
 
-@router.post("/{lease_token}/release", response_model=JobStateOut)
-def release(lease_token: str, credential: AgentCredential, session: SessionDep) -> JobStateOut:
+@router.post("/release", response_model=JobStateOut)
+def release(
+    lease_token: LeaseToken, credential: AgentCredential, session: SessionDep
+) -> JobStateOut:
     """Give the job back without an attempt penalty (the agent is shutting down)."""
     agent = authenticated_agent(session, credential)
     job = lease_repo.release_lease(session=session, agent=agent, lease_token=lease_token)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from latency_db.models import User
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
@@ -30,13 +31,14 @@ from services.schemas.lookup_tables import (
     TableIn,
 )
 from services.task_queue import commit_and_dispatch
-from services.validation import build_space, parse_architecture
+from services.validation import build_space, parse_architecture, runtime_settings
 
 router = APIRouter(prefix="/lookup-tables", tags=["lookup tables"])
 
 
 def _table_query(
     session: SessionDep,
+    user: CurrentUser,
     device_id: str,
     space_ref: str,
     runtime_config_id: Annotated[
@@ -60,6 +62,7 @@ def _table_query(
         runtime_config_id=runtime_config_id,
         normalize_drift=normalize_drift,
         include=include,
+        viewer=user,
     )
 
 
@@ -72,14 +75,14 @@ def build(
     session: SessionDep,
     settings: SettingsDep,
     tasks: TaskQueueDep,
-    _: CurrentUser,
+    user: CurrentUser,
 ) -> LutStatus:
     """Queue an ``op`` job for every key not yet measured (idempotent); workers export them."""
     ref = TableRef(
-        device=device_repo.get_device(session=session, device_id=body.device_id),
+        device=device_repo.get_device(session=session, device_id=body.device_id, viewer=user),
         space=build_space(body.space, body.resolution, body.width_mult, body.num_classes),
         runtime_config=runtime_repo.get_or_create_runtime_config(
-            session=session, backend=body.runtime.backend, settings=body.runtime.settings
+            session=session, backend=body.runtime.backend, settings=runtime_settings(body.runtime)
         ),
         batch_size=body.batch_size,
     )
@@ -89,7 +92,7 @@ def build(
 
 
 @router.get("", response_model=LutOut)
-def read(_: CurrentUser, ref: TableQuery, session: SessionDep) -> LutOut:
+def read(ref: TableQuery, session: SessionDep) -> LutOut:
     """The table: the latest accepted clean measurement per op key of the space instance
     (``include`` adds unstable/disturbed ones); ``trust`` says what it rests on."""
     return read_table(session=session, ref=ref)
@@ -100,23 +103,24 @@ def read(_: CurrentUser, ref: TableQuery, session: SessionDep) -> LutOut:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "layers x ops heatmap"}},
 )
-def heatmap(_: CurrentUser, ref: TableQuery, session: SessionDep) -> Response:
+def heatmap(ref: TableQuery, session: SessionDep) -> Response:
     """The table as a heatmap (PNG, 900x1000): a row per layer, a column per op, each cell
     its latency in ms; ops not measured yet are hatched."""
     return Response(heatmap_png(ref, read_table(session=session, ref=ref)), media_type="image/png")
 
 
 @router.post("/entries", response_model=LutEntriesOut)
-def entries(body: LutEntriesIn, session: SessionDep, _: CurrentUser) -> LutEntriesOut:
+def entries(body: LutEntriesIn, session: SessionDep, user: CurrentUser) -> LutEntriesOut:
     """Batch lookup: the entries of a list of op keys (null where not measured yet)."""
-    return table_entries(session=session, ref=_body_ref(session, body), op_keys=body.op_keys)
+    ref = _body_ref(session, body, user)
+    return table_entries(session=session, ref=ref, op_keys=body.op_keys)
 
 
 @router.post("/latency", response_model=list[LutLatency])
-def lut_latency(body: LutLatencyIn, session: SessionDep, _: CurrentUser) -> list[LutLatency]:
+def lut_latency(body: LutLatencyIn, session: SessionDep, user: CurrentUser) -> list[LutLatency]:
     """Latency of a batch of architectures in one call: the LUT sum of their blocks' entries
     (stem and head included) and, with ``predictor_id``, that version's prediction."""
-    ref = _body_ref(session, body)
+    ref = _body_ref(session, body, user)
     archs = [
         parse_architecture(ref.space, text, f"architectures.{i}")
         for i, text in enumerate(body.architectures)
@@ -126,7 +130,7 @@ def lut_latency(body: LutLatencyIn, session: SessionDep, _: CurrentUser) -> list
     )
 
 
-def _body_ref(session: SessionDep, body: TableIn) -> TableRef:
+def _body_ref(session: SessionDep, body: TableIn, user: User) -> TableRef:
     return table_ref(
         session=session,
         device_id=body.device_id,
@@ -135,4 +139,5 @@ def _body_ref(session: SessionDep, body: TableIn) -> TableRef:
         runtime_config_id=body.runtime_config_id,
         normalize_drift=body.normalize_drift,
         include=body.include,
+        viewer=user,
     )

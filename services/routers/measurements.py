@@ -19,7 +19,7 @@ router = APIRouter(prefix="/measurements", tags=["measurements"])
 @router.get("", response_model=list[MeasurementOut])
 def list_measurements(
     session: SessionDep,
-    _: CurrentUser,
+    user: CurrentUser,
     device_id: str | None = None,
     runtime_config_id: str | None = None,
     subject_kind: SubjectKind | None = None,
@@ -29,7 +29,11 @@ def list_measurements(
     offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[MeasurementOut]:
     """Measurements, newest first, filtered by device, runtime config, subject or verdict."""
-    device = device_repo.get_device(session=session, device_id=device_id) if device_id else None
+    device = (
+        device_repo.get_device(session=session, device_id=device_id, viewer=user)
+        if device_id
+        else None
+    )
     runtime = (
         runtime_repo.get_runtime_config(session=session, runtime_config_id=runtime_config_id)
         if runtime_config_id
@@ -44,13 +48,18 @@ def list_measurements(
         verdict=verdict,
         limit=limit,
         offset=offset,
+        viewer=user,
     )
     return [MeasurementOut.model_validate(m) for m in rows]
 
 
 @router.get("/{measurement_id}", response_model=MeasurementDetail)
-def get_measurement(measurement_id: str, session: SessionDep, _: CurrentUser) -> MeasurementDetail:
+def get_measurement(
+    measurement_id: str, session: SessionDep, user: CurrentUser
+) -> MeasurementDetail:
     """One measurement with its raw per-run times, environment, per-layer profile, the
     agent's interference evidence and its verdict's detail."""
-    row = measurement_repo.get_measurement(session=session, measurement_id=measurement_id)
+    row = measurement_repo.get_measurement(
+        session=session, measurement_id=measurement_id, viewer=user
+    )
     return MeasurementDetail.model_validate(row)

@@ -7,7 +7,7 @@ import random
 
 from fastapi import APIRouter, Query, Response
 
-from latency_db.models import PredictorKind
+from latency_db.models import PredictorKind, User
 from latency_db.predictors import sampling
 from latency_db.predictors.versions import (
     load_version,
@@ -34,19 +34,21 @@ from services.schemas.predictors import (
     TrainingJobsOut,
 )
 from services.task_queue import commit_and_dispatch
-from services.validation import invalid, parse_architecture, resolve_space_ref
+from services.validation import invalid, parse_architecture, resolve_space_ref, runtime_settings
 
 router = APIRouter(prefix="/predictors", tags=["predictors"])
 
 
 @router.post("/fits", status_code=202, response_model=FitOut)
-def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: CurrentUser) -> FitOut:
+def create_fit(
+    body: FitCreate, session: SessionDep, tasks: TaskQueueDep, user: CurrentUser
+) -> FitOut:
     """Queue a fit on everything measured (clean only unless ``include_verdicts`` says
-    otherwise), a few-shot transfer with ``transfer_from``; a worker stores the result as
-    the next version."""
-    device = device_repo.get_device(session=session, device_id=body.device_id)
+    otherwise), a few-shot transfer with ``transfer_from`` (versions the caller sees); a
+    worker stores the result as the next version."""
+    device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     space = resolve_space_ref(body.space_ref)
-    source_tables(session=session, space=space, predictor_ids=body.transfer_from)
+    source_tables(session=session, space=space, predictor_ids=body.transfer_from, viewer=user)
     batch_size = body.batch_size or measured_batch(session=session, device=device, space=space)
     runtime = runtime_config_for(
         session=session,
@@ -73,45 +75,51 @@ def create_fit(body: FitCreate, session: SessionDep, tasks: TaskQueueDep, _: Cur
 
 
 @router.get("/fits/{fit_id}", response_model=FitOut)
-def get_fit(fit_id: str, session: SessionDep, _: CurrentUser) -> FitOut:
+def get_fit(fit_id: str, session: SessionDep, user: CurrentUser) -> FitOut:
     """A fit request: its state and, once it succeeded, the predictor version it made."""
-    return FitOut.model_validate(predictor_repo.get_fit(session=session, fit_id=fit_id))
+    fit = predictor_repo.get_fit(session=session, fit_id=fit_id, viewer=user)
+    return FitOut.model_validate(fit)
 
 
 @router.get("", response_model=list[PredictorOut])
 def list_predictors(
     session: SessionDep,
-    _: CurrentUser,
+    user: CurrentUser,
     device_id: str | None = None,
     space_ref: str | None = None,
     kind: PredictorKind | None = None,
 ) -> list[PredictorOut]:
     """Versions, newest first, with their holdout metrics."""
-    device = device_repo.get_device(session=session, device_id=device_id) if device_id else None
+    device = (
+        device_repo.get_device(session=session, device_id=device_id, viewer=user)
+        if device_id
+        else None
+    )
     rows = predictor_repo.list_predictors(
         session=session,
         device=device,
         space_ref=resolve_space_ref(space_ref).ref if space_ref else None,
         kind=kind,
+        viewer=user,
     )
     return [PredictorOut.from_row(p) for p in rows]
 
 
 @router.get("/{predictor_id}", response_model=PredictorOut)
-def get_predictor(predictor_id: str, session: SessionDep, _: CurrentUser) -> PredictorOut:
+def get_predictor(predictor_id: str, session: SessionDep, user: CurrentUser) -> PredictorOut:
     """One predictor version with its holdout metrics."""
     return PredictorOut.from_row(
-        predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+        predictor_repo.get_predictor(session=session, predictor_id=predictor_id, viewer=user)
     )
 
 
 @router.post("/{predictor_id}/predict", response_model=list[Prediction])
 def predict(
-    predictor_id: str, body: PredictIn, session: SessionDep, _: CurrentUser
+    predictor_id: str, body: PredictIn, session: SessionDep, user: CurrentUser
 ) -> list[Prediction]:
     """Latency (ms) of a batch of architectures in one vectorized call; ``std_ms`` is the
     ensemble's spread (0 for single models)."""
-    row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+    row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id, viewer=user)
     version = load_version(row)
     archs = [
         parse_architecture(version.space, text, f"architectures.{i}")
@@ -124,17 +132,17 @@ def predict(
     ]
 
 
-def _calibration(session: SessionDep, predictor_id: str) -> CalibrationOut:
-    row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+def _calibration(session: SessionDep, predictor_id: str, user: User) -> CalibrationOut:
+    row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id, viewer=user)
     if not row.calibration:
         raise invalid("predictor_id", "this version was fitted without a holdout")
     return CalibrationOut(predictor_id=row.id, **row.calibration)
 
 
 @router.get("/{predictor_id}/calibration", response_model=CalibrationOut)
-def calibration(predictor_id: str, session: SessionDep, _: CurrentUser) -> CalibrationOut:
+def calibration(predictor_id: str, session: SessionDep, user: CurrentUser) -> CalibrationOut:
     """Predicted vs measured latency of the version's holdout architectures."""
-    return _calibration(session, predictor_id)
+    return _calibration(session, predictor_id, user)
 
 
 @router.get(
@@ -142,10 +150,10 @@ def calibration(predictor_id: str, session: SessionDep, _: CurrentUser) -> Calib
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
 )
-def calibration_plot(predictor_id: str, session: SessionDep, _: CurrentUser) -> Response:
+def calibration_plot(predictor_id: str, session: SessionDep, user: CurrentUser) -> Response:
     """Predicted vs measured on the holdout, with the +-10% band (PNG, 600x600)."""
-    data = _calibration(session, predictor_id)
-    row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id)
+    data = _calibration(session, predictor_id, user)
+    row = predictor_repo.get_predictor(session=session, predictor_id=predictor_id, viewer=user)
     title = f"{row.kind.value} v{row.version} · {row.space_ref} · batch {row.batch_size}"
     return Response(
         calibration_png(data.predicted_ms, data.measured_ms, title), media_type="image/png"
@@ -158,13 +166,13 @@ def queue_training_jobs(
     session: SessionDep,
     settings: SettingsDep,
     tasks: TaskQueueDep,
-    _: CurrentUser,
+    user: CurrentUser,
     dry_run: bool = Query(default=False, description="choose, but queue nothing"),
 ) -> TrainingJobsOut:
     """Choose architectures to measure (random or active) and queue their ``network`` jobs."""
-    device = device_repo.get_device(session=session, device_id=body.device_id)
+    device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     runtime = runtime_repo.get_or_create_runtime_config(
-        session=session, backend=body.runtime.backend, settings=body.runtime.settings
+        session=session, backend=body.runtime.backend, settings=runtime_settings(body.runtime)
     )
     space = resolve_space_ref(body.space_ref)
     measured = set(
@@ -190,9 +198,12 @@ def queue_training_jobs(
             predictor_ids=body.source_predictor_ids,
             candidates=fresh,
             count=body.count,
+            viewer=user,
         )
     else:
-        row = predictor_repo.get_predictor(session=session, predictor_id=str(body.predictor_id))
+        row = predictor_repo.get_predictor(
+            session=session, predictor_id=str(body.predictor_id), viewer=user
+        )
         version = load_version(row)
         if version.space.ref != space.ref:
             raise invalid("predictor_id", f"predicts {version.space.ref}, not {space.ref}")

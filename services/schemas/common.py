@@ -24,11 +24,24 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class RuntimeSettingsIn(ApiModel):
+    """What a user may set of an agent's backend settings (``profiler_agent.backends``
+    ``BackendSettings``): paths (``cache_dir``) and binaries are the agent host's own
+    configuration. Which ``options`` a backend takes: ``services.validation.JOB_OPTIONS``."""
+
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    precision: Literal["fp32", "fp16"] = "fp32"
+    device_id: int = Field(default=0, ge=0, le=255)
+    options: dict[str, str] = Field(default_factory=dict, max_length=16)
+
+
 class RuntimeIn(ApiModel):
     """A runtime configuration: the backend and the settings a measurement is taken under."""
 
     backend: str = Field(min_length=1, max_length=32, examples=["ort-cpu"])
-    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"threads": 2}])
+    settings: RuntimeSettingsIn = Field(
+        default_factory=RuntimeSettingsIn, examples=[{"threads": 2}]
+    )
 
 
 class RuntimeOut(Out):

@@ -23,6 +23,7 @@ class DeviceStateIn(ApiModel):
 class DeviceOut(Out):
     id: str
     name: str
+    owner_id: str | None = Field(description="the user who registered it (None: the admins')")
     kind: str
     attributes: dict[str, Any]
     state: str
@@ -51,6 +52,17 @@ class AgentOut(Out):
     environment: dict[str, Any]
     last_heartbeat_at: datetime | None
     enrolled_at: datetime
+
+
+class AgentStateIn(ApiModel):
+    state: Literal["online", "draining", "disabled"]
+
+
+class AgentCredentialOut(ApiModel):
+    """An agent's new credential, shown once; the old one no longer authenticates."""
+
+    agent_id: str
+    credential: str
 
 
 class SpeedPointOut(ApiModel):

@@ -42,9 +42,9 @@ class ScriptedAgent:
     def complete(self, lease_token: str, times_ms: list[float], key: str) -> httpx.Response:
         body = {"idempotency_key": key, "times_ms": times_ms, "environment": {"cpu_model": "x"}}
         return self.http.post(  # json.dumps writes NaN/Infinity as a careless agent would
-            f"/leases/{lease_token}/complete",
+            "/leases/complete",
             content=json.dumps(body),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Lease-Token": lease_token},
         )
 
 
@@ -134,7 +134,7 @@ def test_credentials_are_checked(stack, new_device, upload_model) -> None:
     assert claim is not None
     stolen = stranger.complete(claim["lease_token"], [1.0], "steal")
     assert stolen.status_code == 403
-    renew = stranger.http.post(f"/leases/{claim['lease_token']}/renew")
+    renew = stranger.http.post("/leases/renew", headers={"Lease-Token": claim["lease_token"]})
     assert renew.status_code == 403
     anonymous = httpx.post(f"{stack.url}/v1/agents/claim")
     assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"

@@ -55,6 +55,20 @@ def test_job_settings_override_the_agent_defaults(tmp_path: Path) -> None:
         agent._settings(bad)
 
 
+def test_a_job_never_sets_the_hosts_paths_or_binaries(tmp_path: Path) -> None:
+    """A job's ``cache_dir`` and Android tool ``options`` reached the agent verbatim."""
+    agent = _agent(tmp_path)
+    for settings, refused in [
+        ({"cache_dir": "/etc"}, "cache_dir"),
+        ({"options": {"perf_test": "/system/bin/sh"}}, "options.perf_test"),
+        ({"options": "x"}, "options must be a mapping"),
+    ]:
+        job = Job.from_claim({**CLAIM, "job": {**CLAIM["job"], "settings": settings}})
+        with pytest.raises(ValueError, match=refused):
+            agent._settings(job)
+    assert agent._settings(Job.from_claim(CLAIM)).cache_dir is None
+
+
 def test_checks_abort_on_timeout_cancel_and_stop(tmp_path: Path) -> None:
     import time
 

@@ -4,9 +4,11 @@ at that app; a device with a seeded LUT and measured networks."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hwnas import Client
 from latency_db.db import session_scope
+from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
+from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.settings import Settings
@@ -160,3 +164,54 @@ def seed_measurements(sessions: sessionmaker[Session], device_name: str) -> Meas
 def measured(client: TestClient) -> Measured:
     """``seed_measurements`` in the API's database."""
     return seed_measurements(client.app.state.session_factory, "cpu-pred")  # type: ignore[attr-defined]
+
+
+def app_sessions(client: TestClient) -> Any:
+    """The session factory of ``client``'s app."""
+    return client.app.state.session_factory  # type: ignore[attr-defined]
+
+
+def queue_op_job(client: TestClient, device_id: str, subject: str) -> str:
+    """A queued ``op`` job on the device, its artifact registered (no bytes stored) with the
+    sha256 of ``subject``; answers that sha256."""
+    with session_scope(app_sessions(client)) as session:
+        device = device_repo.get_device(session=session, device_id=device_id)
+        runtime = runtime_repo.get_or_create_runtime_config(
+            session=session, backend="ort-cpu", settings={"threads": 1}
+        )
+        artifact = artifact_repo.register_artifact(
+            session=session,
+            sha256=hashlib.sha256(subject.encode()).hexdigest(),
+            kind="onnx",
+            size_bytes=10,
+            subject=subject,
+            input_shape=[32, 8, 8, 8],
+            opset=17,
+        )
+        job_repo.create_job(
+            session=session,
+            device=device,
+            runtime_config=runtime,
+            kind="op",
+            subject=subject,
+            batch_size=32,
+            input_shape=[32, 8, 8, 8],
+            max_attempts=3,
+            artifact=artifact,
+        )
+        return artifact.sha256
+
+
+@pytest.fixture
+def lease(client: TestClient) -> dict[str, Any]:
+    """An enrolled agent holding the lease of a queued ``op`` job: its headers, its token and
+    the headers of a call on the lease (``Lease-Token`` too)."""
+    created = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
+    enroll = {"enrollment_token": created["enrollment"]["token"], "name": "a", "backend": "ort-cpu"}
+    credential = client.post("/v1/agents/enroll", json=enroll).json()["credential"]
+    queue_op_job(client, created["device"]["id"], "op-a")
+    headers = {"Authorization": f"Bearer {credential}"}
+    claimed = client.post("/v1/agents/claim", headers=headers)
+    assert claimed.status_code == 200, claimed.text
+    token = claimed.json()["lease_token"]
+    return {"headers": headers, "token": token, "lease_headers": {**headers, "Lease-Token": token}}

@@ -118,7 +118,9 @@ async def test_a_heartbeat_answers_while_every_shared_thread_is_taken(
             await shared.acquire_on_behalf_of(holder)
         try:
             with anyio.move_on_after(0.5) as renew_waited:
-                await client.post(f"/leases/{agent.lease_token}/renew", headers=agent.headers)
+                await client.post(
+                    "/leases/renew", headers={**agent.headers, "Lease-Token": agent.lease_token}
+                )
             with anyio.fail_after(5):
                 beat = await client.post("/agents/heartbeat", json={}, headers=agent.headers)
         finally:
@@ -145,7 +147,9 @@ async def test_agent_requests_beyond_the_pool_hold_no_connection_while_they_wait
         statuses: list[int] = []
 
         async def renew() -> None:
-            reply = await client.post(f"/leases/{agent.lease_token}/renew", headers=agent.headers)
+            reply = await client.post(
+                "/leases/renew", headers={**agent.headers, "Lease-Token": agent.lease_token}
+            )
             statuses.append(reply.status_code)
 
         with anyio.fail_after(20):

@@ -43,9 +43,9 @@ class ApiAgent:
         assert claimed.status_code == 200, claimed.text
         body = claimed.json()
         done = self.client.post(
-            f"/v1/leases/{body['lease_token']}/complete",
-            json={"idempotency_key": body["lease_token"], "times_ms": [median_ms] * 5},
-            headers=self.headers,
+            "/v1/leases/complete",
+            json={"idempotency_key": body["job"]["id"], "times_ms": [median_ms] * 5},
+            headers={**self.headers, "Lease-Token": body["lease_token"]},
         )
         assert done.status_code == 200, done.text
         return {**body["job"], "measurement": done.json()}

@@ -4,7 +4,6 @@ lookup tables and predictor fits rest on clean measurements unless asked."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -13,15 +12,13 @@ from fastapi.testclient import TestClient
 
 from latency_db.db import session_scope
 from latency_db.predictors.versions import run_fit
-from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
-from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import predictors as predictor_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.verdicts import Verdict, VerdictDetail
 
-from .conftest import N_NETWORKS, RUNTIME, Measured
+from .conftest import N_NETWORKS, RUNTIME, Measured, app_sessions
 
 STEADY = [2.0, 2.01, 1.99, 2.0, 2.0, 2.02, 1.98, 2.0, 2.01, 1.99]
 NOISY = [2.0, 2.6, 1.6, 2.0, 2.4, 1.7, 2.2, 1.8, 2.5, 1.5]
@@ -35,53 +32,12 @@ DISTURBED = {
 EVIDENCE = {"interval_s": 1.1, "other_cpu_cores": 0.93, "steal_share": 0.0, "usable_cores": 2}
 
 
-def _sessions(client: TestClient) -> Any:
-    return client.app.state.session_factory  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def lease(client: TestClient) -> dict[str, Any]:
-    """An enrolled agent holding the lease of a queued ``op`` job: its headers and token."""
-    created = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
-    enroll = {"enrollment_token": created["enrollment"]["token"], "name": "a", "backend": "ort-cpu"}
-    credential = client.post("/v1/agents/enroll", json=enroll).json()["credential"]
-    with session_scope(_sessions(client)) as session:
-        device = device_repo.get_device(session=session, device_id=created["device"]["id"])
-        runtime = runtime_repo.get_or_create_runtime_config(
-            session=session, backend="ort-cpu", settings={"threads": 1}
-        )
-        artifact = artifact_repo.register_artifact(
-            session=session,
-            sha256=hashlib.sha256(b"op-a").hexdigest(),
-            kind="onnx",
-            size_bytes=10,
-            subject="op-a",
-            input_shape=[32, 8, 8, 8],
-            opset=17,
-        )
-        job_repo.create_job(
-            session=session,
-            device=device,
-            runtime_config=runtime,
-            kind="op",
-            subject="op-a",
-            batch_size=32,
-            input_shape=[32, 8, 8, 8],
-            max_attempts=3,
-            artifact=artifact,
-        )
-    headers = {"Authorization": f"Bearer {credential}"}
-    claimed = client.post("/v1/agents/claim", headers=headers)
-    assert claimed.status_code == 200, claimed.text
-    return {"headers": headers, "token": claimed.json()["lease_token"]}
-
-
 def _complete(client: TestClient, lease: dict[str, Any], body: dict[str, Any] | str) -> Any:
-    path = f"/v1/leases/{lease['token']}/complete"
+    path = "/v1/leases/complete"
     if isinstance(body, str):  # raw JSON: NaN is not in standard JSON, python's parser takes it
-        headers = {**lease["headers"], "Content-Type": "application/json"}
+        headers = {**lease["lease_headers"], "Content-Type": "application/json"}
         return client.post(path, content=body, headers=headers)
-    return client.post(path, json=body, headers=lease["headers"])
+    return client.post(path, json=body, headers=lease["lease_headers"])
 
 
 def test_uploaded_evidence_and_verdict_are_shown_and_filterable(
@@ -170,7 +126,7 @@ def _add_unclean(client: TestClient, measured: Measured, factor: float, verdict:
     """Re-measure every op key of the table and 10 new networks ``factor`` x slower under
     ``verdict`` (newer than the clean rows)."""
     space = measured.space
-    with session_scope(_sessions(client)) as session:
+    with session_scope(app_sessions(client)) as session:
         device = device_repo.get_device(session=session, device_id=measured.device_id)
         runtime = runtime_repo.get_or_create_runtime_config(
             session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]
@@ -241,7 +197,7 @@ def _fit(client: TestClient, measured: Measured, **extra: object) -> dict[str, A
     body = {"device_id": measured.device_id, "space_ref": measured.space.ref, "kind": "linear"}
     reply = client.post("/v1/predictors/fits", json=body | extra)
     assert reply.status_code == 202, reply.text
-    with session_scope(_sessions(client)) as session:
+    with session_scope(app_sessions(client)) as session:
         fit = predictor_repo.get_fit(session=session, fit_id=reply.json()["id"])
         run_fit(session=session, fit=fit)
     fit_out = client.get(f"/v1/predictors/fits/{reply.json()['id']}").json()
@@ -276,7 +232,7 @@ def test_a_search_needs_a_clean_lookup_table_unless_it_includes_unclean(
     client: TestClient, measured: Measured
 ) -> None:
     space = measured.space
-    with session_scope(_sessions(client)) as session:
+    with session_scope(app_sessions(client)) as session:
         busy = device_repo.create_device(session=session, name="cpu-busy", kind="cpu")
         runtime = runtime_repo.get_or_create_runtime_config(
             session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]

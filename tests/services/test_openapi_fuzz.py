@@ -1,5 +1,7 @@
 """The OpenAPI as users meet it: every operation fuzzed from its own schema (schemathesis),
-valid and invalid inputs, against the real app as the admin; and every operation documented.
+valid and invalid inputs, against the real app as the admin, as a user who is not one and as
+an agent (those two on PostgreSQL, where a bad value fails loudest); and every operation
+documented.
 
 No answer may be a 500, and every answer must match the schema documented for its status
 (errors included: ``{code, message, details}``).
@@ -20,17 +22,38 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode, checks
 from schemathesis.errors import FailureGroup
 
-EXAMPLES = {GenerationMode.POSITIVE: 8, GenerationMode.NEGATIVE: 4}
-COVERAGE_CASES = 60  # per operation, of schemathesis's deterministic boundary cases
 CHECKS = [checks.not_a_server_error, checks.response_schema_conformance]
 
 
-def send(client: TestClient, case: Case) -> httpx.Response:
-    """The case through the test client (the app's lifespan), as the admin: the token
+@dataclass(frozen=True)
+class Budget:
+    """Cases per operation: of schemathesis's deterministic boundary cases, and random ones
+    per generation mode (derandomized, not shrunk)."""
+
+    coverage: int
+    examples: dict[GenerationMode, int]
+
+
+# The admin reaches every operation; a user who is not one meets the same routes with less
+# behind them (404s), and an agent's own routes are few: smaller budgets keep the run short.
+BUDGETS = {
+    "admin": Budget(60, {GenerationMode.POSITIVE: 8, GenerationMode.NEGATIVE: 4}),
+    "user": Budget(6, {GenerationMode.POSITIVE: 3, GenerationMode.NEGATIVE: 1}),
+    "agent": Budget(20, {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}),
+}
+AGENT_TAGS = {"agents", "leases", "artifacts", "health"}
+MAX_FUZZ_WAIT_S = "0.1"  # a long-poll's ``wait``: the poll is not what is fuzzed here
+
+
+def send(client: TestClient, case: Case, credential: str) -> httpx.Response:
+    """The case through the test client (the app's lifespan) with ``credential``, which
     replaces any credential schemathesis made up for the bearer scheme."""
-    admin = {"Authorization": client.headers["Authorization"]}
-    request = case.as_transport_kwargs(base_url=str(client.base_url), headers=admin)
+    caller = {"Authorization": f"Bearer {credential}"}
+    request = case.as_transport_kwargs(base_url=str(client.base_url), headers=caller)
     request.pop("cookies")  # the API takes none
+    params = request.get("params") or {}
+    if isinstance(params, dict) and "wait" in params:
+        params["wait"] = MAX_FUZZ_WAIT_S
     if "data" in request:  # raw bytes (an upload, or a deliberately broken JSON body)
         request["content"] = request.pop("data")
     return client.request(**request)
@@ -41,6 +64,8 @@ class Tally:
     """Sends cases and keeps count: requests sent, reports of those that failed a check."""
 
     client: TestClient
+    credential: str
+    budget: Budget
     sent: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -48,7 +73,7 @@ class Tally:
         self.sent += 1
         label = f"{case.operation.label} ({phase})"
         try:
-            case.validate_response(send(self.client, case), checks=CHECKS)
+            case.validate_response(send(self.client, case, self.credential), checks=CHECKS)
         except FailureGroup as group:
             self.failures.append(f"{label}: {group}")
         except Exception as exc:  # raised through the test client: a 500 to a real client
@@ -63,16 +88,16 @@ def cover(tally: Tally, operation: APIOperation) -> None:
         generation_modes=list(GenerationMode),
         generation_config=schema.config.generation_for(operation=operation, phase="coverage"),
     )
-    for case in itertools.islice(cases, COVERAGE_CASES):
+    for case in itertools.islice(cases, tally.budget.coverage):
         tally.check(case, "coverage")
 
 
 def fuzz(tally: Tally, operation: APIOperation, mode: GenerationMode) -> None:
-    """``EXAMPLES[mode]`` random cases (derandomized, not shrunk)."""
+    """The budget's random cases of ``mode`` (derandomized, not shrunk)."""
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES[mode],
+        max_examples=tally.budget.examples[mode],
         phases=[Phase.generate],
         derandomize=True,
         database=None,
@@ -88,18 +113,46 @@ def fuzz(tally: Tally, operation: APIOperation, mode: GenerationMode) -> None:
         assert mode is GenerationMode.NEGATIVE, f"{operation.label}: no valid input"
 
 
+def credential_of(client: TestClient, role: str) -> str:
+    """The bearer credential of ``role``: the admin's token, a new user's (bob, no admin), or
+    the credential of an agent enrolled on bob's device."""
+    if role == "admin":
+        return client.headers["Authorization"].removeprefix("Bearer ")
+    bob = client.post("/v1/users", json={"name": "bob"}).json()["token"]
+    if role == "user":
+        return str(bob)
+    device = {"name": "bobs", "kind": "cpu"}
+    created = client.post("/v1/devices", json=device, headers={"Authorization": f"Bearer {bob}"})
+    token = created.json()["enrollment"]["token"]
+    body = {"enrollment_token": token, "name": "fuzzed", "backend": "ort-cpu"}
+    return str(client.post("/v1/agents/enroll", json=body).json()["credential"])
+
+
 @pytest.mark.slow
-def test_no_operation_answers_500_or_off_schema(client: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("role", "database"),
+    [
+        ("admin", "sqlite"),
+        pytest.param("user", "postgres", marks=pytest.mark.postgres),
+        pytest.param("agent", "postgres", marks=pytest.mark.postgres),
+    ],
+    indirect=["database"],
+)
+def test_no_operation_answers_500_or_off_schema(client: TestClient, role: str) -> None:
+    """An agent is fuzzed on the routes it uses (every other answers it 401 up front)."""
     schema = schemathesis.openapi.from_dict(client.app.openapi())
     operations = [result.ok() for result in schema.get_all_operations()]
-    tally = Tally(client)
+    if role == "agent":
+        operations = [op for op in operations if AGENT_TAGS & set(op.tags or ())]
+    budget = BUDGETS[role]
+    tally = Tally(client, credential_of(client, role), budget)
     for operation in operations:
         cover(tally, operation)
-        for mode in EXAMPLES:
+        for mode in budget.examples:
             fuzz(tally, operation, mode)
     failed = len(tally.failures)
-    print(f"fuzzed {len(operations)} operations: {tally.sent} requests, {failed} failed")
-    assert tally.sent >= len(operations) * EXAMPLES[GenerationMode.POSITIVE]
+    print(f"fuzzed {len(operations)} operations as {role}: {tally.sent} requests, {failed} failed")
+    assert tally.sent >= len(operations) * budget.examples[GenerationMode.POSITIVE]
     assert not tally.failures, "\n".join(tally.failures)
 
 
