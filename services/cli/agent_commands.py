@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from hwnas import Client
 from latency_db.models import AgentState
 from latency_db.repositories import agents as agent_repo
 from latency_db.settings import get_settings
-from services.cli.api_client import ApiClient
 from services.cli.dispatch import run_action
 from services.cli.output import emit_json
 from services.schemas.devices import AgentCredentialOut, AgentOut
@@ -48,7 +48,7 @@ def rotate(agent_id: AgentArgument, as_json: JsonOption = False) -> None:
         credential = agent_repo.rotate_credential(session=session, agent=agent)
         return AgentCredentialOut(agent_id=agent.id, credential=credential).model_dump()
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         return dict(api.post(f"/agents/{agent_id}/credential", {}))
 
     rotated = run_action(get_settings(), local=local, remote=remote)
@@ -67,7 +67,7 @@ def _set_state(agent_id: str, state: AgentState, as_json: bool) -> None:
         agent_repo.set_agent_state(session=session, agent=agent, state=state)
         return AgentOut.model_validate(agent).model_dump(mode="json")
 
-    def remote(api: ApiClient) -> dict[str, Any]:
+    def remote(api: Client) -> dict[str, Any]:
         return dict(api.post(f"/agents/{agent_id}/state", {"state": state.value}))
 
     agent = run_action(get_settings(), local=local, remote=remote)
