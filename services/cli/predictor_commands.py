@@ -245,9 +245,9 @@ def references(
     as_json: JsonOption = False,
 ) -> None:
     """Few-shot transfer, step 1: the architectures a new device should measure so that a
-    ``predictor fit --transfer-from`` learns most from them (greedy D-optimal in the source
-    versions' predictions), and with ``--queue`` their network jobs. Step 2, once measured:
-    ``hwnas predictor fit --device NAME --transfer-from ID``."""
+    'predictor fit --transfer-from' learns most from them (greedy D-optimal in the source
+    versions' predictions), and with --queue their network jobs. Step 2, once measured:
+    'hwnas predictor fit --device NAME --transfer-from ID'."""
     target = space_option(space, resolution, width)
     runtime: dict[str, Any] = {"backend": backend.value, "settings": {"threads": threads}}
 
