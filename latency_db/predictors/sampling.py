@@ -8,6 +8,7 @@ under a latency budget will operate, so the predictor becomes most accurate ther
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from latency_db.errors import ValidationError
 from latency_db.predictors.encoding import FloatArray
+from latency_db.spaces import Architecture, SearchSpace
 
 T = TypeVar("T")
 
@@ -23,6 +25,13 @@ class Predicts(Protocol):
     """Anything that predicts (mean_ms [m], std_ms [m]) for a whole pool in one call."""
 
     def predict(self, pool: Any, /) -> tuple[FloatArray, FloatArray]: ...
+
+
+def random_candidates(space: SearchSpace, seed: int, size: int) -> list[Architecture]:
+    """``size`` seeded uniform samples of the space, duplicates dropped (first kept)."""
+    rng = random.Random(seed)
+    unique = dict.fromkeys(space.format(space.sample(rng)) for _ in range(size))
+    return [space.parse(text) for text in unique]
 
 
 def most_uncertain(predictor: Predicts, pool: Sequence[T], n: int) -> list[T]:

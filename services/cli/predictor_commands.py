@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hwnas import Client
 from latency_db.models import FitKind, PredictorKind
+from latency_db.predictors.sampling import random_candidates
 from latency_db.predictors.versions import (
     fit_version,
     load_version,
@@ -256,13 +256,11 @@ def references(
             fail(
                 "--queue needs a server (HWNAS_SERVER_URL or hwnas login): agents claim jobs there"
             )
-        rng = random.Random(seed)
-        candidates = list({target.format(target.sample(rng)): None for _ in range(pool)})
         chosen = reference_candidates(
             session=session,
             space=target,
             predictor_ids=source,
-            candidates=[target.parse(a) for a in candidates],
+            candidates=random_candidates(target, seed, pool),
             count=count,
         )
         return {"job_ids": [], "architectures": [target.format(a) for a in chosen]}

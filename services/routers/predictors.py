@@ -3,8 +3,6 @@ predict batches of architectures, show calibration, queue training measurements.
 
 from __future__ import annotations
 
-import random
-
 from fastapi import APIRouter, Query, Response
 
 from latency_db.models import PredictorKind, User
@@ -185,10 +183,9 @@ def queue_training_jobs(
             space_ref=space.ref,
         )
     )
-    rng = random.Random(body.seed)
     size = body.count if body.strategy == "random" else max(body.pool, body.count)
-    pool = list(dict.fromkeys(space.format(space.sample(rng)) for _ in range(size)))
-    fresh = [space.parse(a) for a in pool if a not in measured]
+    pool = sampling.random_candidates(space, body.seed, size)
+    fresh = [a for a in pool if space.format(a) not in measured]
     if body.strategy == "random":
         chosen = fresh[: body.count]
     elif body.strategy == "transfer":

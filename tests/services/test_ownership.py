@@ -80,7 +80,8 @@ def test_other_users_get_404_for_a_device_and_what_hangs_off_it(
 
     assert [d["id"] for d in client.get("/v1/devices", headers=bob).json()] == [bobs]
     assert {d["id"] for d in client.get("/v1/devices").json()} == {admins, bobs}
-    assert client.get(f"/v1/devices/{bobs}").json()["owner_id"] is not None
+    bob_id = client.get("/v1/users/me", headers=bob).json()["id"]
+    assert client.get(f"/v1/devices/{bobs}").json()["owner_id"] == bob_id
     lut = {"device_id": admins, "space_ref": SPACE_REF}
     for method, path, kwargs in [
         ("GET", f"/v1/devices/{admins}", {}),
