@@ -2,7 +2,8 @@
 
 ProxylessNAS networks (``--networks``, random, ``--seed``) at ``--resolution`` and
 ``--batch`` are exported once (cached under ``bench-output/interference/``) and measured
-in-process with the agent's ``ort-cpu`` backend (threads = usable cores) and protocol:
+in-process with the agent's ``ort-cpu`` backend (``--threads``, default the usable cores) and
+protocol:
 
 1. quiet: the network with the full protocol (evidence, verdict, re-measure after a wait
    for quiet, adaptive stopping); its median is the reference;
@@ -21,6 +22,7 @@ verdict is clean; goal <= 2), ``time_cost_ratio`` (full protocol's time / today'
 time, both in the loaded pass). The quiet pass assumes a quiet machine: run it on one.
 
     python bench/interference.py [--networks 20] [--resolution 224] [--batch 32] [--seed 0]
+                                 [--threads N]
 """
 
 from __future__ import annotations
@@ -177,6 +179,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overlap", type=float, default=0.2, help="ground truth: load share")
+    parser.add_argument("--threads", type=int, help="ORT intra-op threads (default: usable cores)")
     args = parser.parse_args()
     loadavg_at_start = psutil.getloadavg()[0]
     paths = export_networks(args.networks, args.resolution, args.batch, args.seed)
@@ -184,7 +187,7 @@ def main() -> None:
     # Before issue 16: one timed phase of the minimums, judged whole (one window), no waits.
     today = replace(full, max_disturbed_tries=1, max_timed_s=0.0, quiet_window_s=1e6)
     backend = LoggedBackend()
-    threads = usable_cores()
+    threads = args.threads or usable_cores()
     rng = random.Random(args.seed)
     quiet_phases: list[Interval] = []
     overlapped: list[Interval] = []

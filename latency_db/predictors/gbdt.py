@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import lightgbm
 import numpy as np
 
 from latency_db.errors import ValidationError
@@ -26,6 +25,9 @@ from latency_db.predictors.base import LatencyPredictor, number
 from latency_db.predictors.encoding import FloatArray, IntArray, Layout
 from latency_db.predictors.features import ArchitectureFeatures
 from latency_db.predictors.linear import LinearPredictor
+
+if TYPE_CHECKING:
+    import lightgbm
 
 ROUNDS = 300
 BOOSTING = {
@@ -79,6 +81,8 @@ class GbdtPredictor(LatencyPredictor):
         base = LinearPredictor.fit(features, indices, latencies_ms, seed=seed)
         floor = 0.1 * float(latencies_ms.min())
         base_ms = np.maximum(base.predict(indices)[0], floor)
+        import lightgbm  # here: the server and CLI start without it (0.1 s)
+
         data = lightgbm.Dataset(
             indices.astype(np.float64),
             np.log(latencies_ms / base_ms),
@@ -108,6 +112,8 @@ class GbdtPredictor(LatencyPredictor):
         text = params.get("booster")
         if not isinstance(text, str):
             raise ValidationError("gbdt params: booster must be LightGBM model text")
+        import lightgbm
+
         try:
             booster = lightgbm.Booster(model_str=text)
         except lightgbm.basic.LightGBMError as err:

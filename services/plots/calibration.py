@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from matplotlib.figure import Figure
-
 WIDTH_IN, HEIGHT_IN, DPI = 6.0, 6.0, 100
 
 
@@ -14,6 +12,8 @@ def calibration_png(
     predicted_ms: Sequence[float], measured_ms: Sequence[float], title: str
 ) -> bytes:
     """A square scatter plot (600x600 px) of predicted against measured milliseconds."""
+    from matplotlib.figure import Figure  # on first plot (services.plots)
+
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)  # no pyplot: thread-safe
     axes = figure.subplots()
     values = [*predicted_ms, *measured_ms]

@@ -5,10 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Rectangle
 
 from services.lut_grid import LutGrid
 
@@ -20,6 +17,10 @@ MISSING, HATCH = "tab:red", "xxx"
 def lut_heatmap_png(grid: LutGrid, ms_by_key: Mapping[str, float], title: str) -> bytes:
     """900x1000 px. Cells hold the median ms (annotated); an identity op is 0 ms, an op that
     is no candidate of the layer is grey, a key not measured yet is hatched red."""
+    import matplotlib  # on first plot (services.plots)
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch, Rectangle
+
     cells = grid.cell_ms(ms_by_key)
     values = np.array([[np.nan if v is None else v for v in row] for row in cells])
     measured = values[np.isfinite(values)]

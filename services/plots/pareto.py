@@ -7,8 +7,6 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from matplotlib.figure import Figure
-
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 5.0, 100
 
 
@@ -16,6 +14,8 @@ def pareto_png(result: Mapping[str, Any], title: str) -> bytes:
     """800x500 px. Candidates with a measured latency are filled, predicted-only ones hollow;
     the result's ``baselines`` (scored by the same supernet) are squares, hollow when only
     their predicted latency is known."""
+    from matplotlib.figure import Figure  # on first plot (services.plots)
+
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     axes = figure.subplots()
     points = result.get("candidates", [])

@@ -7,8 +7,6 @@ import io
 from collections.abc import Sequence
 from datetime import datetime
 
-from matplotlib.figure import Figure
-
 from services.schemas.devices import SpeedPointOut
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 6.0, 100
@@ -17,6 +15,8 @@ WIDTH_IN, HEIGHT_IN, DPI = 8.0, 6.0, 100
 def speed_index_png(points: Sequence[SpeedPointOut], title: str) -> bytes:
     """Two stacked panels (800x600 px): the speed index with the reference line at 1.0,
     and the sentinel's median in milliseconds."""
+    from matplotlib.figure import Figure  # on first plot (services.plots)
+
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)  # no pyplot: thread-safe
     index_axes, median_axes = figure.subplots(2, 1, sharex=True)
     index_axes.axhline(1.0, linestyle="--", linewidth=1, color="gray", label="reference")

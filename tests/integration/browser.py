@@ -65,14 +65,24 @@ def wait_for(driver: Any, what: str, probe: Callable[[Any], T], timeout_s: float
         NoSuchElementException,
         StaleElementReferenceException,
         TimeoutException,
+        WebDriverException,
     )
     from selenium.webdriver.support.ui import WebDriverWait
 
-    # A page that reloads itself can replace an element between finding and reading it.
+    # A page that reloads itself can replace an element between finding and reading it;
+    # Chromium sometimes says so as a generic error about a node outside the document.
+    def probe_reload_safe(d: Any) -> T:
+        try:
+            return probe(d)
+        except WebDriverException as err:
+            if "does not belong to the document" in str(err):
+                raise StaleElementReferenceException(str(err)) from err
+            raise
+
     ignored = [NoSuchElementException, StaleElementReferenceException]
     waiting = WebDriverWait(driver, timeout_s, poll_frequency=0.2, ignored_exceptions=ignored)
     try:
-        return waiting.until(probe)  # type: ignore[no-any-return]
+        return waiting.until(probe_reload_safe)  # type: ignore[no-any-return]
     except TimeoutException:
         body = driver.find_element("tag name", "body").text[:2000]
         raise AssertionError(

@@ -196,6 +196,38 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> 
         result.stop_all()
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack shared by the tests of a module whose tests each make their own devices
+    (a server start costs seconds of CPU); see :func:`per_test_children`."""
+    data_dir = tmp_path_factory.mktemp("module-stack")
+    if request.param == "sqlite":
+        databases: Iterator[str] = iter([f"sqlite:///{data_dir / 'hwnas.sqlite3'}"])
+    else:
+        databases = _postgres_database()
+    for url in databases:
+        if request.param == "postgres":
+            migrate.upgrade(url)
+        result = start_stack(data_dir, url, HWNAS_SENTINEL="false")
+        try:
+            yield result
+        finally:
+            result.stop_all()
+
+
+def per_test_children(shared: Stack) -> Iterator[Stack]:
+    """``shared`` for one test; the workers and agents the test started are stopped after it."""
+    started = len(shared.children)
+    try:
+        yield shared
+    finally:
+        for child in reversed(shared.children[started:]):
+            child.stop(grace_s=10)
+        del shared.children[started:]
+
+
 @pytest.fixture
 def new_device(stack: Stack) -> Callable[[str], tuple[str, str]]:
     """Create a device through the API: its id and a one-time enrollment token."""

@@ -11,7 +11,9 @@ import json
 import math
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ import httpx
 import pytest
 
 from hwnas import ApiRefused
+
+from .conftest import Stack, per_test_children
 
 
 class ScriptedAgent:
@@ -46,6 +50,12 @@ class ScriptedAgent:
             content=json.dumps(body),
             headers={"Content-Type": "application/json", "Lease-Token": lease_token},
         )
+
+
+@pytest.fixture
+def stack(module_stack: Stack) -> Iterator[Stack]:
+    """One server per database for the module; each test makes its own devices."""
+    yield from per_test_children(module_stack)
 
 
 def _measurements(stack: Any, device_id: str) -> list[dict[str, Any]]:
@@ -111,7 +121,7 @@ def test_a_late_upload_from_an_expired_lease_is_refused(stack, new_device, uploa
 def test_bad_timings_are_refused_and_change_nothing(
     stack, new_device, upload_model, times_ms: list[float]
 ) -> None:
-    device_id, token = new_device("cpu-bad")
+    device_id, token = new_device(f"cpu-bad-{uuid.uuid4().hex[:8]}")  # one per case
     agent = ScriptedAgent(stack.url, token, "bad")
     job = stack.submit_model_job(device_id, upload_model()["sha256"])
     claim = agent.claim()
