@@ -159,7 +159,12 @@ class Agent:
 
     # -- background threads ---------------------------------------------------------------
     def heartbeat_forever(self) -> None:
-        while not self.stopping.wait(self.heartbeat_s):
+        """Beat at once, so the server's reply sets the interval from the start (a cancel
+        then reaches this agent within the server's interval, not the default's), then
+        every ``heartbeat_s``."""
+        wait_s = 0.0
+        while not self.stopping.wait(wait_s):
+            wait_s = self.heartbeat_s
             with self._lock:
                 held = sorted(self._held)
             try:
@@ -167,7 +172,7 @@ class Agent:
             except (ConnectionError, ServerRefused) as err:
                 log.warning("heartbeat failed: %s", err)
                 continue
-            self.heartbeat_s = float(reply.get("heartbeat_s", self.heartbeat_s))
+            self.heartbeat_s = wait_s = float(reply.get("heartbeat_s", self.heartbeat_s))
             with self._lock:
                 self._canceled.update(set(reply.get("canceled", [])) & self._held)
 

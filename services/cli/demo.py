@@ -17,6 +17,7 @@ measurement.
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import statistics
@@ -44,11 +45,19 @@ PREDICTOR_KINDS = ("lut", "linear")
 WHAT_TO_DO = "re-run on a quiet machine, or pass --include-unclean"
 
 
+def demo_threads() -> int:
+    """The usable cores but one: the demo's API, sweeper and (paused) worker share the machine
+    with the agent, and ONNX Runtime on every core times their work too (2 threads on 2
+    cores: CV 9-32 % on a quiet machine; 1 thread: 10 of 11 networks clean, docs/results.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     resolution: int = 224
     batch_size: int = 32
-    threads: int = 2
+    threads: int = 1
     seed: int = 0
     lut_resolution: int | None = 224  # None: no lookup table (and no search)
     timeout_s: float = 1800.0

@@ -24,7 +24,7 @@ from services.cli import (
     space_commands,
     stack_commands,
 )
-from services.cli.demo import DemoOptions, run_demo
+from services.cli.demo import DemoOptions, demo_threads, run_demo
 from services.cli.dispatch import database_unreachable, fail
 from services.cli.output import emit_json
 
@@ -94,7 +94,13 @@ def db_upgrade(
 @app.command("demo")
 def demo(
     quick: Annotated[bool, typer.Option(help="64x64 at batch 8, a 20-step search (CI)")] = False,
-    threads: Annotated[int, typer.Option(help="ONNX Runtime intra-op threads")] = 2,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="ONNX Runtime intra-op threads (default: the usable cores but one, which the "
+            "demo's own API and worker run on)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the random architecture")] = 0,
     lut: Annotated[bool, typer.Option(help="build the device's lookup table")] = True,
     include_unclean: Annotated[
@@ -109,7 +115,7 @@ def demo(
     options = DemoOptions(
         resolution=resolution,
         batch_size=8 if quick else 32,
-        threads=threads,
+        threads=threads or demo_threads(),
         seed=seed,
         lut_resolution=resolution if lut else None,
         search_steps=20 if quick else 60,
@@ -121,8 +127,10 @@ def demo(
         # most) after 0.1 s of warm-up, thousands of runs of a 64x64 op, and reports a
         # disturbed phase as it is (verdict kept) instead of waiting for quiet and re-measuring.
         agent_options=(
-            ("--warmup-seconds", "0.1", "--seconds", "0.3", "--max-seconds", "0.5")
-            + ("--max-disturbed-tries", "1")
+            (
+                *("--warmup-seconds", "0.1", "--seconds", "0.3", "--max-seconds", "0.5"),
+                *("--max-disturbed-tries", "1"),
+            )
             if quick
             else ("--max-seconds", "3")
         ),

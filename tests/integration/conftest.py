@@ -199,7 +199,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> 
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
-def module_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def module_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     """One stack shared by the tests of a module whose tests each make their own devices
     (a server start costs seconds of CPU); see :func:`per_test_children`."""
     data_dir = tmp_path_factory.mktemp("module-stack")

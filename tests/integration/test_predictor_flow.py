@@ -89,6 +89,7 @@ def test_linear_predictor_beats_the_lut_sum_on_real_measurements(stack, new_devi
     # On the networks it was fit to, the LUT-anchored ridge fit can never be worse than the
     # plain sum (its objective at b + c * LUT, the least-squares line, is already at most the
     # sum's squared error) and is strictly better unless real timings fall exactly on the sum,
-    # however noisy this machine: a fit that returns the sum unchanged fails (seen). A holdout comparison of 9 networks is a coin toss on a loaded machine (57.5 vs
-    # 43.2 % MAPE once); it is bench/predictor_fidelity.py's, on a quiet one.
+    # however noisy this machine: a fit that returns the sum unchanged fails (seen). A
+    # holdout comparison of 9 networks is a coin toss on a loaded machine (57.5 vs 43.2 %
+    # MAPE once); it is bench/predictor_fidelity.py's, on a quiet one.
     assert metrics["linear"]["rmse_ms"] < metrics["lut"]["rmse_ms"], metrics

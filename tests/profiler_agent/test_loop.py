@@ -95,3 +95,30 @@ def test_prepare_once_per_artifact(tmp_path: Path, tiny_onnx: Path) -> None:
     settings = agent._settings(job)
     first = agent._prepare(job, tiny_onnx, settings)
     assert agent._prepare(job, tiny_onnx, settings) is first
+
+
+def test_the_first_heartbeat_is_at_once_and_the_server_sets_the_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the first beat waited the 10 s default: a cancel sent meanwhile reached the
+    agent only then, whatever interval the server asked for."""
+    import threading
+    import time
+
+    agent = _agent(tmp_path)
+    assert agent.heartbeat_s == 10.0
+    beats: list[float] = []
+
+    def heartbeat(held: list[str]) -> dict[str, Any]:
+        beats.append(time.monotonic())
+        if len(beats) == 3:
+            agent.stopping.set()
+        return {"heartbeat_s": 0.05, "canceled": []}
+
+    monkeypatch.setattr(agent.client, "heartbeat", heartbeat)
+    start = time.monotonic()
+    beating = threading.Thread(target=agent.heartbeat_forever, daemon=True)
+    beating.start()
+    beating.join(timeout=5)
+    assert not beating.is_alive(), beats
+    assert len(beats) == 3 and beats[0] - start < 1.0, [b - start for b in beats]

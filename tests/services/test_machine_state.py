@@ -33,3 +33,11 @@ def test_the_line_of_a_quiet_and_of_a_stolen_machine() -> None:
     stolen = MachineState(0.04, 2, 0.05, None, 2.0)
     assert not stolen.quiet and "steal 5.0%" in stolen.line()
     assert MachineState(0.2, 2, None, None, 2.0).line().startswith("machine state: busy")
+
+
+def test_the_demo_leaves_one_usable_core_to_its_own_stack(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from services.cli import demo
+
+    for cores, threads in [(1, 1), (2, 1), (8, 7)]:
+        monkeypatch.setattr(demo.os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert demo.demo_threads() == threads
