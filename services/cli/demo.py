@@ -43,6 +43,9 @@ BUDGET_SAMPLES = 200  # random architectures whose predicted median sets the bud
 PREDICTOR_HOLDOUT = 0.25
 PREDICTOR_KINDS = ("lut", "linear")
 WHAT_TO_DO = "re-run on a quiet machine, or pass --include-unclean"
+# Op keys measured only unclean are measured again this many times: on a quiet 2-core VM
+# 3 of 70 were (CV 5.1 % and 9.0 %, one disturbed) and the table could not fit without them.
+LUT_REMEASURE_ROUNDS = 2
 
 
 def demo_threads() -> int:
@@ -106,7 +109,14 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
         unclean_keys = 0
         if options.lut_resolution is not None:
             lut_space = get_space("proxyless", options.lut_resolution)
-            table = build_lookup_table(api, target, lut_space, options.timeout_s, export_first=True)
+            table = build_lookup_table(
+                api,
+                target,
+                lut_space,
+                options.timeout_s,
+                export_first=True,
+                remeasure_rounds=LUT_REMEASURE_ROUNDS,
+            )
             _print_table_trust(table)
             unclean_keys = table["progress"]["unclean"]
             if lut_space == space:

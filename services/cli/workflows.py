@@ -233,16 +233,32 @@ def build_lookup_table(
     space: SearchSpace,
     timeout_s: float,
     export_first: bool = False,
+    remeasure_rounds: int = 0,
 ) -> dict[str, Any]:
     """Queue the missing op jobs of ``space`` and wait until every key is measured or failed
-    (``export_first``: as in :func:`measure_architectures`).
+    (``export_first``: as in :func:`measure_architectures`); then, up to ``remeasure_rounds``
+    times while keys measured only unstable or disturbed, build again (the server queues
+    those keys again) and wait, so a key disturbed once gets another chance.
 
     Returns the table (``entries``, ``progress``) and the query that reads it again.
     """
     with _exports_before_measuring(api, target.device_id, export_first, timeout_s):
         query = lut_query(request_lookup_table(api, target, space))
     label = f"lookup table {space.ref}"
-    wait_lookup_table(lambda: api.get("/lookup-tables", **query)["progress"], label, timeout_s)
+
+    def read_progress() -> Mapping[str, int]:
+        return dict(api.get("/lookup-tables", **query)["progress"])
+
+    state = wait_lookup_table(read_progress, label, timeout_s)
+    for round_number in range(1, remeasure_rounds + 1):
+        if not state["unclean"]:
+            break
+        console.print(
+            f"re-measuring the {state['unclean']} op keys measured only unstable or disturbed "
+            f"(round {round_number} of {remeasure_rounds})"
+        )
+        request_lookup_table(api, target, space)
+        state = wait_lookup_table(read_progress, label, timeout_s)
     return {**api.get("/lookup-tables", **query), "query": query}
 
 

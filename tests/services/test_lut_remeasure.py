@@ -1,0 +1,93 @@
+"""``build_lookup_table(remeasure_rounds=N)`` (the demo's): op keys measured only unstable are
+queued again and measured until clean, at most N more times, through the real app."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hwnas import Client
+from latency_db.db import session_scope
+from latency_db.models import JobState, ProfilingJob
+from latency_db.repositories import measurements as measurement_repo
+from latency_db.spaces import get_space
+from services.cli.workflows import Target, build_lookup_table
+
+from .conftest import RUNTIME
+
+SPACE = get_space("proxyless", resolution=32, width_mult=0.35)
+NOISY_MS = [0.5, 1.0, 0.5, 1.0]  # CV about 0.38: stored as unstable
+STEADY_MS = [0.5, 0.5, 0.5, 0.5]
+
+
+def _measure_rounds(
+    sessions: sessionmaker[Session], unstable_rounds: int, stop: threading.Event
+) -> Counter[str]:
+    """A stand-in for worker and agent until ``stop``: every queued op job is timed as it
+    comes, noisy for each key's first ``unstable_rounds`` jobs and steady after; how many
+    jobs each key had."""
+    jobs_per_key: Counter[str] = Counter()
+    while not stop.wait(0.1):
+        with session_scope(sessions) as session:
+            queued = session.scalars(
+                select(ProfilingJob).where(ProfilingJob.state == JobState.QUEUED)
+            ).all()
+            for job in queued:
+                jobs_per_key[job.subject] += 1
+                noisy = jobs_per_key[job.subject] <= unstable_rounds
+                measurement_repo.add_measurement(
+                    session=session,
+                    device=job.device,
+                    runtime_config=job.runtime_config,
+                    subject_kind="op",
+                    subject=job.subject,
+                    batch_size=job.batch_size,
+                    input_shape=job.input_shape,
+                    times_ms=NOISY_MS if noisy else STEADY_MS,
+                    environment={},
+                    source="local",
+                    space_ref=job.space_ref,
+                )
+                job.state = JobState.SUCCEEDED
+    return jobs_per_key
+
+
+def _build(
+    client: TestClient, api: Client, unstable_rounds: int, remeasure_rounds: int
+) -> tuple[dict[str, Any], Counter[str]]:
+    device = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
+    target = Target(device["device"]["id"], RUNTIME, batch_size=32)
+    sessions = client.app.state.session_factory  # type: ignore[attr-defined]
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        agent = pool.submit(_measure_rounds, sessions, unstable_rounds, stop)
+        try:
+            table = build_lookup_table(api, target, SPACE, 30.0, remeasure_rounds=remeasure_rounds)
+        finally:
+            stop.set()
+        jobs_per_key = agent.result(timeout=30)  # re-raises what the stand-in raised
+    return table, jobs_per_key
+
+
+def test_keys_measured_unstable_are_measured_again_until_clean(
+    client: TestClient, api: Client
+) -> None:
+    table, jobs_per_key = _build(client, api, unstable_rounds=1, remeasure_rounds=2)
+    keys = SPACE.all_op_keys()
+    assert set(jobs_per_key.values()) == {2}  # one noisy, one steady job per key
+    assert table["progress"]["measured"] == len(keys) and table["progress"]["unclean"] == 0
+    assert len(table["entries"]) == len(keys)
+    assert table["trust"] == "built on clean measurements only"
+
+
+def test_remeasuring_stops_after_its_rounds(client: TestClient, api: Client) -> None:
+    table, jobs_per_key = _build(client, api, unstable_rounds=9, remeasure_rounds=1)
+    keys = SPACE.all_op_keys()
+    assert set(jobs_per_key.values()) == {2}  # the first job and one more round, no third
+    assert table["progress"]["unclean"] == len(keys) and table["entries"] == {}
