@@ -2,8 +2,9 @@
 
 Through a real API server, worker and ort-cpu agent (the embedded stack, sentinel on:
 ``--sentinel-every-jobs`` / ``--sentinel-every-minutes``): builds the ProxylessNAS lookup
-table, then measures ``--networks`` random architectures in a random order spread over at
-least ``--min-minutes`` (ten blocks, the last started ``--min-minutes`` after the first),
+table (op keys measured only unclean measured again, up to two rounds), then measures
+``--networks`` random architectures in a random order spread over at least
+``--min-minutes`` (ten blocks, the last started ``--min-minutes`` after the first),
 so that the device's speed changes between them. Every measurement carries the speed index
 of its time; the series comes from ``GET /v1/devices/{id}/health``.
 
@@ -94,7 +95,9 @@ def main() -> None:
         device,
     ):
         target = Target(device, runtime, args.batch)
-        lut_table = build_lookup_table(api, target, space, timeout_s=3600, export_first=True)
+        lut_table = build_lookup_table(
+            api, target, space, timeout_s=3600, export_first=True, remeasure_rounds=2
+        )
         query = lut_table["query"]
         order = rng.permutation(len(archs))
         blocks = [b for b in np.array_split(order, min(BLOCKS, len(archs))) if b.size]
