@@ -43,9 +43,6 @@ BUDGET_SAMPLES = 200  # random architectures whose predicted median sets the bud
 PREDICTOR_HOLDOUT = 0.25
 PREDICTOR_KINDS = ("lut", "linear")
 WHAT_TO_DO = "re-run on a quiet machine, or pass --include-unclean"
-# Op keys measured only unclean are measured again this many times: on a quiet 2-core VM
-# 3 of 70 were (CV 5.1 % and 9.0 %, one disturbed) and the table could not fit without them.
-LUT_REMEASURE_ROUNDS = 2
 
 
 def demo_threads() -> int:
@@ -70,6 +67,9 @@ class DemoOptions:
     predictor_networks: int = 12  # random networks measured to fit the predictor
     include_unclean: bool = False  # fit and search on unstable/disturbed measurements too
     agent_options: tuple[str, ...] = ()  # extra ``hwnas-agent run`` flags (the protocol's)
+    # Op keys measured only unclean are measured again this many times: on a quiet 2-core VM
+    # 3 of 70 were (CV 5.1 % and 9.0 %, one disturbed) and the table could not fit without them.
+    lut_remeasure_rounds: int = 2
     serve: bool = False  # keep the stack up after the demo, for the dashboard, until Ctrl-C
 
 
@@ -115,7 +115,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> None:
                 lut_space,
                 options.timeout_s,
                 export_first=True,
-                remeasure_rounds=LUT_REMEASURE_ROUNDS,
+                remeasure_rounds=options.lut_remeasure_rounds,
             )
             _print_table_trust(table)
             unclean_keys = table["progress"]["unclean"]

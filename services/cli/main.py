@@ -122,10 +122,12 @@ def demo(
         predictor_networks=8 if quick else 12,
         include_unclean=include_unclean,
         serve=serve,
+        lut_remeasure_rounds=0 if quick else DemoOptions.lut_remeasure_rounds,
         # Adaptive stopping capped at 3 s a measurement: 85 measurements would take 15
         # minutes at the agent's 10 s default. The CI variant times at least 0.3 s (0.5 s at
         # most) after 0.1 s of warm-up, thousands of runs of a 64x64 op, and reports a
-        # disturbed phase as it is (verdict kept) instead of waiting for quiet and re-measuring.
+        # disturbed phase as it is (verdict kept) instead of waiting for quiet and re-measuring
+        # (an unclean op key is not measured again either).
         agent_options=(
             (
                 *("--warmup-seconds", "0.1", "--seconds", "0.3", "--max-seconds", "0.5"),

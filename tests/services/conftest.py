@@ -5,7 +5,7 @@ at that app; a device with a seeded LUT and measured networks."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hwnas import Client
 from latency_db.db import session_scope
+from latency_db.models import JobState, ProfilingJob
 from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import jobs as job_repo
@@ -116,6 +118,33 @@ class Measured:
     def true_ms(self, arch: Architecture) -> float:
         """A device whose networks run 20% faster than their LUT sum, plus an overhead."""
         return 0.8 * sum(self.lut_ms[k] for k in self.space.op_keys(arch)) + 1.5
+
+
+def time_queued_op_jobs(
+    sessions: sessionmaker[Session], times_ms: Callable[[ProfilingJob], list[float]]
+) -> list[str]:
+    """A stand-in for worker and agent: every queued op job measured with ``times_ms(job)``
+    and marked succeeded, in one transaction; the subjects of the jobs it timed."""
+    with session_scope(sessions) as session:
+        queued = session.scalars(
+            select(ProfilingJob).where(ProfilingJob.state == JobState.QUEUED)
+        ).all()
+        for job in queued:
+            measurement_repo.add_measurement(
+                session=session,
+                device=job.device,
+                runtime_config=job.runtime_config,
+                subject_kind="op",
+                subject=job.subject,
+                batch_size=job.batch_size,
+                input_shape=job.input_shape,
+                times_ms=times_ms(job),
+                environment={},
+                source="local",
+                space_ref=job.space_ref,
+            )
+            job.state = JobState.SUCCEEDED
+        return [job.subject for job in queued]
 
 
 def seed_measurements(sessions: sessionmaker[Session], device_name: str) -> Measured:

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from latency_db.db import session_scope
-from latency_db.models import JobState, ProfilingJob
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
@@ -27,7 +25,7 @@ from services.cli.main import app
 from services.lut_grid import IDENTITY, lut_grid
 
 from .cli_modes import MODES, cli_on
-from .conftest import RUNTIME, seed_measurements
+from .conftest import RUNTIME, seed_measurements, time_queued_op_jobs
 
 runner = CliRunner()
 SMALL = ["--space", "proxyless", "--resolution", "32", "--width", "0.35"]
@@ -51,29 +49,10 @@ def _device(client: TestClient, name: str = "cpu-1") -> str:
 
 
 def _measure_queued_ops(sessions: sessionmaker[Session], timeout_s: float) -> None:
-    """A stand-in for worker and agent: once op jobs are queued, time every one of them."""
+    """Once op jobs are queued, time every one of them (0.5 ms, steady)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with session_scope(sessions) as session:
-            jobs = session.scalars(
-                select(ProfilingJob).where(ProfilingJob.state == JobState.QUEUED)
-            ).all()
-            for job in jobs:
-                measurement_repo.add_measurement(
-                    session=session,
-                    device=job.device,
-                    runtime_config=job.runtime_config,
-                    subject_kind="op",
-                    subject=job.subject,
-                    batch_size=job.batch_size,
-                    input_shape=job.input_shape,
-                    times_ms=[0.5, 0.5, 0.5],
-                    environment={},
-                    source="local",
-                    space_ref=job.space_ref,
-                )
-                job.state = JobState.SUCCEEDED
-        if jobs:
+        if time_queued_op_jobs(sessions, lambda job: [0.5, 0.5, 0.5]):
             return
         time.sleep(0.2)
 

@@ -9,17 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hwnas import Client
-from latency_db.db import session_scope
-from latency_db.models import JobState, ProfilingJob
-from latency_db.repositories import measurements as measurement_repo
+from latency_db.models import ProfilingJob
 from latency_db.spaces import get_space
 from services.cli.workflows import Target, build_lookup_table
 
-from .conftest import RUNTIME
+from .conftest import RUNTIME, time_queued_op_jobs
 
 SPACE = get_space("proxyless", resolution=32, width_mult=0.35)
 NOISY_MS = [0.5, 1.0, 0.5, 1.0]  # CV about 0.38: stored as unstable
@@ -33,28 +30,13 @@ def _measure_rounds(
     comes, noisy for each key's first ``unstable_rounds`` jobs and steady after; how many
     jobs each key had."""
     jobs_per_key: Counter[str] = Counter()
+
+    def times_ms(job: ProfilingJob) -> list[float]:
+        jobs_per_key[job.subject] += 1
+        return NOISY_MS if jobs_per_key[job.subject] <= unstable_rounds else STEADY_MS
+
     while not stop.wait(0.1):
-        with session_scope(sessions) as session:
-            queued = session.scalars(
-                select(ProfilingJob).where(ProfilingJob.state == JobState.QUEUED)
-            ).all()
-            for job in queued:
-                jobs_per_key[job.subject] += 1
-                noisy = jobs_per_key[job.subject] <= unstable_rounds
-                measurement_repo.add_measurement(
-                    session=session,
-                    device=job.device,
-                    runtime_config=job.runtime_config,
-                    subject_kind="op",
-                    subject=job.subject,
-                    batch_size=job.batch_size,
-                    input_shape=job.input_shape,
-                    times_ms=NOISY_MS if noisy else STEADY_MS,
-                    environment={},
-                    source="local",
-                    space_ref=job.space_ref,
-                )
-                job.state = JobState.SUCCEEDED
+        time_queued_op_jobs(sessions, times_ms)
     return jobs_per_key
 
 
