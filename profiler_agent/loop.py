@@ -161,20 +161,19 @@ class Agent:
     def heartbeat_forever(self) -> None:
         """Beat at once, so the server's reply sets the interval from the start (a cancel
         then reaches this agent within the server's interval, not the default's), then
-        every ``heartbeat_s``."""
-        wait_s = 0.0
-        while not self.stopping.wait(wait_s):
-            wait_s = self.heartbeat_s
+        every ``heartbeat_s`` until stopped."""
+        while not self.stopping.is_set():
             with self._lock:
                 held = sorted(self._held)
             try:
                 reply = self.client.heartbeat(held) or {}
             except (ConnectionError, ServerRefused) as err:
                 log.warning("heartbeat failed: %s", err)
-                continue
-            self.heartbeat_s = wait_s = float(reply.get("heartbeat_s", self.heartbeat_s))
-            with self._lock:
-                self._canceled.update(set(reply.get("canceled", [])) & self._held)
+            else:
+                self.heartbeat_s = float(reply.get("heartbeat_s", self.heartbeat_s))
+                with self._lock:
+                    self._canceled.update(set(reply.get("canceled", [])) & self._held)
+            self.stopping.wait(self.heartbeat_s)
 
     @contextmanager
     def _renewing(self, job: Job) -> Iterator[None]:

@@ -247,7 +247,7 @@ def build_lookup_table(
     label = f"lookup table {space.ref}"
 
     def read_progress() -> Mapping[str, int]:
-        return dict(api.get("/lookup-tables", **query)["progress"])
+        return api.get("/lookup-tables", **query)["progress"]
 
     state = wait_lookup_table(read_progress, label, timeout_s)
     for round_number in range(1, remeasure_rounds + 1):

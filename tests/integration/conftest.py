@@ -146,14 +146,20 @@ def _postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hwnas.sqlite3'}"
+def _database(kind: str, folder: Path) -> Iterator[str]:
+    """A migrated database's URL: a SQLite file in ``folder``, or a fresh PostgreSQL database
+    dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'hwnas.sqlite3'}"
         return
     for url in _postgres_database():
         migrate.upgrade(url)
         yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from _database(request.param, tmp_path)
 
 
 def start_stack(tmp_path: Path, database_url: str, **env: str) -> Stack:
@@ -205,13 +211,7 @@ def module_stack(
     """One stack shared by the tests of a module whose tests each make their own devices
     (a server start costs seconds of CPU); see :func:`per_test_children`."""
     data_dir = tmp_path_factory.mktemp("module-stack")
-    if request.param == "sqlite":
-        databases: Iterator[str] = iter([f"sqlite:///{data_dir / 'hwnas.sqlite3'}"])
-    else:
-        databases = _postgres_database()
-    for url in databases:
-        if request.param == "postgres":
-            migrate.upgrade(url)
+    for url in _database(request.param, data_dir):
         result = start_stack(data_dir, url, HWNAS_SENTINEL="false")
         try:
             yield result
