@@ -9,7 +9,6 @@ Results of the client threads are collected and asserted in the main thread.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.repositories import searches as search_repo
 from latency_db.repositories import users as user_repo
 
+from ..threads import ReportingThread
 from .conftest import RUNTIME, Stack
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -89,10 +89,10 @@ def wait_events(stack: Stack, waiter: Waiter, wait: float, client_timeout: float
     return Answer(reply.status_code, reply.json(), time.monotonic() - started)
 
 
-def in_threads(calls: list[Callable[[], Answer]]) -> tuple[list[threading.Thread], list[Answer]]:
+def in_threads(calls: list[Callable[[], Answer]]) -> tuple[list[ReportingThread], list[Answer]]:
     """Start every call in its own thread; the answers list fills as they finish."""
     answers: list[Answer] = []
-    threads = [threading.Thread(target=lambda c=c: answers.append(c())) for c in calls]
+    threads = [ReportingThread(lambda c=c: answers.append(c())) for c in calls]
     for thread in threads:
         thread.start()
     return threads, answers
@@ -220,7 +220,7 @@ def test_a_stopping_server_does_not_wait_for_its_long_polls(
         except httpx.TransportError as err:
             cut.append(err)
 
-    client = threading.Thread(target=poll)
+    client = ReportingThread(poll)
     client.start()
     until_waiting(stack, lambda n: n == 1, timeout_s=10)
     (server,) = [c for c in stack.children if c.name == "api"]

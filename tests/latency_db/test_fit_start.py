@@ -4,7 +4,6 @@ runs write transactions one at a time, ``BEGIN IMMEDIATE``)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from latency_db.db import session_scope
 from latency_db.repositories import predictors
 
 from ..databases import Database
+from ..threads import ReportingThread
 from .conftest import make_world
 
 pytestmark = pytest.mark.postgres
@@ -65,7 +65,7 @@ def test_a_duplicate_task_does_not_start_a_fit_that_finishes_meanwhile(
     with postgres.factory() as first:
         fit = predictors.get_fit(session=first, fit_id=fit_id)
         assert predictors.start_fit(session=first, fit=fit)
-        racer = threading.Thread(target=duplicate)
+        racer = ReportingThread(duplicate)
         racer.start()
         deadline = time.monotonic() + 20
         while not _waiting_on_a_lock(postgres):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from profiler_agent.host_lock import HostLock
 
+from ..threads import ReportingThread
+
 STEP_S = 0.15
 HOLD_S = 0.3
 HOLDS = 5
@@ -85,8 +87,8 @@ def test_a_stream_of_steps_from_threads_cannot_starve_the_agent(tmp_path: Path) 
             time.sleep(0.05)
 
     waits: list[float] = []
-    threads = [threading.Thread(target=step_loop) for _ in range(2)]
-    agent = threading.Thread(target=agent_side)
+    threads = [ReportingThread(step_loop) for _ in range(2)]
+    agent = ReportingThread(agent_side)
     for thread in (*threads, agent):
         thread.start()
     timeout_s = 3 * (STEP_S + SLACK_S) + 1.0
@@ -122,7 +124,7 @@ def test_a_turn_inside_a_turn_holds_on_while_an_agent_waits(tmp_path: Path) -> N
         with lock.measuring():
             finished.append("agent")
 
-    threads = [threading.Thread(target=f, daemon=True) for f in (step, agent_side)]
+    threads = [ReportingThread(f, daemon=True) for f in (step, agent_side)]
     for thread in threads:
         thread.start()
     threads[0].join(timeout=10)

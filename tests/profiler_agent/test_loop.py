@@ -11,6 +11,8 @@ from profiler_agent.backends import BackendSettings, create_backend
 from profiler_agent.client import ServerClient
 from profiler_agent.loop import Agent, AgentConfig, Job, JobAborted
 
+from ..threads import ReportingThread
+
 CLAIM: dict[str, Any] = {
     "lease_token": "lt-1",
     "lease_s": 30,
@@ -102,7 +104,6 @@ def test_the_first_heartbeat_is_at_once_and_the_server_sets_the_interval(
 ) -> None:
     """Before, the first beat waited the 10 s default: a cancel sent meanwhile reached the
     agent only then, whatever interval the server asked for."""
-    import threading
     import time
 
     agent = _agent(tmp_path)
@@ -117,7 +118,7 @@ def test_the_first_heartbeat_is_at_once_and_the_server_sets_the_interval(
 
     monkeypatch.setattr(agent.client, "heartbeat", heartbeat)
     start = time.monotonic()
-    beating = threading.Thread(target=agent.heartbeat_forever, daemon=True)
+    beating = ReportingThread(agent.heartbeat_forever, daemon=True)
     beating.start()
     beating.join(timeout=5)
     assert not beating.is_alive(), beats

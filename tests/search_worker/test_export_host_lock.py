@@ -19,6 +19,8 @@ from profiler_agent.host_lock import HostLock
 from search_worker.context import WorkerContext
 from search_worker.tasks.export_tasks import export_one
 
+from ..threads import ReportingThread
+
 HOLD_S = 1.0
 
 
@@ -58,11 +60,11 @@ def test_an_export_waits_for_the_agent_measuring_beside_it(
             measuring.set()
             release.wait(timeout=30)
 
-    agent = threading.Thread(target=agent_side)
+    agent = ReportingThread(agent_side)
     agent.start()
     try:
         assert measuring.wait(timeout=10)
-        exporter = threading.Thread(target=export_one, args=(context, job_id))
+        exporter = ReportingThread(export_one, context, job_id)
         with caplog.at_level(logging.INFO, logger="search_worker.tasks.export_tasks"):
             exporter.start()
             exporter.join(timeout=HOLD_S)

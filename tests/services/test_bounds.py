@@ -4,7 +4,6 @@ configs and model inputs, per-route body limits, and model checks off the event 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from onnx import TensorProto, helper
 from latency_db.settings import Settings
 from services.app import create_app
 
+from ..threads import ReportingThread
 from .conftest import ADMIN_TOKEN, BOTH_DATABASES, RUNTIME
 
 NUL_PROBLEM = "must not contain NUL (\\u0000) characters"
@@ -175,7 +175,7 @@ def test_health_answers_while_a_big_upload_is_checked(capped_client: TestClient)
         status.append(_upload(capped_client, data).status_code)
         upload_s.append(time.monotonic() - start)
 
-    uploader = threading.Thread(target=upload)
+    uploader = ReportingThread(upload)
     uploader.start()
     health_s: list[float] = []
     while uploader.is_alive():

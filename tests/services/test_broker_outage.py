@@ -7,7 +7,6 @@ submit."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -31,6 +30,7 @@ from services.reconcile import redispatch
 
 from ..brokers import RedisServer, private_redis
 from ..latency_db.conftest import make_artifact
+from ..threads import ReportingThread
 from .conftest import ADMIN_TOKEN, BOTH_DATABASES, RUNTIME, Measured
 
 SEARCH_CONFIG = {"deploy_resolution": 32, "deploy_width": 0.35, "deploy_classes": 10}
@@ -210,10 +210,8 @@ def test_a_silent_broker_does_not_hang_a_submit(
     answers: list[int] = []
     with TestClient(create_app(settings)) as hung:
         hung.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
-        submit = threading.Thread(
-            target=lambda: answers.append(
-                hung.post("/v1/jobs", json=_job_body(measured, 1)).status_code
-            )
+        submit = ReportingThread(
+            lambda: answers.append(hung.post("/v1/jobs", json=_job_body(measured, 1)).status_code)
         )
         submit.start()
         submit.join(timeout=30)
