@@ -37,6 +37,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -247,12 +248,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         classes = load_search_data(args.dataset, 8, 0.5, 1, 0).num_classes
         under = sorted(a for a, ms in pool.items() if ms <= budget)
         rows: dict[str, list[dict[str, Any]]] = {}
+
+        def record(name: str, row: dict[str, Any]) -> None:
+            """Keep a row and show it at once (stderr): a long run's partial figures survive."""
+            rows.setdefault(name, []).append(row)
+            print(json.dumps({name: row}), file=sys.stderr, flush=True)
+
         for seed in args.seeds:
             spec = search_spec(args, seed)
             proxy = spec.proxy_space(classes)
             for name in args.estimators:
                 result = run_search(name, spec, budget, model, oracle, store)
-                rows.setdefault(name, []).append(
+                record(
+                    name,
                     {
                         "seed": seed,
                         "arch": result["architecture"],
@@ -263,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         "verdict": result["budget_verdict"],
                         "top1": top1(proxy, result["op_indices"], args, seed),
                         "search_wall_s": result["wall_s"],
-                    }
+                    },
                 )
             picks = random.Random(seed).sample(under, min(args.random, len(under)))
             tried = [
@@ -276,16 +284,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 }
                 for a in picks
             ]
-            rows.setdefault("random_best", []).append(
-                max(tried, key=lambda r: r["top1"]) | {"tried": len(tried)}
-            )
-            rows.setdefault("mobilenetv2_like", []).append(
+            record("random_best", max(tried, key=lambda r: r["top1"]) | {"tried": len(tried)})
+            record(
+                "mobilenetv2_like",
                 {
                     "seed": seed,
                     "latency_ms": mobilenet_ms,
                     "clean": mobilenet not in oracle.unclean,
                     "top1": top1(proxy, mobilenet, args, seed),
-                }
+                },
             )
     report: dict[str, Any] = {
         "budget_ms": budget,

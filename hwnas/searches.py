@@ -16,8 +16,8 @@ Paths = list[Path]
 FINISHED = frozenset({"succeeded", "failed", "canceled"})
 LONG_POLL_S = 25.0
 # What ``download`` can fetch besides the Pareto plot: the exported network's files.
-ARTIFACT_KINDS = ("onnx", "torchscript")
-SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
+ARTIFACT_KINDS = ("onnx", "torchscript", "weights")
+SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "weights": ".weights.pt"}
 
 
 class Searches:
@@ -34,8 +34,17 @@ class Searches:
         body = {"device_id": device_id, "budget_ms": budget_ms, "estimator": estimator}
         return dict(self._t.post("/searches", {**body, "config": config}))
 
-    def list(self, state: str | None = None, limit: int = 50) -> JsonList:
-        return list(self._t.get("/searches", state=state, limit=limit))
+    def list(
+        self,
+        state: str | None = None,
+        limit: int = 50,
+        *,
+        estimator: str | None = None,
+        device_id: str | None = None,
+    ) -> JsonList:
+        """Your searches, newest first; ``state``, ``estimator`` and ``device_id`` filter."""
+        query = {"state": state, "estimator": estimator, "device_id": device_id}
+        return list(self._t.get("/searches", limit=limit, **{k: v for k, v in query.items() if v}))
 
     def get(self, search_id: str) -> Json:
         return dict(self._t.get(f"/searches/{search_id}"))
@@ -92,7 +101,8 @@ def save_artifacts(
     answer: Json, fetch: Callable[[str], bytes], directory: str | Path, kinds: tuple[str, ...]
 ) -> Paths:
     """Write the artifacts of a search result (``answer``) of ``kinds`` into ``directory``
-    as ``<search id>.onnx`` / ``.pt``, fetching each by sha256 and checking its content."""
+    as ``<search id>.onnx`` / ``.pt`` / ``.weights.pt``, fetching each by sha256 and checking
+    its content."""
     written = []
     for artifact in answer["artifacts"]:
         if artifact["kind"] not in kinds:

@@ -39,13 +39,43 @@ def head_revision() -> str | None:
 
 @contextmanager
 def _connected(target: str | URL | Engine) -> Iterator[Connection]:
+    """One transaction on ``target``. On SQLite, foreign keys are off while it runs: batch
+    mode rebuilds a table by dropping it, which would otherwise cascade to (or be refused
+    by) the rows that reference it; ``foreign_key_check`` must then find nothing wrong
+    before the transaction commits (SQLite's procedure for schema changes, "Making Other
+    Kinds Of Table Schema Changes" in its ALTER TABLE documentation)."""
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        with engine.begin() as connection:
-            yield connection
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                _sqlite_foreign_keys(connection, enabled=False)
+            try:
+                with connection.begin():
+                    yield connection
+                    if sqlite:
+                        _check_foreign_keys(connection)
+            finally:
+                if sqlite:
+                    _sqlite_foreign_keys(connection, enabled=True)
     finally:
         if engine is not target:
             engine.dispose()
+
+
+def _sqlite_foreign_keys(connection: Connection, *, enabled: bool) -> None:
+    """Set on the driver's connection, outside SQLAlchemy's transaction: the PRAGMA has no
+    effect inside one."""
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the SQLite connection is closed")
+    driver.execute(f"PRAGMA foreign_keys={'ON' if enabled else 'OFF'}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"migration left rows with broken foreign keys: {broken[:5]}")
 
 
 def _run(target: str | URL | Engine, action: Callable[[Config], None]) -> None:

@@ -9,6 +9,7 @@ instance the device's lookup table and predictors were built for.
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,10 @@ ESTIMATOR_NAMES = (
     "random",
     "reinforce",
     "unas",
+)
+# The same names as a string enum, for choices (API query filters, CLI options).
+EstimatorName = Enum(  # type: ignore[misc]
+    "EstimatorName", {name.upper(): name for name in ESTIMATOR_NAMES}, type=str
 )
 # Estimators whose latency term is the *measured* latency, applied when it arrives.
 MEASURED_LATENCY_ESTIMATORS = ("reinforce", "unas")

@@ -125,11 +125,24 @@ def submit_search(
 
 
 def list_searches(
-    *, session: Session, user: User, state: SearchState | None, limit: int, offset: int
+    *,
+    session: Session,
+    user: User,
+    state: SearchState | None,
+    limit: int,
+    offset: int,
+    estimator: str | None = None,
+    device_id: str | None = None,
 ) -> list[SearchOut]:
-    """The user's searches, newest first."""
+    """The user's searches, newest first, optionally of one estimator or device."""
     rows = search_repo.list_searches(
-        session=session, owner=user, state=state, limit=limit, offset=offset
+        session=session,
+        owner=user,
+        state=state,
+        estimator=estimator,
+        device_id=device_id,
+        limit=limit,
+        offset=offset,
     )
     return [search_out(s) for s in rows]
 

@@ -1,4 +1,5 @@
-"""Content-addressed artifacts (ONNX, TorchScript): metadata here, bytes under artifact_dir."""
+"""Content-addressed artifacts (ONNX, TorchScript, weights files): metadata here, bytes under
+artifact_dir."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from latency_db.models.base import ID_LENGTH, Base, check_in, created_column, en
 class ArtifactKind(str, Enum):
     ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
+    WEIGHTS = "weights"  # architecture, space instance and state_dict (torch.save, tensors)
 
 
 class Artifact(Base):

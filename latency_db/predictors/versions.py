@@ -173,8 +173,8 @@ def measured_batch(*, session: Session, device: Device, space: SearchSpace) -> i
 
 def _how_to_measure(space: SearchSpace) -> str:
     return (
-        f": import whole-network latencies (hwnas measurement import --space {space.ref} "
-        "--csv FILE), measure networks, or build its lookup table (hwnas lut build)"
+        f": import whole-network latencies (hwnas measurement import FILE --space {space.ref}"
+        "), measure networks, or build its lookup table (hwnas lut build)"
     )
 
 

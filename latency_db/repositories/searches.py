@@ -87,15 +87,21 @@ def list_searches(
     session: Session,
     owner: User | None = None,
     state: SearchState | str | None = None,
+    estimator: str | None = None,
+    device_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Search]:
-    """Newest first, optionally one owner's and/or in one state."""
+    """Newest first, optionally one owner's, in one state, of one estimator, on one device."""
     stmt = select(Search).order_by(Search.created_at.desc(), Search.id.desc())
     if owner is not None:
         stmt = stmt.where(Search.owner_id == owner.id)
     if state is not None:
         stmt = stmt.where(Search.state == parse_enum(SearchState, state, "state"))
+    if estimator is not None:
+        stmt = stmt.where(Search.estimator == estimator)
+    if device_id is not None:
+        stmt = stmt.where(Search.device_id == device_id)
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 

@@ -1,4 +1,4 @@
-"""Model export: static-shape ONNX (verified in ONNX Runtime) and TorchScript artifacts."""
+"""Model export: static-shape ONNX (verified in ONNX Runtime), TorchScript and weights files."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from search_worker.export.verify import (
     verify_artifact,
     verify_onnx,
     verify_torchscript,
+    verify_weights,
 )
+from search_worker.export.weights_file import load_weights, weights_bytes
 
 __all__ = [
     "OPSET",
@@ -29,8 +31,11 @@ __all__ = [
     "export_onnx",
     "export_op_block",
     "export_torchscript",
+    "load_weights",
     "rebuild_module",
     "verify_artifact",
     "verify_onnx",
     "verify_torchscript",
+    "verify_weights",
+    "weights_bytes",
 ]

@@ -1,4 +1,5 @@
-"""Content-addressed export artifacts of architectures and lookup-table op blocks.
+"""Content-addressed export artifacts of architectures, lookup-table op blocks and trained
+networks (ONNX, TorchScript, and a weights file that rebuilds a :class:`Network`).
 
 Files go into an :class:`~latency_db.artifact_store.ArtifactStore`, named by the sha256 of
 their bytes; writing the same bytes again is a no-op. Models are exported in eval mode after
@@ -18,10 +19,11 @@ from latency_db.artifact_store import ArtifactStore
 from latency_db.spaces import Block, SearchSpace
 from search_worker.export.onnx_export import OPSET, export_onnx
 from search_worker.export.torchscript_export import export_torchscript
+from search_worker.export.weights_file import weights_bytes
 from search_worker.nn import Network, build_block, init_weights
 from search_worker.nn.blocks import input_shape as block_input_shape
 
-ArtifactKind = Literal["onnx", "torchscript"]
+ArtifactKind = Literal["onnx", "torchscript", "weights"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class ExportedArtifact:
     path: Path
     kind: ArtifactKind
     input_shape: tuple[int, ...]
-    opset: int | None  # ONNX opset; None for TorchScript
+    opset: int | None  # ONNX opset; None for TorchScript and weights
     subject: str  # LUT op key or architecture string
     space_ref: str | None
     seed: int | None  # seed of init_weights; None for a module exported as it was
@@ -50,9 +52,17 @@ def export_module(
     seed: int | None = None,
 ) -> ExportedArtifact:
     """Export any module (e.g. a trained network) as a content-addressed artifact; ``seed``
-    records the ``init_weights`` seed its weights came from, if any."""
+    records the ``init_weights`` seed its weights came from, if any. Only a
+    :class:`Network` has a ``weights`` file (it names its architecture)."""
     shape = tuple(input_shape)
-    data = export_onnx(module, shape) if kind == "onnx" else export_torchscript(module, shape)
+    if kind == "weights":
+        if not isinstance(module, Network):
+            raise TypeError(f"a weights file needs a Network, not {type(module).__name__}")
+        data = weights_bytes(module)
+    elif kind == "onnx":
+        data = export_onnx(module, shape)
+    else:
+        data = export_torchscript(module, shape)
     digest = store.put_bytes(data)
     path = store.path_for(digest)
     return ExportedArtifact(

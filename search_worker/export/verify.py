@@ -20,6 +20,7 @@ from torch import nn
 
 from latency_db.spaces import space_from_ref
 from search_worker.export.artifacts import ExportedArtifact
+from search_worker.export.weights_file import load_weights
 from search_worker.nn import Network, build_block, init_weights
 
 RTOL = 1e-3
@@ -95,6 +96,21 @@ def verify_torchscript(
     return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(path))
 
 
+def verify_weights(
+    module: nn.Module,
+    path: Path | str,
+    input_shape: tuple[int, ...],
+    *,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    seed: int = 0,
+) -> float:
+    """Rebuild the network a weights file holds and compare it with ``module`` in eval mode."""
+    x = _seeded_input(input_shape, seed)
+    got = _eager(load_weights(path), x)
+    return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(path))
+
+
 def rebuild_module(artifact: ExportedArtifact) -> nn.Module:
     """The seeded-init module an artifact of ``export_architecture``/``export_op_block`` holds."""
     if artifact.space_ref is None or artifact.seed is None:
@@ -110,4 +126,6 @@ def verify_artifact(artifact: ExportedArtifact, *, rtol: float = RTOL, atol: flo
     module = rebuild_module(artifact)
     if artifact.kind == "onnx":
         return verify_onnx(module, artifact.path, rtol=rtol, atol=atol)
+    if artifact.kind == "weights":
+        return verify_weights(module, artifact.path, artifact.input_shape, rtol=rtol, atol=atol)
     return verify_torchscript(module, artifact.path, artifact.input_shape, rtol=rtol, atol=atol)

@@ -134,6 +134,11 @@ class LatencyOracle(ABC):
     def counts_as_measurement(self) -> bool:
         return True
 
+    @property
+    def in_flight(self) -> int:
+        """Measurements started and not back yet (none for an oracle that answers at once)."""
+        return 0
+
     @abstractmethod
     def _start(self, arch: Arch) -> float | None:
         """Answer now, or start a measurement and return None."""

@@ -125,6 +125,10 @@ class MeasuredOracle(LatencyOracle):
                 del self.pending[arch]
                 self.failed.add(arch)
 
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
+
     def state_dict(self) -> dict[str, Any]:
         return super().state_dict() | {"pending": [[list(a), j] for a, j in self.pending.items()]}
 

@@ -196,7 +196,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
             subject=arch_text,
             space_ref=run.space.ref,
         )
-        for kind in ("onnx", "torchscript")
+        for kind in ("onnx", "torchscript", "weights")
     ]
     latency = latencies[chosen.arch]
     verdict = run.oracle.verdict(chosen.arch)

@@ -193,6 +193,7 @@ class SearchRun:
         metrics["latency_scale"] = float(self.latency.scale)
         metrics["entropy"] = self.logits.entropy()
         metrics["measurements_used"] = float(self.oracle.stats.measurements_used)
+        metrics["measurements_pending"] = float(self.oracle.in_flight)
         self.step_index += 1
         return metrics
 

@@ -23,7 +23,7 @@ from services.cli.backend_choice import Backend
 from services.cli.dispatch import device_id_by_name, fail, read_text, run_action, space_option
 from services.cli.output import emit_json, emit_mapping, emit_table
 from services.cli.verdict_options import IncludeOption, IncludeUncleanOption, included_verdicts
-from services.cli.workflows import Target, lut_query, request_lookup_table, wait_lookup_table
+from services.cli.workflows import Target, lut_query, request_lookup_table, wait_remeasuring
 from services.lookup_tables import (
     TableRef,
     heatmap_png,
@@ -52,7 +52,7 @@ class LutFormat(str, Enum):
 
 @app.command("import")
 def import_table(
-    file: Annotated[Path, typer.Argument(help="the table (ProxylessNAS/OFA YAML)")],
+    file: Annotated[Path, typer.Argument(help="the table (ProxylessNAS/OFA YAML)", metavar="FILE")],
     device: Annotated[str, typer.Option(help="device name; created when missing")],
     table_format: Annotated[LutFormat, typer.Option("--format")] = LutFormat.PROXYLESSNAS,
     space: SpaceOption = "proxyless",
@@ -60,7 +60,7 @@ def import_table(
     width: WidthOption = None,
     batch: BatchOption = 1,
     kind: Annotated[
-        DeviceKind, typer.Option("--device-kind", "--kind", help="kind of a created device")
+        DeviceKind, typer.Option("--device-kind", help="kind of a created device")
     ] = DeviceKind.PHONE,
     as_json: JsonOption = False,
 ) -> None:
@@ -123,11 +123,21 @@ def build(
     ] = Backend.ORT_CPU,
     threads: Annotated[int, typer.Option(min=1, help="runtime threads per timed run")] = 1,
     wait: Annotated[bool, typer.Option(help="show progress until every key is done")] = True,
+    remeasure: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10,
+            help="with --wait: rounds of measuring again the keys measured only unstable or "
+            "disturbed",
+        ),
+    ] = 2,
     timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
     as_json: JsonOption = False,
 ) -> None:
     """Queue a profiling job for every op key of the space instance not yet measured
-    (idempotent); with --wait, show measured/total keys until the table is done. A worker
+    (idempotent); with --wait, show measured/total keys until the table is done, and queue
+    the keys measured only unstable or disturbed again (--remeasure rounds). A worker
     exports each op and an agent of the device times it: on the embedded database, run
     'hwnas server', 'hwnas worker' and the device's 'hwnas-agent run' (token from 'hwnas
     device add') on the same data directory."""
@@ -156,10 +166,12 @@ def build(
     if wait:
         query = lut_query(status)
         try:
-            status["progress"] = wait_lookup_table(
+            status["progress"] = wait_remeasuring(
+                lambda: run_action(settings, local=local, remote=remote),
                 lambda: _progress(query),
                 f"lookup table {target.ref}",
                 timeout,
+                remeasure,
                 to_stderr=as_json,
             )
         except TimeoutError as err:

@@ -113,7 +113,9 @@ def _interval(measurement: dict[str, Any]) -> str:
 
 @app.command("import")
 def import_csv(
-    csv_file: Annotated[Path, typer.Option("--csv", help="columns arch, latency_ms[, batch]")],
+    csv_file: Annotated[
+        Path, typer.Argument(help="the CSV: columns arch, latency_ms[, batch]", metavar="FILE")
+    ],
     space: Annotated[str, typer.Option(help="space family or full ref, e.g. fbnet-cifar100")],
     device: Annotated[str, typer.Option(help="device name; created when missing")],
     resolution: Annotated[int | None, typer.Option(help="default: the space's")] = None,
@@ -123,7 +125,7 @@ def import_csv(
         str | None, typer.Option(help="where the numbers come from (default: the file name)")
     ] = None,
     kind: Annotated[
-        DeviceKind, typer.Option("--device-kind", "--kind", help="kind of a created device")
+        DeviceKind, typer.Option("--device-kind", help="kind of a created device")
     ] = DeviceKind.EDGE,
     as_json: JsonOption = False,
 ) -> None:

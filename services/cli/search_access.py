@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from latency_db.artifact_store import ArtifactStore
 from latency_db.models import SearchState
 from latency_db.repositories import artifacts as artifact_repo
 from latency_db.repositories import devices as device_repo
+from latency_db.search_spec import EstimatorName
 from latency_db.settings import Settings, get_settings
 from services import searches as service
 from services.bootstrap import admin_user
@@ -32,12 +34,21 @@ T = TypeVar("T")
 Json = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SearchFilters:
+    """What ``hwnas search list`` narrows the listing to (None: any)."""
+
+    state: SearchState | None = None
+    estimator: EstimatorName | None = None
+    device: str | None = None  # a device name
+
+
 class Searches(Protocol):
     def submit(self, device: str, fields: Json) -> Json:
         """Submit ``fields`` (the API's body less ``device_id``) for the named device."""
 
-    def listing(self, state: SearchState | None, limit: int) -> list[Json]:
-        """The user's searches, newest first."""
+    def listing(self, filters: SearchFilters, limit: int) -> list[Json]:
+        """The user's searches, newest first, as ``filters`` say."""
 
     def get(self, search_id: str) -> Json:
         """The search as it is now (what a worker has committed included)."""
@@ -64,8 +75,13 @@ class RemoteSearches:
         body = {"device_id": device_id_by_name(self._api, device), **fields}
         return dict(self._api.post("/searches", body))
 
-    def listing(self, state: SearchState | None, limit: int) -> list[Json]:
-        query = {"state": state.value if state else None, "limit": limit}
+    def listing(self, filters: SearchFilters, limit: int) -> list[Json]:
+        query = {
+            "state": filters.state.value if filters.state else None,
+            "estimator": filters.estimator.value if filters.estimator else None,
+            "device_id": device_id_by_name(self._api, filters.device) if filters.device else None,
+            "limit": limit,
+        }
         return list(self._api.get("/searches", **{k: v for k, v in query.items() if v}))
 
     def get(self, search_id: str) -> Json:
@@ -106,9 +122,20 @@ class LocalSearches:
         )
         return search.model_dump(mode="json")
 
-    def listing(self, state: SearchState | None, limit: int) -> list[Json]:
+    def listing(self, filters: SearchFilters, limit: int) -> list[Json]:
+        device_id = None
+        if filters.device:
+            device_id = device_repo.get_device_by_name(
+                session=self._session, name=filters.device
+            ).id
         rows = service.list_searches(
-            session=self._session, user=self._user, state=state, limit=limit, offset=0
+            session=self._session,
+            user=self._user,
+            state=filters.state,
+            estimator=filters.estimator.value if filters.estimator else None,
+            device_id=device_id,
+            limit=limit,
+            offset=0,
         )
         return [s.model_dump(mode="json") for s in rows]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -15,11 +14,11 @@ import typer
 from hwnas import HwnasError
 from hwnas.searches import save_artifacts, save_file
 from latency_db.models import SearchState
-from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
+from latency_db.search_spec import EstimatorName, SearchSpec
 from latency_db.verdicts import describe
 from services.cli.dispatch import fail
 from services.cli.output import console, emit_json, emit_mapping, emit_table
-from services.cli.search_access import Json, Searches, with_searches
+from services.cli.search_access import Json, Searches, SearchFilters, with_searches
 from services.cli.workflows import progress_bar
 
 app = typer.Typer(
@@ -46,11 +45,7 @@ RESULT_FIELDS = (
 )
 
 
-Estimator = Enum(  # type: ignore[misc]
-    "Estimator", {name.upper(): name for name in ESTIMATOR_NAMES}, type=str
-)
-
-DEFAULT_ESTIMATOR = Estimator("proxyless")
+DEFAULT_ESTIMATOR = EstimatorName("proxyless")
 
 
 def config_keys_help() -> str:
@@ -133,7 +128,9 @@ def print_result(searches: Searches, search_id: str, as_json: bool) -> Json:
 def submit(
     device: Annotated[str, typer.Option("--device", help="device name")],
     budget: Annotated[float, typer.Option("--budget", help="latency budget in ms")],
-    estimator: Annotated[Estimator, typer.Option(help="the search algorithm")] = DEFAULT_ESTIMATOR,
+    estimator: Annotated[
+        EstimatorName, typer.Option(help="the search algorithm")
+    ] = DEFAULT_ESTIMATOR,
     setting: Annotated[
         list[str] | None, typer.Option("--set", help="spec field, key=value (repeat)")
     ] = None,
@@ -147,7 +144,7 @@ def submit(
     `hwnas worker` is running on the same data directory)."""
     fields = {
         "budget_ms": budget,
-        "estimator": Estimator(estimator).value,
+        "estimator": EstimatorName(estimator).value,
         "config": parse_settings(setting or []),
     }
 
@@ -198,13 +195,21 @@ def download(
     torchscript: Annotated[
         bool, typer.Option("--torchscript", help="the fine-tuned network as TorchScript")
     ] = False,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights",
+            help="the fine-tuned weights with the architecture "
+            "(search_worker.export.load_weights rebuilds the network)",
+        ),
+    ] = False,
     plots: Annotated[bool, typer.Option("--plots", help="the Pareto plot (PNG)")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Save a succeeded search's exported network (ONNX, TorchScript; sha256 checked) and
-    its Pareto plot; without a choice, all of them."""
-    chosen = {"onnx": onnx, "torchscript": torchscript}
-    everything = not (onnx or torchscript or plots)
+    """Save a succeeded search's exported network (ONNX, TorchScript, weights; sha256
+    checked) and its Pareto plot; without a choice, all of them."""
+    chosen = {"onnx": onnx, "torchscript": torchscript, "weights": weights}
+    everything = not (onnx or torchscript or weights or plots)
     kinds = tuple(k for k, wanted in chosen.items() if wanted or everything)
 
     def save(searches: Searches) -> list[Path]:
@@ -231,11 +236,16 @@ def download(
 @app.command("list")
 def list_searches(
     state: Annotated[SearchState | None, typer.Option(help="only searches in this state")] = None,
+    estimator: Annotated[
+        EstimatorName | None, typer.Option(help="only searches of this estimator")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="only searches on this device (name)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="newest first, at most")] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Your searches, newest first."""
-    rows = with_searches(lambda searches: searches.listing(state, limit))
+    filters = SearchFilters(state, estimator, device)
+    rows = with_searches(lambda searches: searches.listing(filters, limit))
     if as_json:
         emit_json({"searches": rows})
         return

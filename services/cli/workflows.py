@@ -227,6 +227,32 @@ def wait_lookup_table(
     return state
 
 
+def wait_remeasuring(
+    request_again: Callable[[], object],
+    read_progress: Callable[[], Mapping[str, int]],
+    label: str,
+    timeout_s: float,
+    remeasure_rounds: int,
+    *,
+    to_stderr: bool = False,
+) -> dict[str, int]:
+    """Wait for a table's keys (:func:`wait_lookup_table`); then, up to ``remeasure_rounds``
+    times while keys are measured only unstable or disturbed, ``request_again`` (a build
+    request: the server queues those keys again) and wait, so a key disturbed once gets
+    another chance. The last progress."""
+    state = wait_lookup_table(read_progress, label, timeout_s, to_stderr=to_stderr)
+    for round_number in range(1, remeasure_rounds + 1):
+        if not state["unclean"]:
+            break
+        (Console(stderr=True) if to_stderr else console).print(
+            f"re-measuring the {state['unclean']} op keys measured only unstable or disturbed "
+            f"(round {round_number} of {remeasure_rounds})"
+        )
+        request_again()
+        state = wait_lookup_table(read_progress, label, timeout_s, to_stderr=to_stderr)
+    return state
+
+
 def build_lookup_table(
     api: Client,
     target: Target,
@@ -236,29 +262,24 @@ def build_lookup_table(
     remeasure_rounds: int = 0,
 ) -> dict[str, Any]:
     """Queue the missing op jobs of ``space`` and wait until every key is measured or failed
-    (``export_first``: as in :func:`measure_architectures`); then, up to ``remeasure_rounds``
-    times while keys measured only unstable or disturbed, build again (the server queues
-    those keys again) and wait, so a key disturbed once gets another chance.
+    (``export_first``: as in :func:`measure_architectures`), re-measuring unclean keys up to
+    ``remeasure_rounds`` times (:func:`wait_remeasuring`).
 
     Returns the table (``entries``, ``progress``) and the query that reads it again.
     """
     with _exports_before_measuring(api, target.device_id, export_first, timeout_s):
         query = lut_query(request_lookup_table(api, target, space))
-    label = f"lookup table {space.ref}"
 
     def read_progress() -> Mapping[str, int]:
         return api.get("/lookup-tables", **query)["progress"]
 
-    state = wait_lookup_table(read_progress, label, timeout_s)
-    for round_number in range(1, remeasure_rounds + 1):
-        if not state["unclean"]:
-            break
-        console.print(
-            f"re-measuring the {state['unclean']} op keys measured only unstable or disturbed "
-            f"(round {round_number} of {remeasure_rounds})"
-        )
-        request_lookup_table(api, target, space)
-        state = wait_lookup_table(read_progress, label, timeout_s)
+    wait_remeasuring(
+        lambda: request_lookup_table(api, target, space),
+        read_progress,
+        f"lookup table {space.ref}",
+        timeout_s,
+        remeasure_rounds,
+    )
     return {**api.get("/lookup-tables", **query), "query": query}
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from latency_db.db import session_scope
 from latency_db.models import SearchState
+from latency_db.models.base import ID_LENGTH
+from latency_db.search_spec import EstimatorName
 from services import searches as service
 from services.deps import CurrentUser, LongPollSlotsDep, SessionDep, SettingsDep, TaskQueueDep
 from services.long_polls import TOO_MANY_WAITS_RESPONSE, poll
@@ -33,12 +35,20 @@ def list_searches(
     session: SessionDep,
     user: CurrentUser,
     state: SearchState | None = None,
+    estimator: EstimatorName | None = None,
+    device_id: str | None = Query(None, min_length=1, max_length=ID_LENGTH),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[SearchOut]:
-    """The caller's searches, newest first."""
+    """The caller's searches, newest first; ``state``, ``estimator`` and ``device_id`` filter."""
     return service.list_searches(
-        session=session, user=user, state=state, limit=limit, offset=offset
+        session=session,
+        user=user,
+        state=state,
+        estimator=estimator.value if estimator else None,
+        device_id=device_id,
+        limit=limit,
+        offset=offset,
     )
 
 

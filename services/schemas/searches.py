@@ -56,6 +56,6 @@ class SearchResultOut(ApiModel):
     result: dict[str, Any] | None
     artifacts: list[ArtifactOut] = Field(
         default_factory=list,
-        description="the exported network (onnx, torchscript): sizes and sha256, downloadable "
-        "at /artifacts/{sha256}/content",
+        description="the exported network (onnx, torchscript, weights): sizes and sha256, "
+        "downloadable at /artifacts/{sha256}/content",
     )

@@ -13,7 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from hwnas.searches import SUFFIX
 from latency_db.models import SearchState
+from latency_db.models.base import ID_LENGTH
+from latency_db.search_spec import EstimatorName
 from services.long_polls import server_stopping
 from services.ui.api import ApiRefused, UiApi
 from services.ui.pareto_svg import pareto_svg
@@ -33,15 +36,26 @@ async def searches_page(
     request: Request,
     session: SessionDep,
     state: Annotated[SearchState | None, Query()] = None,
+    estimator: Annotated[EstimatorName | None, Query()] = None,
+    device_id: Annotated[str | None, Query(max_length=ID_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    searches = await session.api.get("/searches", state=state.value if state else None, limit=limit)
+    """Your searches with the state, estimator and device filters (an empty choice: any)."""
+    state_value = state.value if state else ""
+    estimator_value = estimator.value if estimator else ""
+    searches = await session.api.get(
+        "/searches", limit=limit, state=state_value, estimator=estimator_value, device_id=device_id
+    )
     return session.page(
         request,
         "searches.html",
         searches=searches,
         states=[s.value for s in SearchState],
-        state=state.value if state else "",
+        estimators=[e.value for e in EstimatorName],
+        devices=await session.api.get("/devices"),
+        state=state_value,
+        estimator=estimator_value,
+        device_id=device_id or "",
     )
 
 
@@ -140,7 +154,7 @@ async def download_artifact(sha256: str, session: SessionDep) -> Response:
     """An artifact's bytes (a search's exported network), named by its kind and hash."""
     meta = await session.api.get(f"/artifacts/{sha256}")
     content = await session.api.get_bytes(f"/artifacts/{sha256}/content")
-    suffix = {"onnx": ".onnx", "torchscript": ".pt"}.get(meta.get("kind", ""), "")
+    suffix = SUFFIX.get(meta.get("kind", ""), "")
     return Response(
         content.content,
         media_type="application/octet-stream",

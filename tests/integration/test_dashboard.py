@@ -194,6 +194,8 @@ def test_a_search_page_follows_the_search_live_to_its_pareto_plot(
     screenshot(browser, "search-live")
     wait_for(browser, "the result", lambda d: d.find_elements("id", "result"), timeout_s=180)
     assert browser.find_element("id", "search-state").text == "succeeded"
+    # the predictor oracle answers at once: nothing is ever pending on the device
+    assert browser.find_element("id", "measurements-pending").text == "0"
     points = browser.find_elements("css selector", "svg.pareto .point")
     assert len(points) >= 2
     chosen = browser.find_element("css selector", "svg.pareto .point.chosen")
@@ -214,6 +216,24 @@ def test_a_search_page_follows_the_search_live_to_its_pareto_plot(
     _check_page(browser, "search-result")
     signed_in("/ui/searches?state=succeeded")
     assert search_id in browser.find_element("class name", "searches").text
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "estimator-filter")).select_by_value("darts")
+    browser.find_element("css selector", "form.filters button[type=submit]").click()
+    wait_for(
+        browser,
+        "the filtered list",
+        lambda d: "matching the filters" in d.find_element("class name", "searches").text,
+    )
+    Select(browser.find_element("id", "estimator-filter")).select_by_value("proxyless")
+    device = Select(browser.find_element("id", "device-filter"))
+    device.select_by_value(dashboard.measured.device_id)
+    browser.find_element("css selector", "form.filters button[type=submit]").click()
+    wait_for(
+        browser,
+        "the search under its estimator and device",
+        lambda d: search_id in d.find_element("class name", "searches").text,
+    )
     _check_page(browser, "searches")
 
 

@@ -95,7 +95,7 @@ def test_search_meets_budget_resumes_after_a_killed_worker_and_cancels(
     assert result["meets_budget"] is (True if clean else None)  # judged on clean data only
     assert result["budget_verdict"] == "met" or not clean
     assert result["measurements_used"] >= 1 and 0.0 <= result["accuracy"] <= 1.0
-    assert set(result["artifacts"]) == {"onnx", "torchscript"}
+    assert set(result["artifacts"]) == {"onnx", "torchscript", "weights"}
     steps = [
         e["payload"]["step"]
         for e in api.get(f"/searches/{search['id']}/events", limit=5000)

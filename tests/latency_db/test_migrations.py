@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
 
 from latency_db import migrate
 from latency_db.db import ensure_schema, make_engine
@@ -37,7 +38,7 @@ def _drift(url: str | URL) -> list[object]:
 def _round_trip(url: str | URL) -> None:
     model_tables = set(Base.metadata.tables)
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head_revision() == "0010"
+    assert migrate.current(url) == migrate.head_revision() == "0011"
     assert model_tables <= _tables(url)
     migrate.downgrade(url)
     assert migrate.current(url) is None
@@ -200,4 +201,48 @@ def test_command_line_migrates_the_settings_database(
     assert (tmp_path / "data" / "hwnas.sqlite3").is_file()
     migrate.main(["downgrade", "--url", f"sqlite:///{tmp_path / 'data' / 'hwnas.sqlite3'}"])
     migrate.main(["current"])
-    assert capsys.readouterr().out.split() == ["0010", "base", "base"]
+    assert capsys.readouterr().out.split() == ["0011", "base", "base"]
+
+
+def _weights_artifacts_in_0011(url: str | URL) -> None:
+    """0011 widens the artifacts' kind CHECK; on SQLite that rebuilds the table, which must not
+    cascade to the rows that reference it (an upload here), and the downgrade drops only the
+    weights rows."""
+    migrate.upgrade(url, "0010")
+    engine = make_engine(url)
+    insert = (
+        "INSERT INTO artifacts (sha256, kind, size_bytes, subject, input_shape) "
+        "VALUES ('{sha}', '{kind}', 10, 's', '[1]');"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO users (id, name, is_admin) VALUES ('U1', 'bob', false);")
+            )
+            connection.execute(text(insert.format(sha="a" * 64, kind="onnx")))
+            connection.execute(
+                text(f"INSERT INTO artifact_uploads (sha256, user_id) VALUES ('{'a' * 64}', 'U1');")
+            )
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(insert.format(sha="b" * 64, kind="weights")))
+        migrate.upgrade(url)
+        with engine.begin() as connection:
+            connection.execute(text(insert.format(sha="b" * 64, kind="weights")))
+            uploads = connection.execute(text("SELECT sha256 FROM artifact_uploads")).all()
+        assert uploads == [("a" * 64,)]
+        migrate.downgrade(url, "0010")
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT kind FROM artifacts")).scalars().all()
+            uploads = connection.execute(text("SELECT sha256 FROM artifact_uploads")).all()
+        assert kept == ["onnx"] and uploads == [("a" * 64,)]
+    finally:
+        engine.dispose()
+
+
+def test_0011_keeps_referencing_rows_on_sqlite(fresh_sqlite_url: str) -> None:
+    _weights_artifacts_in_0011(fresh_sqlite_url)
+
+
+@pytest.mark.postgres
+def test_0011_keeps_referencing_rows_on_postgresql(fresh_postgres_url: URL) -> None:
+    _weights_artifacts_in_0011(fresh_postgres_url)

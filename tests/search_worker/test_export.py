@@ -1,5 +1,5 @@
-"""ONNX and TorchScript export: ORT == torch, static shapes, scoped node names, content
-addresses."""
+"""ONNX, TorchScript and weights-file export: ORT == torch, static shapes, scoped node names,
+content addresses, a weights file that rebuilds its trained network and nothing else."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from search_worker.export import (
     export_module,
     export_onnx,
     export_op_block,
+    load_weights,
     rebuild_module,
     verify_artifact,
     verify_onnx,
@@ -193,6 +194,60 @@ def test_torchscript_round_trip(tmp_path: Path, proxyless_small: SearchSpace) ->
     )
     assert isinstance(rebuild_module(op), MBConv)
     assert verify_artifact(op) == 0.0
+
+
+def test_a_weights_file_rebuilds_its_trained_network(
+    tmp_path: Path, proxyless_small: SearchSpace
+) -> None:
+    network = init_weights(Network(proxyless_small, proxyless_small.sample(3)), seed=5)
+    with torch.no_grad():  # weights no seeded init gives: only the file can carry them
+        for parameter in network.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    with torch.no_grad():
+        network.train()(torch.randn(network.input_shape(4)))  # moves the BN running stats
+    artifact = export_module(
+        network,
+        network.input_shape(1),
+        kind="weights",
+        store=ArtifactStore(tmp_path),
+        subject=proxyless_small.format(network.arch),
+        space_ref=proxyless_small.ref,
+    )
+    assert (artifact.kind, artifact.opset) == ("weights", None)
+    rebuilt = load_weights(artifact.path)
+    assert rebuilt.arch == network.arch and rebuilt.space.ref == proxyless_small.ref
+    for (name, got), expected in zip(
+        rebuilt.state_dict().items(), network.state_dict().values(), strict=True
+    ):
+        assert torch.equal(got, expected), name
+    x = torch.randn(network.input_shape(2))
+    with torch.inference_mode():
+        assert torch.equal(rebuilt(x), network.eval()(x))
+    with pytest.raises(TypeError, match="needs a Network"):
+        export_module(
+            build_block(proxyless_small.stem),
+            (1, 3, 8, 8),
+            kind="weights",
+            store=ArtifactStore(tmp_path),
+            subject="stem",
+            space_ref=None,
+        )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a torch file", "pickle", "other dict"],
+)
+def test_load_weights_refuses_other_files(tmp_path: Path, content: bytes | str) -> None:
+    path = tmp_path / "x.pt"
+    if content == "pickle":  # a pickled module would run code: weights_only refuses it
+        torch.save(nn.Linear(2, 2), path)
+    elif content == "other dict":
+        torch.save({"state_dict": {}}, path)
+    else:
+        path.write_bytes(content)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a weights file"):
+        load_weights(path)
 
 
 def test_verify_artifact_needs_space_and_seed(tmp_path: Path, proxyless_small: SearchSpace) -> None:

@@ -164,8 +164,10 @@ def test_a_clean_answer_is_a_known_latency(device: Device) -> None:
     oracle = device.oracle()
     arch = device.arch(0)
     oracle.request(arch)
+    assert oracle.in_flight == 1  # the search page's "measurements pending"
     device.agent_measures({"verdict": "clean", "reason": "others used 0.01 cores"})
     assert oracle.collect() == {arch: pytest.approx(5.0)}
+    assert oracle.in_flight == 0
     assert oracle.verdict(arch) == {"verdict": "clean", "reason": ""}
 
 

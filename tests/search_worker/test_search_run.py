@@ -17,6 +17,7 @@ from latency_db.artifact_store import ArtifactStore
 from latency_db.predictors import LutPredictor, layer_table
 from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
 from search_worker.data import accuracy, load_search_data
+from search_worker.export import load_weights
 from search_worker.latency import latency_model
 from search_worker.oracle import PredictorOracle
 from search_worker.search.checkpoints import CheckpointStore
@@ -142,7 +143,11 @@ def test_finish_reports_a_measured_architecture(
         run.oracle.known(tuple(run.space.indices(baseline["arch"].split())))
     )
     assert baseline["arch"] not in {p["arch"] for p in result["candidates"]}
-    assert {a.kind for a in finished.artifacts} == {"onnx", "torchscript"}
+    assert {a.kind for a in finished.artifacts} == {"onnx", "torchscript", "weights"}
+    (weights,) = [a for a in finished.artifacts if a.kind == "weights"]
+    rebuilt = load_weights(weights.path)  # the same fine-tuned network, without its code
+    assert rebuilt.space.format(rebuilt.arch) == result["architecture"]
+    assert result["accuracy"] == pytest.approx(accuracy(rebuilt, run.data.val), abs=1e-9)
     assert all(a.path.stat().st_size > 1000 for a in finished.artifacts)
 
 

@@ -129,3 +129,16 @@ def test_one_naming_scheme_and_the_old_names_still_work(local_cli: Path) -> None
         assert json_object(*new, "--json") == json_object(*old, "--json")
     listed = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
     assert " measurement " in listed and " measurements " not in listed  # old name hidden
+
+
+def test_kind_is_a_device_kind_only_among_device_commands(local_cli: Path) -> None:
+    """``--kind`` is a predictor kind in ``predictor fit`` and a device kind in ``device add``;
+    the imports, which create a device on the side, call theirs ``--device-kind``."""
+    for command in (["lut", "import"], ["measurement", "import"]):
+        refused = runner.invoke(app, [*command, "table.csv", "--kind", "phone"])
+        assert refused.exit_code == 2 and "No such option" in refused.output, refused.output
+        wide = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        assert "--device-kind" in wide and "FILE" in wide
+    assert "lut|linear|mlp|gbdt|auto" in "".join(
+        runner.invoke(app, ["predictor", "fit", "--help"], env={"COLUMNS": "200"}).output.split()
+    )

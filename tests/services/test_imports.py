@@ -104,13 +104,13 @@ def test_cli_imports_into_the_embedded_database(local_cli: Path) -> None:
 
     csv_file = local_cli / "edgegpu.csv"
     csv_file.write_text(_csv_text("3.5", "4.0"))
-    args = ["measurements", "import", "--space", "fbnet-cifar100", "--device", "pixel1"]
-    imported = runner.invoke(app, [*args, "--csv", str(csv_file)])
+    args = ["measurement", "import", "--space", "fbnet-cifar100", "--device", "pixel1"]
+    imported = runner.invoke(app, [*args, str(csv_file)])
     assert imported.exit_code == 0, imported.output
     assert "edgegpu.csv" in imported.output and "stored" in imported.output
 
     csv_file.write_text(_csv_text("3.5", "-4.0"))
-    refused = runner.invoke(app, [*args, "--csv", str(csv_file), "--json"])
+    refused = runner.invoke(app, [*args, str(csv_file), "--json"])
     assert refused.exit_code == 2
     assert "row 2 (line 3)" in refused.output and "must be positive" in refused.output
 
@@ -136,7 +136,7 @@ def test_cli_goes_through_the_api_when_a_server_is_configured(
     csv_file = local_cli / "bad.csv"
     csv_file.write_text("arch,latency_ms\nk3_e1,3.5\n")
     refused = runner.invoke(
-        app, ["measurements", "import", "--space", "fbnet-cifar100", "--device", "pixel1",
-              "--csv", str(csv_file)],
-    )  # fmt: skip
+        app,
+        ["measurement", "import", str(csv_file), "--space", "fbnet-cifar100", "--device", "pixel1"],
+    )
     assert refused.exit_code == 2 and "422 invalid: row 1 (line 2)" in refused.output

@@ -1,22 +1,32 @@
-"""``build_lookup_table(remeasure_rounds=N)`` (the demo's): op keys measured only unstable are
-queued again and measured until clean, at most N more times, through the real app."""
+"""``build_lookup_table(remeasure_rounds=N)`` (the demo's) and ``hwnas lut build --remeasure
+N`` (embedded and through the API): op keys measured only unstable are queued again and
+measured until clean, at most N more times, through the real app."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from hwnas import Client
 from latency_db.models import ProfilingJob
 from latency_db.spaces import get_space
+from services.cli.main import app
 from services.cli.workflows import Target, build_lookup_table
 
+from .cli_modes import MODES, cli_on
 from .conftest import RUNTIME, time_queued_op_jobs
+
+T = TypeVar("T")
 
 SPACE = get_space("proxyless", resolution=32, width_mult=0.35)
 NOISY_MS = [0.5, 1.0, 0.5, 1.0]  # CV about 0.38: stored as unstable
@@ -40,21 +50,32 @@ def _measure_rounds(
     return jobs_per_key
 
 
-def _build(
-    client: TestClient, api: Client, unstable_rounds: int, remeasure_rounds: int
-) -> tuple[dict[str, Any], Counter[str]]:
-    device = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
-    target = Target(device["device"]["id"], RUNTIME, batch_size=32)
+def _with_stand_in(
+    client: TestClient, unstable_rounds: int, build: Callable[[], T]
+) -> tuple[T, Counter[str]]:
+    """``build()`` while the stand-in measures: what it returned, and the jobs per key."""
     sessions = client.app.state.session_factory  # type: ignore[attr-defined]
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
         agent = pool.submit(_measure_rounds, sessions, unstable_rounds, stop)
         try:
-            table = build_lookup_table(api, target, SPACE, 30.0, remeasure_rounds=remeasure_rounds)
+            built = build()
         finally:
             stop.set()
         jobs_per_key = agent.result(timeout=30)  # re-raises what the stand-in raised
-    return table, jobs_per_key
+    return built, jobs_per_key
+
+
+def _build(
+    client: TestClient, api: Client, unstable_rounds: int, remeasure_rounds: int
+) -> tuple[dict[str, Any], Counter[str]]:
+    device = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
+    target = Target(device["device"]["id"], RUNTIME, batch_size=32)
+    return _with_stand_in(
+        client,
+        unstable_rounds,
+        lambda: build_lookup_table(api, target, SPACE, 30.0, remeasure_rounds=remeasure_rounds),
+    )
 
 
 def test_keys_measured_unstable_are_measured_again_until_clean(
@@ -73,3 +94,31 @@ def test_remeasuring_stops_after_its_rounds(client: TestClient, api: Client) -> 
     keys = SPACE.all_op_keys()
     assert set(jobs_per_key.values()) == {2}  # the first job and one more round, no third
     assert table["progress"]["unclean"] == len(keys) and table["entries"] == {}
+
+
+@pytest.fixture(params=MODES)
+def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
+    with cli_on(request.param, request, local_cli) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("unstable_rounds", "remeasure", "jobs", "unclean"), [(1, 1, 2, 0), (2, 1, 2, 58)]
+)
+def test_lut_build_remeasures_unclean_keys_for_its_rounds(
+    served: TestClient, unstable_rounds: int, remeasure: int, jobs: int, unclean: int
+) -> None:
+    assert served.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).status_code == 201
+    command = [
+        "lut", "build", "--device", "cpu-1", "--space", "proxyless", "--resolution", "32",
+        "--width", "0.35", "--remeasure", str(remeasure), "--timeout", "30",
+        "--json",
+    ]  # fmt: skip
+    built, jobs_per_key = _with_stand_in(
+        served, unstable_rounds, lambda: CliRunner().invoke(app, command)
+    )
+    assert built.exit_code == 0, built.output
+    assert set(jobs_per_key.values()) == {jobs}  # the first job and --remeasure rounds, no more
+    progress = json.loads(built.stdout)["progress"]
+    assert progress["measured"] == len(SPACE.all_op_keys()) and progress["unclean"] == unclean
+    assert "re-measuring the 58 op keys measured only unstable" in built.stderr

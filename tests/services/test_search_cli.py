@@ -48,6 +48,22 @@ def submit_json(*args: str) -> dict[str, Any]:
     return dict(json.loads(reply.output))
 
 
+def check_list_filters(search_id: str, estimator: str) -> None:
+    """``search list`` by estimator and by device: the one search, or none; an unknown device
+    or estimator is one clear error."""
+
+    def listed(*args: str) -> list[str]:
+        reply = invoke("list", *args, "--json")
+        assert reply.exit_code == 0, reply.output
+        return [s["id"] for s in json.loads(reply.output)["searches"]]
+
+    assert listed("--estimator", estimator, "--device", "cpu-pred") == [search_id]
+    assert listed("--estimator", "darts") == []
+    unknown = invoke("list", "--device", "nope")
+    assert unknown.exit_code == 2 and "device 'nope' not found" in unknown.output
+    assert invoke("list", "--estimator", "magic").exit_code == 2
+
+
 @pytest.fixture
 def local_db(local_cli: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
     """The CLI's embedded database, migrated; its broker the embedded one too."""
@@ -77,6 +93,7 @@ def test_submit_list_cancel_through_the_api(
     assert search["spec"]["steps"] == 40 and search["budget_ms"] == 25.0
     listed = json.loads(invoke("list", "--json").output)["searches"]
     assert [s["id"] for s in listed] == [search["id"]]
+    check_list_filters(search["id"], "unas")
     early = invoke("result", search["id"])
     assert early.exit_code == 2 and "pending, not finished" in early.output
     canceled = invoke("cancel", search["id"])
@@ -99,6 +116,7 @@ def test_submit_list_result_cancel_on_the_local_database(
     assert TASK_SEARCH_SEGMENT in message.read_text() and search_id in message.read_text()
     listed = json.loads(invoke("list", "--json").output)["searches"]
     assert [s["id"] for s in listed] == [search_id]
+    check_list_filters(search_id, "unas")
     early = invoke("result", search_id)
     assert early.exit_code == 2
     assert early.output.strip() == f"error: search {search_id} is pending, not finished"

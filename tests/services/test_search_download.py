@@ -94,8 +94,18 @@ def _check_download(search_id: str, shas: dict[str, str], out: Path) -> None:
     everything = runner.invoke(app, ["search", "download", search_id, "-o", str(out), "--json"])
     assert everything.exit_code == 0, everything.output
     files = {Path(f["path"]).name for f in json.loads(everything.output)["files"]}
-    assert files == {f"{search_id}.onnx", f"{search_id}.pt", f"{search_id}-pareto.png"}
+    assert files == {
+        f"{search_id}.onnx",
+        f"{search_id}.pt",
+        f"{search_id}.weights.pt",
+        f"{search_id}-pareto.png",
+    }
     assert (out / f"{search_id}-pareto.png").read_bytes().startswith(b"\x89PNG")
+
+    weights = runner.invoke(app, ["search", "download", search_id, "--weights", "-o", str(out)])
+    assert weights.exit_code == 0, weights.output
+    saved = (out / f"{search_id}.weights.pt").read_bytes()
+    assert hashlib.sha256(saved).hexdigest() == shas["weights"]
 
 
 @pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
@@ -113,7 +123,11 @@ def test_download_through_the_api_and_with_the_client(
     search_id = _submit()
     unfinished = runner.invoke(app, ["search", "download", search_id, "-o", str(tmp_path)])
     assert unfinished.exit_code == 2 and "not finished" in unfinished.output
-    files = {"onnx": tiny_onnx.read_bytes(), "torchscript": b"torchscript bytes"}
+    files = {
+        "onnx": tiny_onnx.read_bytes(),
+        "torchscript": b"torchscript bytes",
+        "weights": b"weights bytes",
+    }
     state = client.app.state  # type: ignore[attr-defined]
     shas = _succeed(state.session_factory, state.artifact_store, search_id, files)
     _check_download(search_id, shas, tmp_path / "cli")
@@ -135,7 +149,11 @@ def test_download_on_the_local_database(local_cli: Path, tiny_onnx: Path, tmp_pa
     sessions = make_session_factory(engine)
     seed_measurements(sessions, "cpu-pred")
     search_id = _submit()
-    files = {"onnx": tiny_onnx.read_bytes(), "torchscript": b"torchscript bytes"}
+    files = {
+        "onnx": tiny_onnx.read_bytes(),
+        "torchscript": b"torchscript bytes",
+        "weights": b"weights bytes",
+    }
     shas = _succeed(sessions, ArtifactStore(settings.artifact_dir), search_id, files)
     engine.dispose()
     _check_download(search_id, shas, tmp_path / "out")

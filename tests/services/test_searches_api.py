@@ -93,6 +93,17 @@ def test_list_pages_and_filters(client: TestClient, measured: Measured) -> None:
     rest = client.get("/v1/searches", params={"limit": 2, "offset": 2}).json()
     assert [s["id"] for s in first + rest] == ids[::-1]
     assert client.get("/v1/searches", params={"state": "running"}).json() == []
+    unas = submit(client, measured, estimator="unas", config={"latency_form": "hinge"})["id"]
+
+    def listed(**query: str) -> list[str]:
+        reply = client.get("/v1/searches", params=query)
+        assert reply.status_code == 200, reply.text
+        return [s["id"] for s in reply.json()]
+
+    assert listed(estimator="unas") == [unas]
+    assert listed(estimator="proxyless", device_id=measured.device_id) == ids[::-1]
+    assert listed(device_id="another-device") == []
+    assert client.get("/v1/searches", params={"estimator": "magic"}).status_code == 422
 
 
 def test_events_page_in_order_and_result_waits_for_the_end(

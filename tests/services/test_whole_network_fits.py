@@ -1,5 +1,5 @@
 """Fits on whole-network measurements alone (issue 11): a published latency set imported with
-``hwnas measurements import`` fits ``linear``, ``mlp`` and ``gbdt`` predictors without a
+``hwnas measurement import`` fits ``linear``, ``mlp`` and ``gbdt`` predictors without a
 lookup table, at the batch the import stored."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from services.cli.main import app
 
 PHONE_CSV = Path(__file__).resolve().parents[1] / "data" / "help_fbnet_essential_ph_1_200.csv"
-IMPORT = ["measurements", "import", "--space", "fbnet-cifar100", "--device", "phoneA"]
+IMPORT = ["measurement", "import", "--space", "fbnet-cifar100", "--device", "phoneA"]
 FIT = ["predictor", "fit", "--device", "phoneA", "--space", "fbnet-cifar100", "--json"]
 runner = CliRunner()
 
@@ -23,7 +23,7 @@ runner = CliRunner()
 def test_a_published_set_fits_at_its_own_batch_without_a_lookup_table(
     local_cli: Path, kind: str
 ) -> None:
-    imported = runner.invoke(app, [*IMPORT, "--csv", str(PHONE_CSV)])
+    imported = runner.invoke(app, [*IMPORT, str(PHONE_CSV)])
     assert imported.exit_code == 0, imported.output
     fitted = runner.invoke(app, [*FIT, "--kind", kind])
     assert fitted.exit_code == 0, fitted.output
@@ -48,7 +48,7 @@ def test_several_batches_ask_for_one_and_a_missing_one_names_the_import(local_cl
     mixed.write_text(
         "arch,latency_ms,batch\n" + "\n".join(f"{r},{1 + i % 2}" for i, r in enumerate(rows))
     )
-    assert runner.invoke(app, [*IMPORT, "--csv", str(mixed)]).exit_code == 0
+    assert runner.invoke(app, [*IMPORT, str(mixed)]).exit_code == 0
     ambiguous = runner.invoke(app, [*FIT, "--kind", "linear"])
     assert ambiguous.exit_code == 2
     assert "batches 1, 2" in ambiguous.output and "--batch" in ambiguous.output
@@ -89,11 +89,11 @@ def test_a_fit_transfers_from_another_devices_version(local_cli: Path) -> None:
     source_csv, target_csv = local_cli / "source.csv", local_cli / "target.csv"
     source_csv.write_text("\n".join(rows[:151]))
     target_csv.write_text("\n".join([rows[0], *rows[151:171]]))
-    source_import = ["measurements", "import", "--space", "fbnet-cifar100", "--device", "phoneB"]
-    assert runner.invoke(app, [*source_import, "--csv", str(source_csv)]).exit_code == 0
+    source_import = ["measurement", "import", "--space", "fbnet-cifar100", "--device", "phoneB"]
+    assert runner.invoke(app, [*source_import, str(source_csv)]).exit_code == 0
     source_fit = ["predictor", "fit", "--device", "phoneB", "--space", "fbnet-cifar100", "--json"]
     source = json.loads(runner.invoke(app, source_fit).output)
-    assert runner.invoke(app, [*IMPORT, "--csv", str(target_csv)]).exit_code == 0
+    assert runner.invoke(app, [*IMPORT, str(target_csv)]).exit_code == 0
     fitted = runner.invoke(app, [*FIT, "--transfer-from", source["id"]])
     assert fitted.exit_code == 0, fitted.output
     assert json.loads(fitted.output)["metrics"]["transfer_from"] == [source["id"]]

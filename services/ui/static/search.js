@@ -67,9 +67,11 @@
       state.textContent = s.state;
       state.className = "state state-" + s.state;
       document.getElementById("search-step").textContent = s.progress.step || 0;
-      if (typeof s.progress.measurements_used === "number") {
-        document.getElementById("measurements-used").textContent = s.progress.measurements_used;
-      }
+      ["measurements_used", "measurements_pending"].forEach(function (key) {
+        if (typeof s.progress[key] === "number") {
+          document.getElementById(key.replace("_", "-")).textContent = s.progress[key];
+        }
+      });
       if (s.progress.oracle) {
         document.getElementById("measurement-requests").textContent = s.progress.oracle.requests;
       }
