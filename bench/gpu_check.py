@@ -37,7 +37,7 @@ import torch
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.predictors import LutPredictor, layer_table
-from latency_db.search_spec import SearchSpec
+from latency_db.search_spec import BUNDLED_DATASET, SearchSpec
 from latency_db.spaces import SearchSpace, get_space
 from profiler_agent.backends import create_backend
 from profiler_agent.backends.base import BackendSettings
@@ -199,7 +199,7 @@ def search_run(size: Size, estimator: str, steps: int, device: torch.device) -> 
     lut = LutPredictor(
         layer_table(deploy, {k: float(rng.uniform(1, 5)) for k in deploy.all_op_keys()})
     )
-    data = search_data(spec, device)
+    data = search_data(BUNDLED_DATASET, spec, device)
     return SearchRun(
         spec,
         estimator,

@@ -132,7 +132,6 @@ def search_spec(args: argparse.Namespace, seed: int) -> SearchSpec:
             "deploy_resolution": args.deploy_resolution,
             "deploy_width": args.deploy_width,
             "deploy_batch": args.deploy_batch,
-            "dataset": str(args.dataset),
             "steps": args.steps,
             "warmup_steps": args.steps // 5,
             "batch_size": args.batch_size,
@@ -188,6 +187,7 @@ def top1(space: SearchSpace, arch: Sequence[int], args: argparse.Namespace, seed
 
 def run_search(
     estimator: str,
+    dataset: Path,
     spec: SearchSpec,
     budget: float,
     model: DifferentiableLatency,
@@ -195,7 +195,7 @@ def run_search(
     store: ArtifactStore,
 ) -> dict[str, Any]:
     data = load_search_data(
-        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
+        dataset, spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
     )
     run = SearchRun(spec, estimator, budget, model, oracle, data)
     start = time.monotonic()
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             spec = search_spec(args, seed)
             proxy = spec.proxy_space(classes)
             for name in args.estimators:
-                result = run_search(name, spec, budget, model, oracle, store)
+                result = run_search(name, args.dataset, spec, budget, model, oracle, store)
                 record(
                     name,
                     {

@@ -34,6 +34,7 @@ EstimatorName = Enum(  # type: ignore[misc]
 )
 # Estimators whose latency term is the *measured* latency, applied when it arrives.
 MEASURED_LATENCY_ESTIMATORS = ("reinforce", "unas")
+DATASET_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 BUNDLED_DATASET = Path(__file__).resolve().parent.parent / "datasets" / "tiny-imagenet-10"
 
 
@@ -72,7 +73,10 @@ class SearchSpec(BaseModel):
     )
     predictor_id: str | None = Field(None, max_length=64)
     dataset: str | None = Field(
-        None, max_length=4096, description="ImageFolder root; bundled if unset"
+        None,
+        pattern=DATASET_NAME_PATTERN,
+        description="a registered dataset's name (hwnas dataset list), never a path; the "
+        "bundled tiny-imagenet-10 if unset",
     )
     arch_fraction: float = Field(
         0.5, gt=0.0, lt=1.0, description="share of train/ for the architecture step"
@@ -128,9 +132,6 @@ class SearchSpec(BaseModel):
             raise ValueError("warmup_steps must be below steps")
         get_space(self.space, self.proxy_resolution, self.proxy_width)  # unknown space: error
         return self
-
-    def dataset_root(self) -> Path:
-        return Path(self.dataset).expanduser() if self.dataset else BUNDLED_DATASET
 
     def deploy_space(self) -> SearchSpace:
         return get_space(self.space, self.deploy_resolution, self.deploy_width, self.deploy_classes)

@@ -20,6 +20,7 @@ from latency_db.models import Search, SearchState, User
 from latency_db.predictors.selection import lut_model, search_latency_model
 from latency_db.predictors.versions import runtime_config_for
 from latency_db.repositories import artifacts as artifact_repo
+from latency_db.repositories import datasets as dataset_repo
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import searches as search_repo
 from latency_db.repositories.measurements import CLEAN_ONLY, EVERY_VERDICT
@@ -75,6 +76,10 @@ def submit_search(
         device = device_repo.get_device(session=session, device_id=body.device_id, viewer=user)
     except NotFound:
         raise invalid("device_id", f"unknown device {body.device_id!r}") from None
+    try:
+        root = dataset_repo.dataset_root(session=session, name=spec.dataset)
+    except NotFound as err:
+        raise invalid("config.dataset", str(err)) from None
     deploy = spec.deploy_space()
     lut_verdicts = EVERY_VERDICT if spec.include_unclean else CLEAN_ONLY
     try:
@@ -116,7 +121,12 @@ def submit_search(
         device=device,
         runtime_config=runtime,
         space_ref=deploy.ref,
-        config={"spec": spec.model_dump(), "latency_model": latency, "lut_model": lut},
+        config={
+            "spec": spec.model_dump(),
+            "dataset_root": root,  # the admin's folder: workers read it, users never see it
+            "latency_model": latency,
+            "lut_model": lut,
+        },
         budget_ms=body.budget_ms,
         estimator=body.estimator,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from latency_db.models.accounts import ApiToken, User
 from latency_db.models.artifacts import Artifact, ArtifactKind, ArtifactUpload
 from latency_db.models.base import Base, new_id
+from latency_db.models.datasets import Dataset
 from latency_db.models.devices import (
     Agent,
     AgentState,
@@ -38,6 +39,7 @@ __all__ = [
     "ArtifactKind",
     "ArtifactUpload",
     "Base",
+    "Dataset",
     "Device",
     "DeviceKind",
     "DeviceState",

@@ -4,12 +4,13 @@ oracle its spec names and the dataset."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from latency_db.predictors import load_predictor
-from latency_db.search_spec import SearchSpec
+from latency_db.search_spec import BUNDLED_DATASET, SearchSpec
 from search_worker.context import WorkerContext
 from search_worker.data import SearchData, load_search_data
 from search_worker.devices import loader_threads
@@ -35,6 +36,11 @@ class StoredSearch:
     @property
     def spec(self) -> SearchSpec:
         return SearchSpec.model_validate(self.config["spec"])
+
+    @property
+    def dataset_root(self) -> Path:
+        """The folder the server resolved the spec's dataset name to (bundled if none)."""
+        return Path(self.config.get("dataset_root") or BUNDLED_DATASET)
 
 
 def build_oracle(
@@ -72,10 +78,11 @@ def build_oracle(
     )
 
 
-def search_data(spec: SearchSpec, device: torch.device) -> SearchData:
-    """The spec's dataset, its images decoded by threads when training on a GPU."""
+def search_data(root: Path, spec: SearchSpec, device: torch.device) -> SearchData:
+    """The dataset at ``root`` as the spec splits it, its images decoded by threads when
+    training on a GPU."""
     return load_search_data(
-        spec.dataset_root(),
+        root,
         spec.proxy_resolution,
         spec.arch_fraction,
         spec.batch_size,
@@ -88,7 +95,7 @@ def build_run(
     search: StoredSearch, context: WorkerContext, request_exports: ExportRequest
 ) -> SearchRun:
     spec = search.spec
-    data = search_data(spec, context.device)
+    data = search_data(search.dataset_root, spec, context.device)
     return SearchRun(
         spec,
         search.estimator,

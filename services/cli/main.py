@@ -14,6 +14,7 @@ from latency_db import migrate
 from latency_db.settings import get_settings
 from services.cli import (
     agent_commands,
+    dataset_commands,
     device_commands,
     login_command,
     lut_commands,
@@ -41,6 +42,7 @@ app.add_typer(measurement_commands.app, name="measurement")
 app.add_typer(measurement_commands.app, name="measurements", hidden=True)  # the old name
 app.add_typer(predictor_commands.app, name="predictor")
 app.add_typer(search_commands.app, name="search")
+app.add_typer(dataset_commands.app, name="dataset")
 app.command("profile")(profile_command.profile)
 app.command("login")(login_command.login)
 app.command("server")(stack_commands.server)

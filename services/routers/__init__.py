@@ -7,6 +7,7 @@ from services.routers import (
     agent_package,
     agents,
     artifacts,
+    datasets,
     devices,
     health,
     imports,
@@ -33,5 +34,6 @@ ROUTERS = [
     imports.router,
     predictors.router,
     searches.router,
+    datasets.router,
     users.router,
 ]

@@ -3,7 +3,9 @@ and the embedded database migrated on first use."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -38,7 +40,7 @@ def _drift(url: str | URL) -> list[object]:
 def _round_trip(url: str | URL) -> None:
     model_tables = set(Base.metadata.tables)
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head_revision() == "0011"
+    assert migrate.current(url) == migrate.head_revision() == "0012"
     assert model_tables <= _tables(url)
     migrate.downgrade(url)
     assert migrate.current(url) is None
@@ -201,7 +203,7 @@ def test_command_line_migrates_the_settings_database(
     assert (tmp_path / "data" / "hwnas.sqlite3").is_file()
     migrate.main(["downgrade", "--url", f"sqlite:///{tmp_path / 'data' / 'hwnas.sqlite3'}"])
     migrate.main(["current"])
-    assert capsys.readouterr().out.split() == ["0011", "base", "base"]
+    assert capsys.readouterr().out.split() == ["0012", "base", "base"]
 
 
 def _weights_artifacts_in_0011(url: str | URL) -> None:
@@ -246,3 +248,51 @@ def test_0011_keeps_referencing_rows_on_sqlite(fresh_sqlite_url: str) -> None:
 @pytest.mark.postgres
 def test_0011_keeps_referencing_rows_on_postgresql(fresh_postgres_url: URL) -> None:
     _weights_artifacts_in_0011(fresh_postgres_url)
+
+
+def _json(value: object) -> Any:
+    """A JSON column as read by raw SQL: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _dataset_paths_move_out_of_the_spec_in_0012(url: str | URL) -> None:
+    """A search stored with a dataset path keeps it as ``config.dataset_root`` (the spec now
+    names datasets); the downgrade puts it back."""
+    migrate.upgrade(url, "0011")
+    engine = make_engine(url)
+    config = '{"spec": {"steps": 5, "dataset": "/data/train-set"}, "latency_model": {}}'
+    try:
+        with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO users (id, name, is_admin) VALUES ('U1', 'bob', false);",
+                "INSERT INTO devices (id, name, kind, attributes, state) "
+                "VALUES ('D1', 'cpu', 'cpu', '{}', 'active');",
+                "INSERT INTO runtime_configs (id, backend, runtime_version, settings, "
+                "settings_hash) VALUES ('R1', 'ort-cpu', '-', '{}', 'h');",
+                "INSERT INTO searches (id, owner_id, device_id, runtime_config_id, space_ref, "
+                "config, state, budget_ms, estimator, progress, cancel_requested) VALUES ('S1', "
+                f"'U1', 'D1', 'R1', 'proxyless', '{config}', 'pending', 5.0, 'proxyless', '{{}}', "
+                "false);",
+            ):
+                connection.execute(text(statement))
+        migrate.upgrade(url)
+        read = text("SELECT config FROM searches WHERE id = 'S1'")
+        with engine.connect() as connection:
+            upgraded = _json(connection.execute(read).scalar_one())
+        assert upgraded["dataset_root"] == "/data/train-set"
+        assert upgraded["spec"] == {"steps": 5, "dataset": None}
+        migrate.downgrade(url, "0011")
+        with engine.connect() as connection:
+            restored = _json(connection.execute(read).scalar_one())
+        assert restored["spec"]["dataset"] == "/data/train-set" and "dataset_root" not in restored
+    finally:
+        engine.dispose()
+
+
+def test_0012_keeps_a_searchs_dataset_path_on_sqlite(fresh_sqlite_url: str) -> None:
+    _dataset_paths_move_out_of_the_spec_in_0012(fresh_sqlite_url)
+
+
+@pytest.mark.postgres
+def test_0012_keeps_a_searchs_dataset_path_on_postgresql(fresh_postgres_url: URL) -> None:
+    _dataset_paths_move_out_of_the_spec_in_0012(fresh_postgres_url)

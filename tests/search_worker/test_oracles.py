@@ -91,3 +91,15 @@ def test_a_local_search_measures_with_its_runtime_configuration(
     oracle = build_oracle(search, context, request_exports=lambda _: None)
     assert isinstance(oracle, LocalOracle)
     assert oracle.backend.name == "ort-cpu" and oracle.settings.threads == 1
+
+
+def test_a_stored_search_reads_the_dataset_root_the_server_resolved(tmp_path: Path) -> None:
+    from latency_db.search_spec import BUNDLED_DATASET
+    from search_worker.search.assembly import StoredSearch
+
+    def stored(config: dict[str, object]) -> StoredSearch:
+        return StoredSearch("s", "unas", 10.0, "d", "r", {}, config, None)
+
+    named = stored({"spec": {"dataset": "imagenet-100"}, "dataset_root": str(tmp_path)})
+    assert named.dataset_root == tmp_path  # the admin's folder, not the name
+    assert stored({"spec": {}}).dataset_root == BUNDLED_DATASET

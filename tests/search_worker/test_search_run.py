@@ -44,14 +44,14 @@ SPEC = dict(
 def make_run(estimator: str, dataset: Path, bias: float = 1.0, **overrides: object) -> SearchRun:
     """A search whose oracle answers with a LUT (a device measuring, with a ``bias``); its
     latency model says ``bias`` times that."""
-    spec = SearchSpec.model_validate({**SPEC, "dataset": str(dataset), **overrides})
+    spec = SearchSpec.model_validate({**SPEC, **overrides})
     deploy = spec.deploy_space()
     rng = np.random.default_rng(0)
     ms = {k: float(rng.uniform(1, 5)) for k in deploy.all_op_keys()}
     lut = LutPredictor(layer_table(deploy, ms))
     model = LutPredictor(layer_table(deploy, {k: bias * v for k, v in ms.items()}))
     data = load_search_data(
-        spec.dataset_root(), spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
+        dataset, spec.proxy_resolution, spec.arch_fraction, spec.batch_size, spec.seed
     )
     budget = float(np.median(lut.predict(np.zeros((1, len(deploy.layers)), dtype=int))[0])) * 1.5
     oracle = PredictorOracle(lut) if bias == 1.0 else Device(lut)
