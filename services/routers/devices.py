@@ -18,11 +18,26 @@ from services.schemas.devices import (
     DeviceStateIn,
     Enrollment,
 )
+from services.schemas.links import links_from
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-@router.post("", status_code=201, response_model=DeviceCreated)
+@router.post(
+    "",
+    status_code=201,
+    response_model=DeviceCreated,
+    responses=links_from(
+        201,
+        "device_id",
+        "/device/id",
+        "get_device",
+        "new_enrollment_token",
+        "set_device_state",
+        "list_device_agents",
+        "get_device_health",
+    ),
+)
 def create_device(
     body: DeviceCreate, request: Request, session: SessionDep, user: CurrentUser
 ) -> DeviceCreated:

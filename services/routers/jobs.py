@@ -13,13 +13,19 @@ from services.deps import CurrentUser, SessionDep, SettingsDep, TaskQueueDep
 from services.network_jobs import queue_network_jobs
 from services.schemas.common import MAX_OFFSET
 from services.schemas.jobs import JobCreate, JobOut
+from services.schemas.links import links_from
 from services.task_queue import commit_and_dispatch
 from services.validation import invalid, parse_architecture, resolve_space_ref, runtime_settings
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.post("", status_code=201, response_model=JobOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    responses=links_from(201, "job_id", "/id", "get_job", "cancel_job"),
+)
 def submit_job(
     body: JobCreate,
     session: SessionDep,

@@ -16,13 +16,29 @@ from services import searches as service
 from services.deps import CurrentUser, LongPollSlotsDep, SessionDep, SettingsDep, TaskQueueDep
 from services.long_polls import TOO_MANY_WAITS_RESPONSE, poll
 from services.schemas.common import MAX_OFFSET
+from services.schemas.links import links_from
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 LONG_POLL_MAX_S = 30.0
 
 
-@router.post("", status_code=201, response_model=SearchOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=SearchOut,
+    responses=links_from(
+        201,
+        "search_id",
+        "/id",
+        "get_search",
+        "search_events",
+        "search_result",
+        "search_pareto_png",
+        "cancel_search",
+        "resume_search",
+    ),
+)
 def submit_search(
     body: SearchCreate, session: SessionDep, user: CurrentUser, tasks: TaskQueueDep
 ) -> SearchOut:

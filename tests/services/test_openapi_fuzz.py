@@ -1,7 +1,8 @@
 """The OpenAPI as users meet it: every operation fuzzed from its own schema (schemathesis),
 valid and invalid inputs, against the real app as the admin, as a user who is not one and as
-an agent (those two on PostgreSQL, where a bad value fails loudest); and every operation
-documented.
+an agent (those two on PostgreSQL, where a bad value fails loudest); the same roles through
+linked call sequences (stateful: each call names what an earlier answer created); and every
+operation documented.
 
 No answer may be a 500, and every answer must match the schema documented for its status
 (errors included: ``{code, message, details}``).
@@ -18,8 +19,10 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode, checks
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.transport import Response
 from schemathesis.errors import FailureGroup
 
 CHECKS = [checks.not_a_server_error, checks.response_schema_conformance]
@@ -176,3 +179,94 @@ def test_every_operation_is_described_with_typed_answers(client: TestClient) -> 
             if status.startswith("2") and json is not None and not json.get("schema"):
                 problems.append(f"{label} {status}: JSON answer without a schema")
     assert not problems, "\n".join(problems)
+
+
+# Linked sequences: scenarios of up to STEPS calls, each feeding the next the ids its answer
+# carried (links schemathesis infers from the schema: POST /devices -> GET /devices/{id} ...).
+STATEFUL_SCENARIOS = {"admin": 60, "user": 30, "agent": 15}
+STATEFUL_STEPS = 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("role", "database"),
+    [
+        ("admin", "sqlite"),
+        pytest.param("user", "postgres", marks=pytest.mark.postgres),
+        pytest.param("agent", "postgres", marks=pytest.mark.postgres),
+    ],
+    indirect=["database"],
+)
+def test_linked_call_sequences_answer_no_500_or_off_schema(client: TestClient, role: str) -> None:
+    """Stateful (link-following) runs: what one answer created is what the next call names,
+    so calls reach real resources instead of random ids' 404s."""
+    # The links the API documents (services.schemas.links), not schemathesis's guesses from
+    # names: those mostly named ids of the wrong resource (404s), and one revoked the
+    # caller's own token (every later call a 401).
+    config = SchemathesisConfig.from_dict(
+        {"phases": {"stateful": {"inference": {"algorithms": []}}}}
+    )
+    schema = schemathesis.openapi.from_dict(client.app.openapi(), config=config)
+    credential = credential_of(client, role)
+    sent: list[str] = []
+    reached: set[str] = set()  # operations with a path id that answered 2xx: a followed link
+
+    created = itertools.count()
+    # A 500 comes back as an answer (the not_a_server_error check records it), not raised.
+    server = TestClient(client.app, base_url=str(client.base_url), raise_server_exceptions=False)
+
+    class LinkedCalls(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: Case) -> None:
+            # Names are unique per server (devices, users, datasets): a name made unique here
+            # answers a replayed scenario as it answered the first time (201, not 409).
+            if isinstance(case.body, dict) and isinstance(case.body.get("name"), str):
+                case.body["name"] += f"-{next(created)}"
+
+        def call(self, case: Case, **kwargs: Any) -> Response:
+            sent.append(case.operation.label)
+            try:
+                answer = send(server, case, credential)
+            except Exception as exc:  # kept before Hypothesis sees it (see validate_response)
+                failures.append(f"{case.operation.label}: {exc!r}")
+                raise
+            if "{" in case.operation.path and answer.is_success:
+                reached.add(case.operation.label)
+            return Response.from_any(answer)
+
+        def validate_response(
+            self, response: Response, case: Case, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            try:  # kept, not raised: a raise makes Hypothesis replay against a changed server
+                case.validate_response(response, checks=CHECKS)
+            except FailureGroup as group:
+                failures.append(f"{case.operation.label}: {group}")
+
+    failures: list[str] = []
+    try:
+        run_linked_calls(LinkedCalls, role)
+    except FlakyStrategyDefinition:  # a replayed prefix met the server changed since
+        print(
+            f"linked sequences as {role}: Hypothesis stopped at a replay the server answered "
+            "differently (its state moved on); the calls made before are counted"
+        )
+    print(
+        f"linked sequences as {role}: {len(sent)} requests over {len(set(sent))} operations, "
+        f"{len(reached)} reached through an id an earlier answer gave, {len(failures)} failed"
+    )
+    assert not failures, "\n".join(failures)
+    assert len(sent) >= STATEFUL_SCENARIOS[role]
+    assert role == "agent" or reached, "no call reached a resource an earlier one created"
+
+
+def run_linked_calls(machine: Any, role: str) -> None:
+    machine.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS[role],
+            stateful_step_count=STATEFUL_STEPS,
+            phases=[Phase.generate],  # no shrinking: a replay would meet a changed server
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
