@@ -30,6 +30,7 @@ from latency_db.models.predictors import (
 )
 from latency_db.models.runtime import RuntimeConfig
 from latency_db.models.searches import Search, SearchEvent, SearchState
+from latency_db.models.teams import DeviceShare, Team, TeamMember
 
 __all__ = [
     "Agent",
@@ -42,6 +43,7 @@ __all__ = [
     "Dataset",
     "Device",
     "DeviceKind",
+    "DeviceShare",
     "DeviceState",
     "EnrollmentToken",
     "FitKind",
@@ -62,6 +64,8 @@ __all__ = [
     "SearchState",
     "SpeedSample",
     "SubjectKind",
+    "Team",
+    "TeamMember",
     "User",
     "new_id",
 ]

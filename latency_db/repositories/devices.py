@@ -1,5 +1,6 @@
-"""Target devices: create, read, drain and disable; a device is seen by its owner and the
-admins, and is "not found" for everyone else (its existence is not told)."""
+"""Target devices: create, read, drain and disable; a device is seen by its owner, the admins
+and the members of the teams it is shared with, and is "not found" for everyone else (its
+existence is not told)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import re
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from latency_db.db import db_now
-from latency_db.errors import NotFound, ValidationError
-from latency_db.models import Device, DeviceKind, DeviceState, User
+from latency_db.errors import NotFound, PermissionDenied, ValidationError
+from latency_db.models import Device, DeviceKind, DeviceShare, DeviceState, TeamMember, User
 from latency_db.repositories.common import (
     add_or_conflict,
     check_json,
@@ -48,10 +49,30 @@ def create_device(
     return device
 
 
+def _shared_device_ids(viewer: User) -> Select[str]:
+    """Devices shared with a team ``viewer`` belongs to."""
+    return (
+        select(DeviceShare.device_id)
+        .join(TeamMember, TeamMember.team_id == DeviceShare.team_id)
+        .where(TeamMember.user_id == viewer.id)
+    )
+
+
 def can_see(viewer: User | None, device: Device) -> bool:
-    """An admin sees every device, a user the devices they own; ``None`` is the server
-    itself (workers, the CLI's embedded database)."""
-    return viewer is None or viewer.is_admin or device.owner_id == viewer.id
+    """An admin sees every device, a user the devices they own and those shared with a team
+    of theirs; ``None`` is the server itself (workers, the CLI's embedded database)."""
+    if viewer is None or viewer.is_admin or device.owner_id == viewer.id:
+        return True
+    session = object_session(device)
+    shared = _shared_device_ids(viewer).where(DeviceShare.device_id == device.id)
+    return session is not None and session.scalar(shared) is not None
+
+
+def check_owner(device: Device, user: User | None) -> None:
+    """Only a device's owner (or an admin, or the server itself) manages it: enrollment
+    tokens, state, agents, imports, shares. Team members who see it are told so (403)."""
+    if user is not None and not user.is_admin and device.owner_id != user.id:
+        raise PermissionDenied(f"only the owner of device {device.name!r} may do this")
 
 
 def visible_device_ids(viewer: User | None) -> Select[str] | None:
@@ -59,7 +80,8 @@ def visible_device_ids(viewer: User | None) -> Select[str] | None:
     None when that is every device."""
     if viewer is None or viewer.is_admin:
         return None
-    return select(Device.id).where(Device.owner_id == viewer.id)
+    owned = select(Device.id).where(Device.owner_id == viewer.id)
+    return owned.union(_shared_device_ids(viewer))  # type: ignore[return-value]
 
 
 def list_devices(*, session: Session, viewer: User | None = None) -> list[Device]:

@@ -12,15 +12,21 @@ from hwnas import Client
 from latency_db.models import DeviceKind, DeviceState
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import devices as device_repo
+from latency_db.repositories import teams as team_repo
 from latency_db.settings import get_settings
+from services.bootstrap import admin_user
 from services.cli.dispatch import device_id_by_name, fail, run_action
 from services.cli.output import emit_json, emit_mapping, emit_table
+from services.cli.team_commands import team_id_by_name
 from services.device_health import device_health
 from services.devices import register_device
 from services.plots.speed_index import speed_index_png
 from services.schemas.devices import AgentOut, DeviceHealthOut, DeviceOut
+from services.teams import change_share
 
-app = typer.Typer(help="Devices: register, list with their agents, drain, activate, health.")
+app = typer.Typer(
+    help="Devices: register, list with their agents, drain, activate, health, share with a team."
+)
 
 # Where ``hwnas server`` listens by default: the address an embedded token's commands name.
 LOCAL_SERVER_URL = "http://127.0.0.1:8000"
@@ -186,3 +192,46 @@ def health(
         typer.echo(f"current speed index under config {config_id}: {index:.3f}")
     if plot is not None:
         typer.echo(f"plot: {plot}")
+
+
+def _share(name: str, team: str, share: bool, as_json: bool) -> None:
+    def local(session: Session) -> dict[str, Any]:
+        device = device_repo.get_device_by_name(session=session, name=name)
+        team_id = team_repo.get_team_by_name(session=session, name=team).id
+        out = change_share(
+            session=session,
+            device_id=device.id,
+            team_id=team_id,
+            viewer=admin_user(session),
+            share=share,
+        )
+        return out.model_dump(mode="json")
+
+    def remote(api: Client) -> dict[str, Any]:
+        shares = f"/devices/{device_id_by_name(api, name)}/shares"
+        team_id = team_id_by_name(api, team)
+        if share:
+            return dict(api.post(shares, {"team_id": team_id}))
+        return dict(api.transport.delete(f"{shares}/{team_id}"))
+
+    answer = run_action(get_settings(), local=local, remote=remote)
+    if as_json:
+        emit_json(answer)
+        return
+    typer.echo(f"device {name} is shared with: {', '.join(answer['teams']) or 'no team'}")
+
+
+TeamOption = Annotated[str, typer.Option("--team", help="a team of yours (hwnas team list)")]
+
+
+@app.command("share")
+def share(name: NameArgument, team: TeamOption, as_json: JsonOption = False) -> None:
+    """Share your device with a team: its members see it and submit work to it; only you
+    manage it (enrollment tokens, state, agents)."""
+    _share(name, team, True, as_json)
+
+
+@app.command("unshare")
+def unshare(name: NameArgument, team: TeamOption, as_json: JsonOption = False) -> None:
+    """Stop sharing your device with a team."""
+    _share(name, team, False, as_json)

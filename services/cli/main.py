@@ -24,6 +24,7 @@ from services.cli import (
     search_commands,
     space_commands,
     stack_commands,
+    team_commands,
 )
 from services.cli.demo import DemoOptions, demo_threads, run_demo
 from services.cli.dispatch import database_unreachable, fail
@@ -43,6 +44,7 @@ app.add_typer(measurement_commands.app, name="measurements", hidden=True)  # the
 app.add_typer(predictor_commands.app, name="predictor")
 app.add_typer(search_commands.app, name="search")
 app.add_typer(dataset_commands.app, name="dataset")
+app.add_typer(team_commands.app, name="team")
 app.command("profile")(profile_command.profile)
 app.command("login")(login_command.login)
 app.command("server")(stack_commands.server)

@@ -17,6 +17,7 @@ from services.routers import (
     measurements,
     predictors,
     searches,
+    teams,
     users,
 )
 
@@ -35,5 +36,6 @@ ROUTERS = [
     predictors.router,
     searches.router,
     datasets.router,
+    teams.router,
     users.router,
 ]

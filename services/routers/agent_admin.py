@@ -20,6 +20,7 @@ def _visible_agent(session: Session, agent_id: str, user: User) -> Agent:
     agent = agent_repo.get_agent(session=session, agent_id=agent_id)
     if not device_repo.can_see(user, agent.device):
         raise NotFound(f"agent {agent_id!r} not found")
+    device_repo.check_owner(agent.device, user)
     return agent
 
 

@@ -64,7 +64,8 @@ def list_devices(session: SessionDep, user: CurrentUser) -> list[DeviceOut]:
 
 @router.get("/{device_id}", response_model=DeviceOut)
 def get_device(device_id: str, session: SessionDep, user: CurrentUser) -> DeviceOut:
-    """One device by id (404 unless the caller owns it or is an admin)."""
+    """One device by id (404 unless the caller owns it, is an admin, or belongs to a team it
+    is shared with)."""
     device = device_repo.get_device(session=session, device_id=device_id, viewer=user)
     return DeviceOut.model_validate(device)
 
@@ -76,6 +77,7 @@ def new_enrollment_token(
     """Another one-time token, to start one more agent on the device (its owner's or an
     admin's to issue)."""
     device = device_repo.get_device(session=session, device_id=device_id, viewer=user)
+    device_repo.check_owner(device, user)
     enrollment = issue_enrollment(session=session, device=device, server_url=str(request.base_url))
     session.commit()
     return enrollment
@@ -88,6 +90,7 @@ def set_device_state(
     """Drain (finish leased work, take no new), disable (its agents no longer
     authenticate), or re-activate a device: its owner's or an admin's to do."""
     device = device_repo.get_device(session=session, device_id=device_id, viewer=user)
+    device_repo.check_owner(device, user)
     device_repo.set_device_state(session=session, device=device, state=body.state)
     session.commit()
     return DeviceOut.model_validate(device)

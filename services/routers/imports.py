@@ -76,6 +76,7 @@ def _check_target(session: Session, device_name: str, user: User) -> None:
         return  # the import creates it
     if not device_repo.can_see(user, device):
         raise NotFound(f"device {device_name!r} not found")
+    device_repo.check_owner(device, user)
 
 
 def _own_created(session: Session, summary: ImportSummary, user: User) -> None:
