@@ -46,13 +46,15 @@ async def searches_page(
     searches = await session.api.get(
         "/searches", limit=limit, state=state_value, estimator=estimator_value, device_id=device_id
     )
+    devices = await session.api.get("/devices")
     return session.page(
         request,
         "searches.html",
         searches=searches,
         states=[s.value for s in SearchState],
         estimators=[e.value for e in EstimatorName],
-        devices=await session.api.get("/devices"),
+        devices=devices,
+        device_names={d["id"]: d["name"] for d in devices},
         state=state_value,
         estimator=estimator_value,
         device_id=device_id or "",

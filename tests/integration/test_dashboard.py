@@ -234,6 +234,9 @@ def test_a_search_page_follows_the_search_live_to_its_pareto_plot(
         "the search under its estimator and device",
         lambda d: search_id in d.find_element("class name", "searches").text,
     )
+    row = browser.find_element("css selector", "table.searches tbody tr").text
+    chosen = Select(browser.find_element("id", "device-filter")).first_selected_option.text
+    assert chosen in row and dashboard.measured.device_id not in row  # by name, not id
     _check_page(browser, "searches")
 
 
