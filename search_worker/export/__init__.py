@@ -17,7 +17,6 @@ from search_worker.export.verify import (
     verify_artifact,
     verify_onnx,
     verify_torchscript,
-    verify_weights,
 )
 from search_worker.export.weights_file import load_weights, weights_bytes
 
@@ -36,6 +35,5 @@ __all__ = [
     "verify_artifact",
     "verify_onnx",
     "verify_torchscript",
-    "verify_weights",
     "weights_bytes",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -86,29 +87,22 @@ def verify_torchscript(
     rtol: float = RTOL,
     atol: float = ATOL,
     seed: int = 0,
+    kind: Literal["torchscript", "weights"] = "torchscript",
 ) -> float:
-    """Load the TorchScript file and compare it with ``module`` in eval mode."""
+    """Load the TorchScript file (``kind="weights"``: rebuild the network a weights file
+    holds) and compare it with ``module`` in eval mode."""
+    x = _seeded_input(input_shape, seed)
+    got = _eager(_load(path, kind), x)
+    return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(path))
+
+
+def _load(path: Path | str, kind: Literal["torchscript", "weights"]) -> nn.Module:
+    if kind == "weights":
+        return load_weights(path)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"`torch\.jit\.load` is deprecated", FutureWarning)
-        loaded = torch.jit.load(str(path))
-    x = _seeded_input(input_shape, seed)
-    got = _eager(loaded, x)
-    return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(path))
-
-
-def verify_weights(
-    module: nn.Module,
-    path: Path | str,
-    input_shape: tuple[int, ...],
-    *,
-    rtol: float = RTOL,
-    atol: float = ATOL,
-    seed: int = 0,
-) -> float:
-    """Rebuild the network a weights file holds and compare it with ``module`` in eval mode."""
-    x = _seeded_input(input_shape, seed)
-    got = _eager(load_weights(path), x)
-    return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(path))
+        module: nn.Module = torch.jit.load(str(path))
+    return module
 
 
 def rebuild_module(artifact: ExportedArtifact) -> nn.Module:
@@ -126,6 +120,6 @@ def verify_artifact(artifact: ExportedArtifact, *, rtol: float = RTOL, atol: flo
     module = rebuild_module(artifact)
     if artifact.kind == "onnx":
         return verify_onnx(module, artifact.path, rtol=rtol, atol=atol)
-    if artifact.kind == "weights":
-        return verify_weights(module, artifact.path, artifact.input_shape, rtol=rtol, atol=atol)
-    return verify_torchscript(module, artifact.path, artifact.input_shape, rtol=rtol, atol=atol)
+    return verify_torchscript(
+        module, artifact.path, artifact.input_shape, rtol=rtol, atol=atol, kind=artifact.kind
+    )

@@ -14,8 +14,6 @@ from services.app import create_app
 
 from .conftest import ADMIN_TOKEN
 
-MODES = ("embedded", "api")
-
 
 @contextmanager
 def cli_on(mode: str, request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:

@@ -33,6 +33,7 @@ from ..databases import Database
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
+CLI_MODES = ("embedded", "api")  # where a CLI test's commands go (see ``cli_modes``)
 N_NETWORKS = 80
 
 
@@ -244,3 +245,13 @@ def lease(client: TestClient) -> dict[str, Any]:
     assert claimed.status_code == 200, claimed.text
     token = claimed.json()["lease_token"]
     return {"headers": headers, "token": token, "lease_headers": {**headers, "Lease-Token": token}}
+
+
+@pytest.fixture(params=CLI_MODES)
+def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
+    """A CLI test runs once per mode (``cli_modes``): this is the API client of the database
+    the CLI works on, to arrange and check through the API."""
+    from .cli_modes import cli_on  # it imports this module
+
+    with cli_on(request.param, request, local_cli) as client:
+        yield client

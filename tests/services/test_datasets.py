@@ -4,8 +4,6 @@ paths, and never learn where a dataset lives; a search stores the root its name 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +14,6 @@ from latency_db.repositories import searches as search_repo
 from latency_db.search_spec import BUNDLED_DATASET
 from services.cli.main import app
 
-from .cli_modes import MODES, cli_on
 from .conftest import BOTH_DATABASES, Measured
 from .test_searches_api import body
 
@@ -79,12 +76,6 @@ def test_a_search_names_a_dataset_and_never_a_path(client: TestClient, measured:
             s.id: s.config["dataset_root"] for s in search_repo.list_searches(session=session)
         }
     assert stored == {search.json()["id"]: ROOT, default["id"]: str(BUNDLED_DATASET)}
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 def test_dataset_commands_on_both_paths(served: TestClient) -> None:

@@ -4,24 +4,13 @@ API: the same answers, and the printed enrollment token really enrolls an agent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from services.cli.main import app
 
-from .cli_modes import MODES, cli_on
-
 runner = CliRunner()
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 def _json(args: list[str]) -> dict:

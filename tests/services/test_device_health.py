@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,10 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 
-from .cli_modes import MODES, cli_on
 from .conftest import RUNTIME
 
 runner = CliRunner()
 pytestmark = pytest.mark.sentinel  # these tests follow the sentinel schedule
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 class ApiAgent:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,18 +24,11 @@ from services.cli import output
 from services.cli.main import app
 from services.lut_grid import IDENTITY, lut_grid
 
-from .cli_modes import MODES, cli_on
 from .conftest import RUNTIME, seed_measurements, time_queued_op_jobs
 
 runner = CliRunner()
 SMALL = ["--space", "proxyless", "--resolution", "32", "--width", "0.35"]
 SEEDED = "proxyless-r32-w0.35-c10"  # the instance seed_measurements measures
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 def _sessions(client: TestClient) -> sessionmaker[Session]:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -23,7 +22,6 @@ from latency_db.spaces import get_space
 from services.cli.main import app
 from services.cli.workflows import Target, build_lookup_table
 
-from .cli_modes import MODES, cli_on
 from .conftest import RUNTIME, time_queued_op_jobs
 
 T = TypeVar("T")
@@ -94,12 +92,6 @@ def test_remeasuring_stops_after_its_rounds(client: TestClient, api: Client) -> 
     keys = SPACE.all_op_keys()
     assert set(jobs_per_key.values()) == {2}  # the first job and one more round, no third
     assert table["progress"]["unclean"] == len(keys) and table["entries"] == {}
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,6 @@ reasons, evidence and intervals shown; clean-only tables and fits unless asked."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,19 +18,12 @@ from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.verdicts import Verdict, VerdictDetail
 from services.cli.main import app
 
-from .cli_modes import MODES, cli_on
 from .conftest import RUNTIME, seed_measurements
 
 runner = CliRunner()
 BUSY = "other processes used 0.93 cores"
 EVIDENCE = {"interval_s": 1.1, "other_cpu_cores": 0.93, "gpu_throttle_reasons": ["none"]}
 STEADY = [2.0, 2.01, 1.99, 2.0, 2.0, 2.02, 1.98, 2.0, 2.01, 1.99]
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 def _invoke(*args: str) -> Any:

@@ -44,6 +44,12 @@ BUDGETS = {
     "user": Budget(6, {GenerationMode.POSITIVE: 3, GenerationMode.NEGATIVE: 1}),
     "agent": Budget(20, {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}),
 }
+# The admin on SQLite; a user who is not one and an agent on PostgreSQL.
+ROLES = [
+    ("admin", "sqlite"),
+    pytest.param("user", "postgres", marks=pytest.mark.postgres),
+    pytest.param("agent", "postgres", marks=pytest.mark.postgres),
+]
 AGENT_TAGS = {"agents", "leases", "artifacts", "health"}
 MAX_FUZZ_WAIT_S = "0.1"  # a long-poll's ``wait``: the poll is not what is fuzzed here
 
@@ -132,15 +138,7 @@ def credential_of(client: TestClient, role: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("role", "database"),
-    [
-        ("admin", "sqlite"),
-        pytest.param("user", "postgres", marks=pytest.mark.postgres),
-        pytest.param("agent", "postgres", marks=pytest.mark.postgres),
-    ],
-    indirect=["database"],
-)
+@pytest.mark.parametrize(("role", "database"), ROLES, indirect=["database"])
 def test_no_operation_answers_500_or_off_schema(client: TestClient, role: str) -> None:
     """An agent is fuzzed on the routes it uses (every other answers it 401 up front)."""
     schema = schemathesis.openapi.from_dict(client.app.openapi())
@@ -188,15 +186,7 @@ STATEFUL_STEPS = 10
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("role", "database"),
-    [
-        ("admin", "sqlite"),
-        pytest.param("user", "postgres", marks=pytest.mark.postgres),
-        pytest.param("agent", "postgres", marks=pytest.mark.postgres),
-    ],
-    indirect=["database"],
-)
+@pytest.mark.parametrize(("role", "database"), ROLES, indirect=["database"])
 def test_linked_call_sequences_answer_no_500_or_off_schema(client: TestClient, role: str) -> None:
     """Stateful (link-following) runs: what one answer created is what the next call names,
     so calls reach real resources instead of random ids' 404s."""

@@ -4,8 +4,6 @@ its owner shares it with, explicitly; members use it, only the owner manages it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +11,6 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 
-from .cli_modes import MODES, cli_on
 from .conftest import BOTH_DATABASES
 
 
@@ -69,12 +66,6 @@ def test_a_device_shared_with_a_team_is_seen_and_used_by_its_members_only(
     removed = client.delete(f"{members}/carol", headers=bob)
     assert removed.json()["members"] == ["bob"]
     assert client.post("/v1/teams", json={"name": "vision"}, headers=dave).status_code == 409
-
-
-@pytest.fixture(params=MODES)
-def served(request: pytest.FixtureRequest, local_cli: Path) -> Iterator[TestClient]:
-    with cli_on(request.param, request, local_cli) as client:
-        yield client
 
 
 def test_team_and_share_commands_on_both_paths(served: TestClient) -> None:
