@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -35,14 +35,15 @@ EVENTS_PER_READ = 500
 async def searches_page(
     request: Request,
     session: SessionDep,
-    state: Annotated[SearchState | None, Query()] = None,
-    estimator: Annotated[EstimatorName | None, Query()] = None,
-    device_id: Annotated[str | None, Query(max_length=ID_LENGTH)] = None,
+    state: Annotated[SearchState | Literal[""], Query()] = "",
+    estimator: Annotated[EstimatorName | Literal[""], Query()] = "",
+    device_id: Annotated[str, Query(max_length=ID_LENGTH)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    """Your searches with the state, estimator and device filters (an empty choice: any)."""
-    state_value = state.value if state else ""
-    estimator_value = estimator.value if estimator else ""
+    """Your searches with the state, estimator and device filters (the form's empty choice,
+    "any", is no filter)."""
+    state_value = state.value if isinstance(state, SearchState) else ""
+    estimator_value = estimator.value if isinstance(estimator, EstimatorName) else ""
     searches = await session.api.get(
         "/searches", limit=limit, state=state_value, estimator=estimator_value, device_id=device_id
     )
@@ -57,7 +58,7 @@ async def searches_page(
         device_names={d["id"]: d["name"] for d in devices},
         state=state_value,
         estimator=estimator_value,
-        device_id=device_id or "",
+        device_id=device_id,
     )
 
 

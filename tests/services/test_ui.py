@@ -89,6 +89,20 @@ def test_a_form_without_the_session_form_token_changes_nothing(
     assert client.get(f"/v1/searches/{search_id}").json()["state"] == "canceled"
 
 
+def test_the_search_filters_any_choice_is_no_filter(client: TestClient, measured: Measured) -> None:
+    """The form sends an empty value for "any": that is every search, not a 422."""
+    search_id = submit(client, measured)["id"]
+    browser = _browser(client)
+    _sign_in(browser)
+    for query in ("state=&estimator=&device_id=", f"state=pending&device_id={measured.device_id}"):
+        page = browser.get(f"/ui/searches?{query}")
+        assert page.status_code == 200 and search_id in page.text, query
+    narrowed = browser.get("/ui/searches?state=&estimator=darts&device_id=")
+    assert narrowed.status_code == 200 and search_id not in narrowed.text
+    assert "matching the filters" in narrowed.text
+    assert browser.get("/ui/searches?estimator=magic").status_code == 422
+
+
 def test_another_users_search_is_not_found_on_its_page(
     client: TestClient, measured: Measured
 ) -> None:
