@@ -28,6 +28,7 @@ from hwnas.latency_data import LookupTables, Measurements
 from hwnas.predictors import Predictors
 from hwnas.profiling import Jobs, ProfileJob
 from hwnas.searches import Searches
+from hwnas.tenancy import Datasets, Teams
 from hwnas.transport import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Transport
 
 
@@ -66,6 +67,8 @@ class Client:
         self.measurements = Measurements(self.transport)
         self.predictors = Predictors(self.transport)
         self.searches = Searches(self.transport)
+        self.datasets = Datasets(self.transport)
+        self.teams = Teams(self.transport)
 
     @classmethod
     def from_config(cls, config: ClientConfig, **options: Any) -> Client:

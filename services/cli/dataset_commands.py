@@ -9,7 +9,6 @@ import pydantic
 import typer
 from sqlalchemy.orm import Session
 
-from hwnas import Client
 from latency_db.settings import get_settings
 from services import datasets as service
 from services.bootstrap import admin_user
@@ -44,7 +43,9 @@ def add(
         return created.model_dump(mode="json")
 
     created = run_action(
-        get_settings(), local=local, remote=lambda api: api.post("/datasets", body.model_dump())
+        get_settings(),
+        local=local,
+        remote=lambda api: api.datasets.register(body.name, body.root, body.description),
     )
     if as_json:
         emit_json(created)
@@ -60,10 +61,7 @@ def list_datasets(as_json: JsonOption = False) -> None:
         rows = service.listing(session=session, viewer=admin_user(session))
         return [row.model_dump(mode="json") for row in rows]
 
-    def remote(api: Client) -> list[dict[str, Any]]:
-        return list(api.get("/datasets"))
-
-    rows = run_action(get_settings(), local=local, remote=remote)
+    rows = run_action(get_settings(), local=local, remote=lambda api: api.datasets.list())
     if as_json:
         emit_json({"datasets": rows})
         return
@@ -78,9 +76,7 @@ def remove(name: NameArgument, as_json: JsonOption = False) -> None:
         removed = service.remove(session=session, name=name, admin=admin_user(session))
         return removed.model_dump(mode="json")
 
-    removed = run_action(
-        get_settings(), local=local, remote=lambda api: api.transport.delete(f"/datasets/{name}")
-    )
+    removed = run_action(get_settings(), local=local, remote=lambda api: api.datasets.remove(name))
     if as_json:
         emit_json(removed)
         return

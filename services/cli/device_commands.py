@@ -208,11 +208,10 @@ def _share(name: str, team: str, share: bool, as_json: bool) -> None:
         return out.model_dump(mode="json")
 
     def remote(api: Client) -> dict[str, Any]:
-        shares = f"/devices/{device_id_by_name(api, name)}/shares"
-        team_id = team_id_by_name(api, team)
+        device_id, team_id = device_id_by_name(api, name), team_id_by_name(api, team)
         if share:
-            return dict(api.post(shares, {"team_id": team_id}))
-        return dict(api.transport.delete(f"{shares}/{team_id}"))
+            return api.teams.share(device_id, team_id)
+        return api.teams.unshare(device_id, team_id)
 
     answer = run_action(get_settings(), local=local, remote=remote)
     if as_json:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
-from hwnas import Client
+from hwnas import Client, HwnasError
 from latency_db.repositories import teams as team_repo
 from latency_db.settings import get_settings
 from services import teams as service
@@ -25,10 +25,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object"
 
 def team_id_by_name(api: Client, name: str) -> str:
     """The id of the caller's team called ``name`` (a clear error if there is none)."""
-    for team in api.get("/teams"):
-        if team["name"] == name:
-            return str(team["id"])
-    fail(f"team {name!r} not found (hwnas team list)")
+    try:
+        return str(api.teams.find(name)["id"])
+    except HwnasError as err:
+        fail(f"{err} (hwnas team list)")
 
 
 def _show(team: dict[str, Any], as_json: bool) -> None:
@@ -47,9 +47,7 @@ def add(name: TeamArgument, as_json: JsonOption = False) -> None:
         return service.team_out(session, team).model_dump(mode="json")
 
     _show(
-        run_action(
-            get_settings(), local=local, remote=lambda api: api.post("/teams", {"name": name})
-        ),
+        run_action(get_settings(), local=local, remote=lambda api: api.teams.create(name)),
         as_json,
     )
 
@@ -62,7 +60,7 @@ def list_teams(as_json: JsonOption = False) -> None:
         teams = team_repo.list_teams(session=session, viewer=admin_user(session))
         return [service.team_out(session, t).model_dump(mode="json") for t in teams]
 
-    rows = run_action(get_settings(), local=local, remote=lambda api: list(api.get("/teams")))
+    rows = run_action(get_settings(), local=local, remote=lambda api: api.teams.list())
     if as_json:
         emit_json({"teams": rows})
         return
@@ -80,10 +78,10 @@ def _change(team: str, user: str, add: bool, as_json: bool) -> None:
         return out.model_dump(mode="json")
 
     def remote(api: Client) -> dict[str, Any]:
-        members = f"/teams/{team_id_by_name(api, team)}/members"
+        team_id = team_id_by_name(api, team)
         if add:
-            return dict(api.post(members, {"user": user}))
-        return dict(api.transport.delete(f"{members}/{user}"))
+            return api.teams.add_member(team_id, user)
+        return api.teams.remove_member(team_id, user)
 
     _show(run_action(get_settings(), local=local, remote=remote), as_json)
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from hwnas import Client, HwnasError
 from services.cli.main import app
 
 from .conftest import BOTH_DATABASES
@@ -91,3 +92,22 @@ def test_team_and_share_commands_on_both_paths(served: TestClient) -> None:
     assert left["members"] == ["admin"] and left["id"] == team["id"]
     unknown = runner.invoke(app, ["device", "share", "d1", "--team", "nope"])
     assert unknown.exit_code == 2 and "team 'nope' not found" in unknown.output
+
+
+def test_the_client_manages_datasets_teams_and_shares(api: Client) -> None:
+    bundled = api.datasets.list()[0]["name"]
+    registered = api.datasets.register("imagenet-100", "/srv/imagenet-100", "100 classes")
+    assert registered["root"] == "/srv/imagenet-100"
+    assert [d["name"] for d in api.datasets.list()] == [bundled, "imagenet-100"]
+    assert api.datasets.remove("imagenet-100")["name"] == "imagenet-100"
+
+    api.post("/users", {"name": "carol"})
+    team = api.teams.create("vision")
+    assert api.teams.find("vision")["id"] == team["id"]
+    assert api.teams.add_member(team["id"], "carol")["members"] == ["admin", "carol"]
+    device_id = api.devices.create("d1", "cpu")["device"]["id"]
+    assert api.teams.share(device_id, team["id"])["teams"] == ["vision"]
+    assert api.teams.unshare(device_id, team["id"])["teams"] == []
+    assert api.teams.remove_member(team["id"], "carol")["members"] == ["admin"]
+    with pytest.raises(HwnasError, match="team 'nope' not found"):
+        api.teams.find("nope")
