@@ -31,11 +31,16 @@ def team_id_by_name(api: Client, name: str) -> str:
         fail(f"{err} (hwnas team list)")
 
 
+def _row(team: dict[str, Any]) -> dict[str, Any]:
+    """A team as a table row: its members in one cell."""
+    return {**team, "members": ", ".join(team["members"])}
+
+
 def _show(team: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(team)
         return
-    emit_table("team", [{**team, "members": ", ".join(team["members"])}], ("name", "id", "members"))
+    emit_table("team", [_row(team)], ("name", "id", "members"))
 
 
 @app.command("add")
@@ -64,8 +69,7 @@ def list_teams(as_json: JsonOption = False) -> None:
     if as_json:
         emit_json({"teams": rows})
         return
-    table = [{**t, "members": ", ".join(t["members"])} for t in rows]
-    emit_table("teams", table, ("name", "id", "members"))
+    emit_table("teams", [_row(t) for t in rows], ("name", "id", "members"))
 
 
 def _change(team: str, user: str, add: bool, as_json: bool) -> None:

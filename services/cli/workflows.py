@@ -29,13 +29,18 @@ class Target:
     batch_size: int = 32
 
 
+def output_console(to_stderr: bool) -> Console:
+    """Where progress goes: stderr when stdout carries JSON."""
+    return Console(stderr=True) if to_stderr else console
+
+
 def progress_bar(to_stderr: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True) if to_stderr else console,
+        console=output_console(to_stderr),
     )
 
 
@@ -244,7 +249,7 @@ def wait_remeasuring(
     for round_number in range(1, remeasure_rounds + 1):
         if not state["unclean"]:
             break
-        (Console(stderr=True) if to_stderr else console).print(
+        output_console(to_stderr).print(
             f"re-measuring the {state['unclean']} op keys measured only unstable or disturbed "
             f"(round {round_number} of {remeasure_rounds})"
         )
