@@ -468,6 +468,7 @@ async def _run(
         asyncio.create_task(heartbeats(own, tally, a, args.heartbeat_s, stop))
         for own, a in zip(agent_clients, agents, strict=True)
     ]
+    print(f"load: {len(agents)} agents on {args.jobs} queued jobs", file=sys.stderr, flush=True)
     started, cpu_before = time.monotonic(), server_cpu_s(server)
     client_cpu_before = time.process_time()
     sessions_before = database_sessions(args.postgres, database_url)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -113,21 +113,35 @@ def db_now(session: Session) -> datetime:
 
     One reading per transaction on both backends, as PostgreSQL's ``now()`` is the start of
     the current transaction: the clock is read on the first call and remembered for the rest
-    of the transaction, so a request's decisions share one time and cost one round trip.
+    of the transaction, so a request's decisions share one time and cost one round trip. A
+    query that already ran in the transaction may have read it on the way
+    (``clock_column``, ``remember_clock``): then no round trip at all.
     """
     transaction = session.get_transaction()
     remembered = session.info.get(_NOW_KEY)
     if transaction is not None and remembered is not None and remembered[0] is transaction:
         return remembered[1]
-    now = _read_clock(session)
+    return remember_clock(session, session.execute(select(clock_column(session))).scalar_one())
+
+
+def clock_column(session: Session) -> ColumnElement[Any]:
+    """The database clock as a column to add to a query; its value goes to
+    ``remember_clock``."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now")
+    return func.now()
+
+
+def remember_clock(session: Session, value: datetime | str) -> datetime:
+    """Keep ``value`` (read by ``clock_column`` in the open transaction) as this
+    transaction's ``db_now``, unless one is remembered already; the transaction's time."""
+    transaction = session.get_transaction()
+    remembered = session.info.get(_NOW_KEY)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        return remembered[1]
+    if isinstance(value, str):  # SQLite's text
+        now = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    else:
+        now = value.astimezone(timezone.utc)
     session.info[_NOW_KEY] = (session.get_transaction(), now)
     return now
-
-
-def _read_clock(session: Session) -> datetime:
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
-        text = session.execute(select(func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()
-        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-    value = session.execute(select(func.now())).scalar_one()
-    return value.astimezone(timezone.utc)

@@ -166,13 +166,17 @@ def trust_note(verdicts: Iterable[Verdict]) -> str:
 
 def read_table(*, session: Session, ref: TableRef) -> LutOut:
     """The table: the latest accepted measurement per op key of the space instance, of the
-    verdicts it includes, and how many entries rest on non-clean data."""
+    verdicts it includes, and how many entries rest on non-clean data.
+
+    The progress is read before the entries: a result committed between the two reads then
+    shows in the entries, never in a progress that counts a key the entries lack."""
+    done = progress(session=session, ref=ref)
     rows = _measured_entries(session, ref)
     verdicts = [row.verdict for row in rows.values()]
     return LutOut(
         **ref.names(),
         normalize_drift=ref.normalize_drift,
-        progress=progress(session=session, ref=ref),
+        progress=done,
         entries={key: _entry(row, ref) for key, row in sorted(rows.items())},
         verdicts_included=sorted_verdicts(ref.include),
         unclean_entries=sum(v is not Verdict.CLEAN for v in verdicts),

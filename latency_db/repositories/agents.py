@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from latency_db.db import db_now
+from latency_db.db import clock_column, db_now, remember_clock
 from latency_db.errors import ValidationError
 from latency_db.models import Agent, AgentState, Device, DeviceState, JobLease, LeaseState
 from latency_db.repositories.common import (
@@ -36,14 +36,18 @@ class Heartbeat:
 
 
 def authenticate_agent(*, session: Session, credential: str) -> Agent | None:
-    """The agent holding ``credential`` with its device (one read); None if unknown, or if
-    the agent or its device is disabled."""
-    agent = session.scalars(
-        select(Agent)
+    """The agent holding ``credential`` with its device, and the transaction's database
+    clock (one read); None if unknown, or if the agent or its device is disabled."""
+    row = session.execute(
+        select(Agent, clock_column(session))
         .where(Agent.credential_hash == hash_token(credential))
         .options(joinedload(Agent.device, innerjoin=True))
     ).first()
-    if agent is None or agent.state is AgentState.DISABLED:
+    if row is None:
+        return None
+    agent, clock = row
+    remember_clock(session, clock)  # the route's db_now, read on the way
+    if agent.state is AgentState.DISABLED:
         return None
     if agent.device.state is DeviceState.DISABLED:
         return None

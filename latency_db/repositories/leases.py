@@ -16,7 +16,9 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from latency_db.db import db_now
 from latency_db.errors import Conflict, NotFound, PermissionDenied, StaleLeaseError, ValidationError
@@ -31,6 +33,7 @@ from latency_db.models import (
     Measurement,
     MeasurementSource,
     ProfilingJob,
+    RuntimeConfig,
     SubjectKind,
 )
 from latency_db.repositories.common import check_name, check_positive_int, parse_enum
@@ -82,35 +85,35 @@ class Claim:
     token: str
 
 
-def _next_queued(session: Session, agent: Agent) -> tuple[str, str] | None:
+def _next_queued(session: Session, agent: Agent) -> tuple[str, RuntimeConfig] | None:
     """The id and runtime configuration of the job the agent claims next; on PostgreSQL its
     row is locked, and rows other claims hold are skipped."""
-    stmt = next_claimable(agent).with_only_columns(ProfilingJob.id, ProfilingJob.runtime_config_id)
+    stmt = next_claimable(agent).with_only_columns(ProfilingJob.id, RuntimeConfig)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=ProfilingJob)
     row = session.execute(stmt).first()
     if row is None:
         return None
-    job_id, runtime_config_id = row
-    return job_id, runtime_config_id
+    job_id, runtime_config = row
+    return job_id, runtime_config
 
 
 def _first_candidate(
     session: Session, agent: Agent, sentinel: SentinelSchedule | None
-) -> str | None:
-    """The id of the job to claim: the next queued one, or a sentinel queued ahead of it
-    when one is due under its runtime configuration."""
+) -> tuple[str, RuntimeConfig] | None:
+    """The id and runtime configuration of the job to claim: the next queued one, or a
+    sentinel queued ahead of it (under the same configuration) when one is due."""
     row = _next_queued(session, agent)
     if row is None:
         return None
-    job_id, runtime_config_id = row
+    runtime_config = row[1]
     if sentinel is not None:
         due = queue_due_sentinel(
-            session=session, agent=agent, runtime_config_id=runtime_config_id, schedule=sentinel
+            session=session, agent=agent, runtime_config_id=runtime_config.id, schedule=sentinel
         )
         if due is not None:
-            return due.id
-    return job_id
+            return due.id, runtime_config
+    return row
 
 
 def _take(session: Session, job_id: str, now: datetime) -> ProfilingJob | None:
@@ -143,17 +146,19 @@ def claim_job(
         return None
     expire_leases(session=session, device_id=agent.device_id)
     now = db_now(session)
-    job_id = _first_candidate(session, agent, sentinel)
+    candidate = _first_candidate(session, agent, sentinel)
     for _ in range(_CLAIM_TRIES):
-        if job_id is None:
+        if candidate is None:
             return None
+        job_id, runtime_config = candidate
         job = _take(session, job_id, now)
         if job is not None:
             break
-        row = _next_queued(session, agent)
-        job_id = None if row is None else row[0]
+        candidate = _next_queued(session, agent)
     else:
         return None
+    # The claim's answer names the runtime configuration: no second read of it.
+    set_committed_value(job, "runtime_config", runtime_config)
     token = generate_token(LEASE_TOKEN)
     lease = JobLease(
         job_id=job.id,
@@ -234,14 +239,28 @@ def renew_lease(
     *, session: Session, agent: Agent, lease_token: str, lease_seconds: int
 ) -> JobLease:
     """Extend a live lease to ``now + lease_seconds``; ``lease.job.cancel_requested`` tells
-    the agent to stop."""
+    the agent to stop.
+
+    One conditional ``UPDATE``; only when it moves nothing is the lease read to say why
+    (unknown, another agent's, or no longer live)."""
     check_positive_int(lease_seconds, "lease_seconds")
-    lease = _lease_of_agent(session, agent, lease_token)
     now = db_now(session)
-    _require_live(lease, now)
-    lease.expires_at = now + timedelta(seconds=lease_seconds)
-    session.flush()
-    return lease
+    renewed = session.scalars(
+        update(JobLease)
+        .where(
+            JobLease.token_hash == hash_token(lease_token),
+            JobLease.agent_id == agent.id,
+            JobLease.state == LeaseState.LIVE,
+            JobLease.expires_at > now,
+        )
+        .values(expires_at=now + timedelta(seconds=lease_seconds))
+        .returning(JobLease),
+        execution_options={"populate_existing": True, "synchronize_session": False},
+    ).first()
+    if renewed is not None:
+        return renewed
+    _require_live(_lease_of_agent(session, agent, lease_token), now)
+    raise StaleLeaseError("lease is no longer live")  # it ended between the two reads
 
 
 def complete_lease(
@@ -267,15 +286,13 @@ def complete_lease(
     idempotency_key = check_name(idempotency_key, "idempotency_key", 128)
     claim = None if verdict is None else parse_claim(verdict)
     lease = _lease_of_agent(session, agent, lease_token)
-    earlier = get_measurement_by_idempotency_key(session=session, key=idempotency_key)
-    if earlier is not None:
-        if earlier.job_id != lease.job_id:
-            raise Conflict(
-                "idempotency key was used for another job", code="idempotency_key_reused"
-            )
-        return earlier
     now = db_now(session)
-    _require_live(lease, now)
+    if lease.state is not LeaseState.LIVE or lease.expires_at <= now:
+        # A live lease has no result yet: only a finished one may have this key's.
+        earlier = _earlier_result(session, idempotency_key, lease)
+        if earlier is not None:
+            return earlier
+        _require_live(lease, now)
     job = lease.job
     if job.kind is JobKind.LAYERS and layer_profile is None:
         raise ValidationError("a layers job needs layer_profile")
@@ -288,35 +305,49 @@ def complete_lease(
         unstable=sentinel_stats is not None
         and settle_verdict(claim, sentinel_stats.cv).verdict is not Verdict.CLEAN,
     )
-    with session.begin_nested():  # a lost race below undoes the measurement too
-        measurement = add_measurement(  # validates everything before it writes
-            session=session,
-            device=job.device,
-            runtime_config=job.runtime_config,
-            subject_kind=_SUBJECT_KIND[job.kind],
-            subject=job.subject,
-            batch_size=job.batch_size,
-            input_shape=job.input_shape,
-            times_ms=times_ms,
-            environment=environment,
-            source=MeasurementSource.AGENT,
-            space_ref=job.space_ref,
-            job=job,
-            agent=agent,
-            layer_profile=layer_profile,
-            idempotency_key=idempotency_key,
-            speed_index=speed.speed_index,
-            evidence=evidence,
-            verdict=claim,
-        )
-        if sentinel_stats is not None:
-            add_speed_sample(session=session, measurement=measurement, reading=speed)
-        _end_lease(session, lease, LeaseState.COMPLETED, now)
-        job.state = JobState.SUCCEEDED
-        job.error_code = job.error_message = None
-        job.updated_at = now
-        session.flush()
+    try:
+        with session.begin_nested():  # a lost race below undoes the measurement too
+            measurement = add_measurement(  # validates everything before it writes
+                session=session,
+                device=job.device,
+                runtime_config=job.runtime_config,
+                subject_kind=_SUBJECT_KIND[job.kind],
+                subject=job.subject,
+                batch_size=job.batch_size,
+                input_shape=job.input_shape,
+                times_ms=times_ms,
+                environment=environment,
+                source=MeasurementSource.AGENT,
+                space_ref=job.space_ref,
+                job=job,
+                agent=agent,
+                layer_profile=layer_profile,
+                idempotency_key=idempotency_key,
+                speed_index=speed.speed_index,
+                evidence=evidence,
+                verdict=claim,
+            )
+            if sentinel_stats is not None:
+                add_speed_sample(session=session, measurement=measurement, reading=speed)
+            _end_lease(session, lease, LeaseState.COMPLETED, now)
+            job.state = JobState.SUCCEEDED
+            job.error_code = job.error_message = None
+            job.updated_at = now
+            session.flush()
+    except IntegrityError:
+        # The key of another job's result (a live lease has none of its own yet).
+        _earlier_result(session, idempotency_key, lease)
+        raise
     return measurement
+
+
+def _earlier_result(session: Session, idempotency_key: str, lease: JobLease) -> Measurement | None:
+    """The result already stored under ``idempotency_key`` for the lease's job (a repeated
+    complete), None when the key is unused; ``Conflict`` when another job used it."""
+    earlier = get_measurement_by_idempotency_key(session=session, key=idempotency_key)
+    if earlier is not None and earlier.job_id != lease.job_id:
+        raise Conflict("idempotency key was used for another job", code="idempotency_key_reused")
+    return earlier
 
 
 def fail_lease(

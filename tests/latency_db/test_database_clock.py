@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from latency_db.db import db_now
+from latency_db.db import db_now, session_scope
 from latency_db.errors import StaleLeaseError
 from latency_db.models import (
     Agent,
@@ -38,7 +39,7 @@ from latency_db.models import (
 )
 from latency_db.repositories import agents, leases, searches, users
 
-from .conftest import World, queue_job
+from .conftest import Database, World, make_world, queue_job
 
 SKEW = timedelta(hours=3)
 # How far a reading of the database clock may be from another (the test's own run time).
@@ -82,6 +83,31 @@ def test_db_now_reads_the_database_clock(session: Session, offset: timedelta) ->
         host_ahead_by = datetime.now(timezone.utc) - database_clock(session)
         assert abs(host_ahead_by - offset) < CLOSE  # the skew this file relies on
         assert abs(db_now(session) - database_clock(session)) < CLOSE
+
+
+@pytest.mark.parametrize("offset", [SKEW, -SKEW], ids=["ahead", "behind"])
+def test_an_agent_route_reads_the_clock_with_its_credential(
+    db: Database, offset: timedelta
+) -> None:
+    """An agent route's first read (its credential) brings the database clock along: the
+    route's ``db_now`` is then that reading, with no query of its own."""
+    with session_scope(db.factory) as session:
+        credential = make_world(session).credential
+    statements: list[str] = []
+
+    def kept(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", kept)
+    try:
+        with host_clock(offset), session_scope(db.factory) as session:
+            assert agents.authenticate_agent(session=session, credential=credential)
+            now = db_now(session)
+            assert len(statements) == 1
+            assert abs(now - database_clock(session)) < CLOSE
+    finally:
+        event.remove(db.engine, "before_cursor_execute", kept)
 
 
 def test_a_lease_claimed_on_a_host_behind_is_live_on_a_host_ahead(

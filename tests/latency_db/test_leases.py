@@ -206,6 +206,39 @@ def test_renew_extends_a_live_lease_only(session: Session, world: World) -> None
         )
 
 
+def test_renew_moves_only_a_live_lease_of_this_agent(session: Session, world: World) -> None:
+    """The renewal is one conditional update; each of its conditions has a case here."""
+    queue_job(session, world, "op-a")
+    claim = leases.claim_job(session=session, agent=world.agent, lease_seconds=60)
+    assert claim is not None
+    deadline = claim.lease.expires_at
+    intruder = make_world(session, name="cpu-intruder").agent
+    with pytest.raises(PermissionDenied):
+        leases.renew_lease(
+            session=session, agent=intruder, lease_token=claim.token, lease_seconds=900
+        )
+    with pytest.raises(NotFound):
+        leases.renew_lease(
+            session=session, agent=world.agent, lease_token="hwl_unknown", lease_seconds=900
+        )
+    session.expire_all()
+    assert claim.lease.expires_at == deadline
+    leases.complete_lease(
+        session=session,
+        agent=world.agent,
+        lease_token=claim.token,
+        idempotency_key="done",
+        times_ms=TIMES,
+        environment=ENV,
+    )
+    with pytest.raises(StaleLeaseError, match="completed"):
+        leases.renew_lease(
+            session=session, agent=world.agent, lease_token=claim.token, lease_seconds=900
+        )
+    session.expire_all()
+    assert claim.lease.expires_at == deadline
+
+
 def test_failures_follow_the_taxonomy(session: Session, world: World) -> None:
     job = queue_job(session, world, "op-a", max_attempts=2)
     claim = leases.claim_job(session=session, agent=world.agent, lease_seconds=60)
@@ -317,6 +350,12 @@ def test_idempotency_keys_are_not_shared_between_jobs(session: Session, world: W
         leases.complete_lease(
             session=session, agent=world.agent, lease_token=second.token, **kwargs
         )
+    # Nothing of the refused result stays, and its lease is still live for a fresh key.
+    assert _count(session, Measurement) == 1
+    assert second.lease.state is LeaseState.LIVE and second.job.state is JobState.LEASED
+    kwargs["idempotency_key"] = "fresh"
+    leases.complete_lease(session=session, agent=world.agent, lease_token=second.token, **kwargs)
+    assert second.job.state is JobState.SUCCEEDED
 
 
 def test_layers_jobs_need_a_layer_profile(session: Session, world: World) -> None:

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from hwnas import Client
 from latency_db.models import ProfilingJob
 from latency_db.spaces import get_space
+from services import lookup_tables
 from services.cli.main import app
 from services.cli.workflows import Target, build_lookup_table
 
@@ -114,3 +115,45 @@ def test_lut_build_remeasures_unclean_keys_for_its_rounds(
     progress = json.loads(built.stdout)["progress"]
     assert progress["measured"] == len(SPACE.all_op_keys()) and progress["unclean"] == unclean
     assert "re-measuring the 58 op keys measured only unstable" in built.stderr
+
+
+# PostgreSQL only: on SQLite the read's transaction holds the write lock, so nothing lands
+# between its two reads.
+@pytest.mark.parametrize(
+    "database", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_result_landing_while_the_table_is_read_never_leaves_progress_ahead(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results committed between the table's two reads (its progress, its entries) show in
+    the entries: a client that polls until ``measured == total`` then has every key's entry
+    (a flaky integration test saw a key missing)."""
+    device = client.post("/v1/devices", json={"name": "cpu-1", "kind": "cpu"}).json()
+    body = {
+        "device_id": device["device"]["id"],
+        "runtime": RUNTIME,
+        "space": "proxyless",
+        "resolution": 32,
+        "width_mult": 0.35,
+    }
+    built = client.post("/v1/lookup-tables/build", json=body).json()
+    sessions = client.app.state.session_factory  # type: ignore[attr-defined]
+    read_progress = lookup_tables.progress
+
+    def progress_then_results(**kwargs: Any) -> Any:
+        done = read_progress(**kwargs)
+        time_queued_op_jobs(sessions, lambda _job: STEADY_MS)  # another writer, committed
+        return done
+
+    monkeypatch.setattr(lookup_tables, "progress", progress_then_results)
+    query = {
+        "device_id": body["device_id"],
+        "space_ref": SPACE.ref,
+        "runtime_config_id": built["runtime_config_id"],
+        "batch_size": 32,
+    }
+    reply = client.get("/v1/lookup-tables", params=query)
+    assert reply.status_code == 200, reply.text
+    table = reply.json()
+    assert table["progress"]["measured"] == 0  # read before the results landed
+    assert len(table["entries"]) == len(SPACE.all_op_keys())
