@@ -40,10 +40,13 @@ class Settings(BaseSettings):
     onnx_max_nodes: PositiveInt = 100_000
     onnx_check_seconds: PositiveFloat = 30.0
     # Threads of the API's shared threadpool (sync routes, long-poll reads). Its work is short
-    # database transactions that all need the one GIL: under 200 agents 40 threads left the
-    # event loop and the heartbeat threads a small share of it (heartbeat p99 10.6 s, against
-    # 4.4 s with 16 and 3.9 s with 8; issue 18).
-    api_threads: PositiveInt = 16
+    # database transactions that all need the one GIL, so more threads add contention, not
+    # throughput: under 200 agents (bench/agent_load.py, issue 18) 40 threads left the event
+    # loop and the heartbeat threads a small share of it (heartbeat p99 10.6 s, against 4.4 s
+    # with 16 and 3.9 s with 8); runs interleaved 16, 3, 4, 16, 3, 4 gave heartbeat p99 5.7,
+    # 2.1, 2.5, 5.9, 2.6, 2.2 s and 48, 43, 46, 50, 44, 36 ms of server CPU per job. Raise it
+    # for a database far away, where threads wait on round trips rather than on the GIL.
+    api_threads: PositiveInt = 4
     # PostgreSQL connections kept once opened (opened as needed), and how many more a burst
     # may open and close again: the API runs up to api_threads + 4 (heartbeat threads)
     # requests' database work at once, one transaction each, and a connection opened per
