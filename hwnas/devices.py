@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hwnas.errors import HwnasError
+from hwnas.rows import Json, JsonList, by_name
 from hwnas.transport import Transport
-
-Json = dict[str, Any]
-JsonList = list[Json]  # ``list`` is a method name in the resource classes
 
 
 class Devices:
@@ -26,10 +21,7 @@ class Devices:
 
     def find(self, name: str) -> Json:
         """The device called ``name``; :class:`HwnasError` if there is none."""
-        for device in self.list():
-            if device["name"] == name:
-                return device
-        raise HwnasError(f"device {name!r} not found")
+        return by_name(self.list(), name, "device")
 
     def resolve(self, device: str) -> str:
         """The id of a device given by name or by id."""

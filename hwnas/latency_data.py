@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hwnas.rows import Json, JsonList
 from hwnas.transport import Transport
 from hwnas.waiting import poll_until
-
-Json = dict[str, Any]
-JsonList = list[Json]  # ``list`` is a method name in the resource classes
 
 
 class LookupTables:

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwnas.errors import HwnasError
+from hwnas.rows import Json, JsonList
 from hwnas.transport import Transport
 from hwnas.waiting import poll_until
-
-Json = dict[str, Any]
-JsonList = list[Json]  # ``list`` is a method name in the resource classes
 
 
 class Predictors:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hwnas.errors import JobFailed
+from hwnas.rows import Json, JsonList
 from hwnas.transport import Transport
 from hwnas.waiting import poll_until
 
-Json = dict[str, Any]
-JsonList = list[Json]  # ``list`` is a method name in the resource classes
 FINISHED = frozenset({"succeeded", "failed", "canceled"})
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import HwnasError
+from hwnas.rows import Json, JsonList
 from hwnas.transport import Transport
 
-Json = dict[str, Any]
-JsonList = list[Json]  # ``list`` is a method name in the resource classes
 Paths = list[Path]
 FINISHED = frozenset({"succeeded", "failed", "canceled"})
 LONG_POLL_S = 25.0

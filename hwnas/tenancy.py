@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from hwnas.errors import HwnasError
+from hwnas.rows import Json, JsonList, by_name
 from hwnas.transport import Transport
-
-Json = dict[str, Any]
-JsonList = list[Json]  # ``list`` is a method name in the resource classes
 
 
 class Datasets:
@@ -46,10 +41,7 @@ class Teams:
 
     def find(self, name: str) -> Json:
         """Your team called ``name``; :class:`HwnasError` if there is none."""
-        for team in self.list():
-            if team["name"] == name:
-                return team
-        raise HwnasError(f"team {name!r} not found")
+        return by_name(self.list(), name, "team")
 
     def add_member(self, team_id: str, user: str) -> Json:
         return dict(self._t.post(f"/teams/{team_id}/members", {"user": user}))

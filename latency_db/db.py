@@ -117,10 +117,9 @@ def db_now(session: Session) -> datetime:
     query that already ran in the transaction may have read it on the way
     (``clock_column``, ``remember_clock``): then no round trip at all.
     """
-    transaction = session.get_transaction()
-    remembered = session.info.get(_NOW_KEY)
-    if transaction is not None and remembered is not None and remembered[0] is transaction:
-        return remembered[1]
+    remembered = _remembered_clock(session)
+    if remembered is not None:
+        return remembered
     return remember_clock(session, session.execute(select(clock_column(session))).scalar_one())
 
 
@@ -135,13 +134,21 @@ def clock_column(session: Session) -> ColumnElement[Any]:
 def remember_clock(session: Session, value: datetime | str) -> datetime:
     """Keep ``value`` (read by ``clock_column`` in the open transaction) as this
     transaction's ``db_now``, unless one is remembered already; the transaction's time."""
-    transaction = session.get_transaction()
-    remembered = session.info.get(_NOW_KEY)
-    if transaction is not None and remembered is not None and remembered[0] is transaction:
-        return remembered[1]
+    remembered = _remembered_clock(session)
+    if remembered is not None:
+        return remembered
     if isinstance(value, str):  # SQLite's text
         now = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
     else:
         now = value.astimezone(timezone.utc)
     session.info[_NOW_KEY] = (session.get_transaction(), now)
     return now
+
+
+def _remembered_clock(session: Session) -> datetime | None:
+    """The clock remembered for the open transaction, if any."""
+    transaction = session.get_transaction()
+    remembered = session.info.get(_NOW_KEY)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        return remembered[1]
+    return None

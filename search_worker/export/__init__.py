@@ -16,7 +16,7 @@ from search_worker.export.verify import (
     rebuild_module,
     verify_artifact,
     verify_onnx,
-    verify_torchscript,
+    verify_saved_module,
 )
 from search_worker.export.weights_file import load_weights, weights_bytes
 
@@ -34,6 +34,6 @@ __all__ = [
     "rebuild_module",
     "verify_artifact",
     "verify_onnx",
-    "verify_torchscript",
+    "verify_saved_module",
     "weights_bytes",
 ]

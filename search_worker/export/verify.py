@@ -79,7 +79,7 @@ def verify_onnx(
     return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(onnx_path))
 
 
-def verify_torchscript(
+def verify_saved_module(
     module: nn.Module,
     path: Path | str,
     input_shape: tuple[int, ...],
@@ -89,8 +89,8 @@ def verify_torchscript(
     seed: int = 0,
     kind: Literal["torchscript", "weights"] = "torchscript",
 ) -> float:
-    """Load the TorchScript file (``kind="weights"``: rebuild the network a weights file
-    holds) and compare it with ``module`` in eval mode."""
+    """Load a saved network (a TorchScript file, or with ``kind="weights"`` the network a
+    weights file rebuilds) and compare it with ``module`` in eval mode."""
     x = _seeded_input(input_shape, seed)
     got = _eager(_load(path, kind), x)
     return compare_outputs(got, _eager(module, x), rtol=rtol, atol=atol, what=str(path))
@@ -120,6 +120,6 @@ def verify_artifact(artifact: ExportedArtifact, *, rtol: float = RTOL, atol: flo
     module = rebuild_module(artifact)
     if artifact.kind == "onnx":
         return verify_onnx(module, artifact.path, rtol=rtol, atol=atol)
-    return verify_torchscript(
+    return verify_saved_module(
         module, artifact.path, artifact.input_shape, rtol=rtol, atol=atol, kind=artifact.kind
     )

@@ -19,7 +19,7 @@ from latency_db.errors import (
     StaleLeaseError,
     ValidationError,
 )
-from latency_db.models import JobLease, JobState, LeaseState, Measurement, ProfilingJob
+from latency_db.models import Agent, JobLease, JobState, LeaseState, Measurement, ProfilingJob
 from latency_db.repositories import devices, enrollment, jobs, leases
 
 from .conftest import OP_SHAPE, Database, World, make_artifact, make_world, queue_job
@@ -30,6 +30,18 @@ ENV = {"cpu": "test-cpu", "onnxruntime": "1.32"}
 
 def _count(session: Session, model: type[object]) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _complete(session: Session, agent: Agent, token: str, key: str) -> Measurement:
+    """The agent's result for its lease: ``TIMES`` on ``ENV`` under ``key``."""
+    return leases.complete_lease(
+        session=session,
+        agent=agent,
+        lease_token=token,
+        idempotency_key=key,
+        times_ms=TIMES,
+        environment=ENV,
+    )
 
 
 def _push_expiry_into_the_past(session: Session, lease: JobLease) -> None:
@@ -94,14 +106,7 @@ def test_the_same_upload_twice_writes_one_measurement(db: Database) -> None:
     for _ in range(2):
         with session_scope(db.factory) as s:
             agent = s.merge(world.agent)
-            m = leases.complete_lease(
-                session=s,
-                agent=agent,
-                lease_token=token,
-                idempotency_key="upload-1",
-                times_ms=TIMES,
-                environment=ENV,
-            )
+            m = _complete(s, agent, token, "upload-1")
             results.append(m.id)
     with session_scope(db.factory) as s:
         assert results[0] == results[1]
@@ -111,14 +116,7 @@ def test_the_same_upload_twice_writes_one_measurement(db: Database) -> None:
         assert job.measurement.median_ms == pytest.approx(2.0)
         assert job.measurement.source.value == "agent"
         with pytest.raises(StaleLeaseError):
-            leases.complete_lease(
-                session=s,
-                agent=s.merge(world.agent),
-                lease_token=token,
-                idempotency_key="upload-2",
-                times_ms=TIMES,
-                environment=ENV,
-            )
+            _complete(s, s.merge(world.agent), token, "upload-2")
 
 
 def test_late_upload_from_an_expired_lease_is_refused(db: Database) -> None:
@@ -139,38 +137,17 @@ def test_late_upload_from_an_expired_lease_is_refused(db: Database) -> None:
         _push_expiry_into_the_past(s, claim.lease)
     with session_scope(db.factory) as s:
         with pytest.raises(StaleLeaseError, match="expired"):
-            leases.complete_lease(
-                session=s,
-                agent=s.merge(world.agent),
-                lease_token=first_token,
-                idempotency_key="late",
-                times_ms=TIMES,
-                environment=ENV,
-            )
+            _complete(s, s.merge(world.agent), first_token, "late")
         assert _count(s, Measurement) == 0
     with session_scope(db.factory) as s:  # the standby agent's claim sweeps and re-leases
         claim = leases.claim_job(session=s, agent=s.merge(second_agent), lease_seconds=60)
         assert claim is not None and claim.job.id == job_id
         assert claim.job.attempt == 2 and claim.lease.attempt == 2
         assert claim.job.error_code == "lease_expired"
-        leases.complete_lease(
-            session=s,
-            agent=s.merge(second_agent),
-            lease_token=claim.token,
-            idempotency_key="second",
-            times_ms=TIMES,
-            environment=ENV,
-        )
+        _complete(s, s.merge(second_agent), claim.token, "second")
     with session_scope(db.factory) as s:
         with pytest.raises(StaleLeaseError, match="expired"):  # still refused afterwards
-            leases.complete_lease(
-                session=s,
-                agent=s.merge(world.agent),
-                lease_token=first_token,
-                idempotency_key="late",
-                times_ms=TIMES,
-                environment=ENV,
-            )
+            _complete(s, s.merge(world.agent), first_token, "late")
         assert _count(s, Measurement) == 1
         states = sorted(lease.state.value for lease in s.scalars(select(JobLease)))
         assert states == ["completed", "expired"]
@@ -208,9 +185,9 @@ def test_renew_extends_a_live_lease_only(session: Session, world: World) -> None
 
 def test_renew_moves_only_a_live_lease_of_this_agent(session: Session, world: World) -> None:
     """The renewal is one conditional update; each of its conditions has a case here."""
-    queue_job(session, world, "op-a")
+    job = queue_job(session, world, "op-a")
     claim = leases.claim_job(session=session, agent=world.agent, lease_seconds=60)
-    assert claim is not None
+    assert claim is not None and claim.job is job
     deadline = claim.lease.expires_at
     intruder = make_world(session, name="cpu-intruder").agent
     with pytest.raises(PermissionDenied):
@@ -223,14 +200,7 @@ def test_renew_moves_only_a_live_lease_of_this_agent(session: Session, world: Wo
         )
     session.expire_all()
     assert claim.lease.expires_at == deadline
-    leases.complete_lease(
-        session=session,
-        agent=world.agent,
-        lease_token=claim.token,
-        idempotency_key="done",
-        times_ms=TIMES,
-        environment=ENV,
-    )
+    _complete(session, world.agent, claim.token, "done")
     with pytest.raises(StaleLeaseError, match="completed"):
         leases.renew_lease(
             session=session, agent=world.agent, lease_token=claim.token, lease_seconds=900
@@ -306,14 +276,7 @@ def test_bad_timings_are_refused_and_nothing_changes(
     session.expire_all()
     assert _count(session, Measurement) == 0
     assert job.state is JobState.LEASED and claim.lease.state is LeaseState.LIVE
-    leases.complete_lease(
-        session=session,
-        agent=world.agent,
-        lease_token=claim.token,
-        idempotency_key="k",
-        times_ms=TIMES,
-        environment=ENV,
-    )
+    _complete(session, world.agent, claim.token, "k")
     assert job.state is JobState.SUCCEEDED
 
 
@@ -323,14 +286,7 @@ def test_agents_cannot_touch_other_agents_leases(session: Session, world: World)
     assert claim is not None
     intruder = make_world(session, name="cpu-intruder").agent
     with pytest.raises(PermissionDenied):
-        leases.complete_lease(
-            session=session,
-            agent=intruder,
-            lease_token=claim.token,
-            idempotency_key="x",
-            times_ms=TIMES,
-            environment=ENV,
-        )
+        _complete(session, intruder, claim.token, "x")
     with pytest.raises(PermissionDenied):
         jobs.get_job_for_agent(session=session, agent=intruder, job_id=claim.job.id)
     with pytest.raises(NotFound):
@@ -393,14 +349,7 @@ def test_cancel(session: Session, world: World) -> None:
     done = queue_job(session, world, "op-b")
     claim = leases.claim_job(session=session, agent=world.agent, lease_seconds=60)
     assert claim is not None
-    leases.complete_lease(
-        session=session,
-        agent=world.agent,
-        lease_token=claim.token,
-        idempotency_key="k",
-        times_ms=TIMES,
-        environment=ENV,
-    )
+    _complete(session, world.agent, claim.token, "k")
     with pytest.raises(Conflict, match="succeeded"):
         jobs.cancel_job(session=session, job=done)
 
