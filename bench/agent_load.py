@@ -10,14 +10,18 @@ uploads a tiny ONNX model and queues one ``model`` job per ``--jobs`` on one dev
 worker is needed. The pollers wait on searches stored directly (they never run), five per
 user, below the per-user bound.
 
-Each agent heartbeats every ``--heartbeat-s`` (default: the server's 10 s, as the real agent
-does) and loops as the real one: claim with a long-poll of ``CLAIM_WAIT_S``, renew the lease
-once, complete it (renew and complete are sent again when no answer came). Figures:
+Each agent heartbeats at once and then after pauses of 75-100 % of ``--heartbeat-s``
+(default: the server's 10 s), as the real agent does, and loops as the real one: claim with a
+long-poll of ``CLAIM_WAIT_S``, renew the lease once, complete it (renew and complete are sent
+again when no answer came). Figures:
 
 - ``completed_per_s``: jobs completed / seconds from the agents' start to the last completion
 - ``claim_p50_ms``, ``claim_p99_ms``: claims that returned a job (no job is added or given
   back during the run, so these never waited for work)
-- ``heartbeat_p99_ms``, ``renew_p99_ms``, ``complete_p99_ms``
+- ``heartbeat_p99_ms``, ``renew_p99_ms``, ``complete_p99_ms``; ``server_heartbeat_p99_ms``:
+  the same percentile inside the server (its request histogram, a bucket bound);
+  ``first_heartbeat_p99_ms`` of each agent's first beat (all agents start at once, beside
+  their first claims) and ``later_heartbeat_p99_ms`` of the others
 - ``lost``: jobs not succeeded in the database at the end
 - ``double_leased``: jobs whose leases overlap in time or that completed (or were measured)
   more than once, from the database
@@ -32,6 +36,7 @@ once, complete it (renew and complete are sent again when no answer came). Figur
   pool too small for the load opens and closes them all the time)
 
     python bench/agent_load.py [--agents 200] [--jobs 2000] [--pollers 50] [--duration-cap 300]
+        [--server-workers 1]
 
 PostgreSQL: ``--postgres`` (default ``HWNAS_BENCH_POSTGRES_DSN`` or the local ``test``
 database), a role that may create databases.
@@ -42,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import secrets
 import signal
@@ -61,6 +67,7 @@ import numpy as np
 import psutil
 import psycopg
 from onnx import TensorProto, helper
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
@@ -71,6 +78,7 @@ from latency_db.repositories import devices as device_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.repositories import searches as search_repo
 from latency_db.repositories import users as user_repo
+from profiler_agent.loop import heartbeat_pause
 from services import processes
 
 RUNTIME: dict[str, Any] = {"backend": "ort-cpu", "settings": {"threads": 1}}
@@ -80,6 +88,7 @@ CLAIM_WAIT_S = 20.0
 TRIES = 3  # renew and complete are sent again when no answer came
 SETUP_CONCURRENCY = 16
 MAX_AGENTS, MAX_POLLERS, MAX_JOBS = 1000, 500, 100_000
+MAX_SERVER_WORKERS = 16
 DEFAULT_POSTGRES = os.environ.get(
     "HWNAS_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -161,10 +170,10 @@ def temporary_database(admin_dsn: str) -> Iterator[str]:
 
 @contextmanager
 def api_server(
-    database_url: str, data_dir: Path, admin_token: str
+    database_url: str, data_dir: Path, admin_token: str, workers: int
 ) -> Iterator[tuple[str, psutil.Process]]:
-    """``hwnas server`` on a free port of 127.0.0.1: its URL and process, stopped when the
-    block ends."""
+    """``hwnas server --workers N`` on a free port of 127.0.0.1: its URL and process, stopped
+    when the block ends."""
     port = processes.free_port()
     env = {
         "HWNAS_DATA_DIR": str(data_dir),
@@ -173,7 +182,7 @@ def api_server(
     }
     server = processes.start(
         "api",
-        ["-m", "services.cli.main", "server", "--port", str(port)],
+        ["-m", "services.cli.main", "server", "--port", str(port), "--workers", str(workers)],
         log_dir=data_dir / "logs",
         env=env,
     )
@@ -314,12 +323,13 @@ async def enroll(client: httpx.AsyncClient, tally: Tally, token: str, name: str)
 async def heartbeats(
     client: httpx.AsyncClient, tally: Tally, agent: Agent, every_s: float, stop: asyncio.Event
 ) -> None:
+    first = True
     while not stop.is_set():
-        await tally.call(
-            client, "POST", "/agents/heartbeat", "heartbeat", json={}, headers=agent.headers
-        )
+        what = "first_heartbeat" if first else "heartbeat"
+        await tally.call(client, "POST", "/agents/heartbeat", what, json={}, headers=agent.headers)
+        first = False
         with suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every_s)
+            await asyncio.wait_for(stop.wait(), timeout=heartbeat_pause(every_s))
 
 
 async def work(
@@ -485,7 +495,9 @@ async def _run(
         task.cancel()
     await asyncio.gather(*workers, *pollers, *beating, return_exceptions=True)
     elapsed = (tally.last_completion or time.monotonic()) - started
+    scrape = await client.get(client.base_url.copy_with(path="/metrics"))
     return {
+        "server_heartbeat_p99_ms": server_p99_ms(scrape.text, "/v1/agents/heartbeat"),
         "completed_per_s": round(len(tally.completed) / elapsed, 1) if elapsed > 0 else 0.0,
         "run_s": round(elapsed, 2),
         "server_cpu_ms_per_job": round(1000 * server_cpu / max(1, len(tally.completed)), 2),
@@ -495,6 +507,24 @@ async def _run(
         "tally": tally,
         "job_ids": setup.job_ids,
     }
+
+
+def server_p99_ms(metrics: str, route: str) -> float | None:
+    """The upper bound of the server histogram's bucket holding the 99th percentile of
+    ``route``'s request durations (time inside the app, queueing for the event loop and
+    threads included, the wait before the app reads the request not)."""
+    buckets: dict[float, float] = defaultdict(float)  # bound -> cumulative count, all workers
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if (
+                sample.name == "hwnas_http_request_duration_seconds_bucket"
+                and sample.labels.get("route") == route
+            ):
+                buckets[float(sample.labels["le"])] += sample.value
+    if not buckets or not (total := buckets[math.inf]):
+        return None
+    bound = next(le for le, count in sorted(buckets.items()) if count >= 0.99 * total)
+    return round(1000 * bound, 1)
 
 
 def database_sessions(admin_dsn: str, database_url: str) -> int:
@@ -508,9 +538,13 @@ def database_sessions(admin_dsn: str, database_url: str) -> int:
 
 
 def server_cpu_s(server: psutil.Process) -> float:
-    """CPU seconds the server process has used (all its threads)."""
-    times = server.cpu_times()
-    return float(times.user + times.system)
+    """CPU seconds the server has used: its process and its worker processes, all threads."""
+    total = 0.0
+    for process in (server, *server.children(recursive=True)):
+        with suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def database_findings(database_url: str, job_ids: list[str]) -> dict[str, int]:
@@ -563,12 +597,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration-cap", type=float, default=300.0, help="seconds of load")
     parser.add_argument("--heartbeat-s", type=float, default=10.0)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="admin DSN")
+    parser.add_argument(
+        "--server-workers", type=int, default=1, help="``hwnas server --workers``: processes"
+    )
     args = parser.parse_args()
     for name, most in (("agents", MAX_AGENTS), ("jobs", MAX_JOBS), ("pollers", MAX_POLLERS)):
         if not 1 <= getattr(args, name) <= most:
             parser.error(f"--{name} must be between 1 and {most}")
     if not 0 < args.duration_cap <= 3600 or not 0.1 <= args.heartbeat_s <= 60:
         parser.error("--duration-cap must be in (0, 3600], --heartbeat-s in [0.1, 60]")
+    if not 1 <= args.server_workers <= MAX_SERVER_WORKERS:
+        parser.error(f"--server-workers must be between 1 and {MAX_SERVER_WORKERS}")
     return args
 
 
@@ -580,7 +619,9 @@ def main() -> None:
     with ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hwnas-load-")))
         database_url = stack.enter_context(temporary_database(args.postgres))
-        url, server = stack.enter_context(api_server(database_url, data_dir, admin_token))
+        url, server = stack.enter_context(
+            api_server(database_url, data_dir, admin_token, args.server_workers)
+        )
         try:
             run = asyncio.run(load(url, database_url, admin_token, args, server))
         except asyncio.CancelledError:  # SIGTERM during the load (sigterm_cancels)
@@ -592,7 +633,10 @@ def main() -> None:
         "completed_per_s": run["completed_per_s"],
         "claim_p50_ms": percentile(latencies["claim"], 50),
         "claim_p99_ms": percentile(latencies["claim"], 99),
-        "heartbeat_p99_ms": percentile(latencies["heartbeat"], 99),
+        "heartbeat_p99_ms": percentile(latencies["heartbeat"] + latencies["first_heartbeat"], 99),
+        "later_heartbeat_p99_ms": percentile(latencies["heartbeat"], 99),
+        "first_heartbeat_p99_ms": percentile(latencies["first_heartbeat"], 99),
+        "server_heartbeat_p99_ms": run["server_heartbeat_p99_ms"],
         "renew_p99_ms": percentile(latencies["renew"], 99),
         "complete_p99_ms": percentile(latencies["complete"], 99),
         **findings,
@@ -613,6 +657,7 @@ def main() -> None:
             "duration_cap_s": args.duration_cap,
             "heartbeat_s": args.heartbeat_s,
             "poll_wait_s": POLL_WAIT_S,
+            "server_workers": args.server_workers,
         },
         "cpus": os.cpu_count(),
         "loadavg_at_start": load_at_start,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import signal
 import socket
 import threading
@@ -68,6 +69,17 @@ ERROR_CODES = (
 # Jobs whose measurement carries the per-layer profile: layer jobs, and a user's own model
 # (what ``hwnas profile`` shows); a network job is timed only.
 PROFILED_KINDS = frozenset({"layers", "model"})
+
+# A pause between heartbeats is 75-100 % of the server's interval, at random.
+HEARTBEAT_JITTER = 0.25
+
+
+def heartbeat_pause(heartbeat_s: float) -> float:
+    """The pause before the next heartbeat: up to a quarter shorter than the interval, so
+    agents started together (a fleet after a server restart) drift apart instead of beating
+    in step and queueing behind each other; never longer, so the server hears from each
+    agent within its interval."""
+    return heartbeat_s * (1.0 - HEARTBEAT_JITTER * random.random())
 
 
 class JobAborted(Exception):
@@ -173,7 +185,7 @@ class Agent:
                 self.heartbeat_s = float(reply.get("heartbeat_s", self.heartbeat_s))
                 with self._lock:
                     self._canceled.update(set(reply.get("canceled", [])) & self._held)
-            self.stopping.wait(self.heartbeat_s)
+            self.stopping.wait(heartbeat_pause(self.heartbeat_s))
 
     @contextmanager
     def _renewing(self, job: Job) -> Iterator[None]:

@@ -15,10 +15,11 @@ from latency_db.settings import Settings, get_settings
 from services.bootstrap import ensure_admin
 from services.errors import install_error_handlers
 from services.limits import BodySizeLimit
-from services.long_polls import LongPollSlots
+from services.long_polls import LongPollSlots, answer_long_polls_on_exit_signals
 from services.maintenance import Sweeper
-from services.metrics import install_metrics
+from services.metrics import forget_this_process, install_metrics
 from services.nul_guard import reject_nul
+from services.parent_watch import end_with_supervisor
 from services.routers import ROUTERS
 from services.routers.agents import AGENT_REPORT_BYTES, HEARTBEAT_THREADS
 from services.schemas.common import ERROR_RESPONSES
@@ -50,10 +51,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        answer_long_polls_on_exit_signals()
+        end_with_supervisor()
         sweeper.start()
         yield
         sweeper.stop()
         engine.dispose()
+        forget_this_process()
 
     app = FastAPI(
         title="hwnas",

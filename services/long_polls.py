@@ -13,6 +13,7 @@ restart waits for no open poll, and no poll is cut without an answer.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections import Counter
@@ -28,7 +29,8 @@ from services.schemas.common import ErrorOut
 T = TypeVar("T")
 
 server_stopping = threading.Event()
-"""Set once by ``hwnas server`` on SIGTERM/SIGINT (per process: the server's own state)."""
+"""Set once on SIGTERM/SIGINT by the handler of :func:`answer_long_polls_on_exit_signals`
+(per process: each worker of ``hwnas server --workers N`` has its own)."""
 
 TOO_MANY_WAITS = "too_many_waits"
 # OpenAPI for a route that takes a slot.
@@ -41,17 +43,45 @@ TOO_MANY_WAITS_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+def answer_long_polls_on_exit_signals() -> None:
+    """Put a handler before the server's own for SIGINT and SIGTERM that sets
+    :data:`server_stopping`, then hands the signal on.
+
+    Called in the app's startup, after uvicorn has installed its handlers; a no-op off the
+    main thread (an app under a test client), where no signal is delivered.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop_then(signal.getsignal(sig)))
+
+
+def _stop_then(previous: Any) -> Callable[[int, Any], None]:
+    def stop(signum: int, frame: Any) -> None:
+        server_stopping.set()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:  # nobody else handles it: die as if unhandled
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    return stop
+
+
 class LongPollSlots:
-    """Concurrent long-polls per user, counted on the event loop.
+    """Concurrent long-polls per user, counted on the event loop of one server process
+    (with ``hwnas server --workers N`` a user may hold ``per_user`` in each).
 
     Every check and change happens on the event loop thread with no ``await`` between the
     check and the increment, so concurrent requests cannot both take the last slot.
+    ``on_count`` hears the process's count of waits after every change (the metrics gauge).
     """
 
     def __init__(self, per_user: int) -> None:
         self.per_user = per_user
         self._held: Counter[str] = Counter()
-        self.waiting = 0  # all users' waits: an int, read safely from any thread (metrics)
+        self.waiting = 0  # all users' waits in this process
+        self.on_count: Callable[[int], None] = lambda waiting: None
 
     @asynccontextmanager
     async def slot(self, user_id: str) -> AsyncIterator[None]:
@@ -65,10 +95,12 @@ class LongPollSlots:
             )
         self._held[user_id] += 1
         self.waiting += 1
+        self.on_count(self.waiting)
         try:
             yield
         finally:
             self.waiting -= 1
+            self.on_count(self.waiting)
             self._held[user_id] -= 1
             if not self._held[user_id]:
                 del self._held[user_id]

@@ -3,12 +3,16 @@
 Requests are counted and timed by method, route *template* (``/v1/jobs/{job_id}``, never the
 raw path, so ids do not multiply the series) and status. The work in the database (jobs,
 searches, predictor fits, agents, devices by state) is counted when Prometheus scrapes.
-Each app has its own registry, so several apps in one process do not collide.
+Each app has its own registry, so several apps in one process do not collide. Under
+``hwnas server --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) every worker writes its
+request metrics to files there and a scrape of any worker reads all of them
+(prometheus_client's multiprocess mode), so the figures are the server's, not one worker's.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from enum import Enum
@@ -16,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy.exc import SQLAlchemyError
@@ -141,6 +145,17 @@ class RequestMetrics:
             self.durations.labels(method, route).observe(time.perf_counter() - start)
 
 
+def multiprocess_dir() -> str | None:
+    """Where the workers of one server write their metrics, when there are several."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def forget_this_process() -> None:
+    """Drop this worker's live gauges from the shared metrics as it stops."""
+    if multiprocess_dir() is not None:
+        multiprocess.mark_process_dead(os.getpid())
+
+
 router = APIRouter(tags=["monitoring"])
 
 
@@ -167,7 +182,7 @@ def install_metrics(
 ) -> None:
     """Give ``app`` its own registry, the request middleware (outermost, so it also sees
     the answers of the other middlewares) and ``GET /metrics``."""
-    registry = CollectorRegistry()
+    registry = CollectorRegistry()  # this process's metrics
     requests = Counter(
         "hwnas_http_requests",
         "HTTP requests answered, by method, route template and status.",
@@ -180,12 +195,17 @@ def install_metrics(
         ["method", "route"],
         registry=registry,
     )
-    Gauge(
+    long_polls.on_count = Gauge(
         "hwnas_long_polls_waiting",
         "Long-polls (search events with ?wait=) held open now, all users together.",
         registry=registry,
-    ).set_function(lambda: long_polls.waiting)
-    registry.register(DatabaseCollector(factory))
-    app.state.metrics_registry = registry
+        multiprocess_mode="livesum",
+    ).set
+    scraped = registry
+    if multiprocess_dir() is not None:
+        scraped = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scraped)
+    scraped.register(DatabaseCollector(factory))
+    app.state.metrics_registry = scraped
     app.add_middleware(RequestMetrics, requests=requests, durations=durations)
     app.include_router(router)

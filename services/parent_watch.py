@@ -5,11 +5,13 @@ PARENT_PID is no longer the parent (it died, however: SIGKILL included).
 The second line of defence behind Linux's parent-death signal (``services.processes``): it
 works where ``prctl`` does not exist, and it reaches what the signal does not, a child that
 ignores or defers SIGTERM (a Celery worker finishing its task) and the child's own children.
-The group gets SIGTERM, then SIGKILL after GRACE_S seconds.
+The group gets SIGTERM, then SIGKILL after GRACE_S seconds. The same watchdog ends each
+worker process of ``hwnas server --workers N`` once uvicorn's supervisor is gone.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import runpy
 import signal
@@ -35,16 +37,30 @@ def end_group_when_orphaned(parent_pid: int, grace_s: float) -> None:
         time.sleep(grace_s)
 
 
+def watch_parent(parent_pid: int, grace_s: float) -> None:
+    """:func:`end_group_when_orphaned` on a daemon thread."""
+    threading.Thread(
+        target=end_group_when_orphaned,
+        args=(parent_pid, grace_s),
+        name="hwnas-parent-watch",
+        daemon=True,
+    ).start()
+
+
+def end_with_supervisor(grace_s: float = 5.0) -> None:
+    """In a worker process of ``hwnas server --workers N`` (a multiprocessing child of
+    uvicorn's supervisor), end the worker once the supervisor is gone, SIGKILL included: it
+    would otherwise go on serving the shared socket alone. A no-op in any other process."""
+    supervisor = multiprocessing.parent_process()
+    if supervisor is not None and supervisor.pid is not None:
+        watch_parent(supervisor.pid, grace_s)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parent, grace, flag, module, *rest = sys.argv[1:] if argv is None else argv
     if flag != "-m":
         raise SystemExit(f"usage: {__doc__}")
-    threading.Thread(
-        target=end_group_when_orphaned,
-        args=(int(parent), float(grace)),
-        name="hwnas-parent-watch",
-        daemon=True,
-    ).start()
+    watch_parent(int(parent), float(grace))
     sys.argv = [module, *rest]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

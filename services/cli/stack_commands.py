@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from types import FrameType
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 import uvicorn
 from sqlalchemy.exc import OperationalError
 
-from latency_db.db import make_engine
+from latency_db.db import ensure_schema, make_engine, make_session_factory, session_scope
 from latency_db.repositories.users import MIN_TOKEN_CHARS
 from latency_db.settings import Settings, get_settings
+from services.bootstrap import ensure_admin
 from services.cli.dispatch import database_unreachable, fail
-from services.long_polls import server_stopping
+from services.metrics import multiprocess_dir
 
 app = typer.Typer()
-
-
-class _Server(uvicorn.Server):
-    """Uvicorn that tells the long-polls to answer as soon as it is asked to stop."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        server_stopping.set()
-        super().handle_exit(sig, frame)
 
 
 @app.command("server")
@@ -39,25 +34,41 @@ def server(
             "answer at their next read, within 2 s)"
         ),
     ] = 3,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="server processes sharing the port (PostgreSQL only); one process uses at "
+            "most one core, whatever its threads",
+        ),
+    ] = 1,
 ) -> None:
     """Run the REST API (SQLite under HWNAS_DATA_DIR unless HWNAS_DATABASE_URL is set).
 
     Users authenticate with HWNAS_ADMIN_TOKEN (at least 16 characters), or with tokens
     issued through POST /v1/users and /v1/tokens."""
-    _check_server_settings(get_settings())
-    config = uvicorn.Config(
-        "services.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        timeout_graceful_shutdown=shutdown_grace_s,
-    )
-    _Server(config).run()
+    settings = get_settings()
+    if workers > 1 and settings.is_embedded_database:
+        fail(
+            f"--workers {workers} needs PostgreSQL (HWNAS_DATABASE_URL): the embedded SQLite "
+            "database takes one writer at a time; run one worker"
+        )
+    _prepare_database(settings)
+    with _shared_metrics(workers):
+        uvicorn.run(
+            "services.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            timeout_graceful_shutdown=shutdown_grace_s,
+        )
 
 
-def _check_server_settings(settings: Settings) -> None:
-    """Refuse in one line what would stop the API on start: a short admin token, an
-    unreachable database."""
+def _prepare_database(settings: Settings) -> None:
+    """Refuse in one line what would stop the API on start (a short admin token, an
+    unreachable or unmigrated database); otherwise migrate an embedded database and register
+    the admin token once, here, before any worker process starts racing to do it."""
     token = settings.admin_token
     if token and len(token) < MIN_TOKEN_CHARS:
         fail(
@@ -68,10 +79,31 @@ def _check_server_settings(settings: Settings) -> None:
     try:
         with engine.connect():
             pass
+        ensure_schema(engine)
+        if token:
+            with session_scope(make_session_factory(engine)) as session:
+                ensure_admin(session, token)
     except OperationalError as err:
         fail(database_unreachable(settings, err))
+    except RuntimeError as err:  # not at the code's migration
+        fail(str(err))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh folder for their Prometheus metrics (unless the operator
+    named one in PROMETHEUS_MULTIPROC_DIR), set in the environment the workers inherit."""
+    if workers == 1 or multiprocess_dir() is not None:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="hwnas-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 @app.command("worker")

@@ -53,6 +53,7 @@ class Stack:
     port: int
     children: list[processes.ChildProcess] = field(default_factory=list)
     runtime: dict[str, Any] = field(default_factory=lambda: dict(RUNTIME))
+    server_args: tuple[str, ...] = ()  # more options of ``hwnas server``
 
     @property
     def logs(self) -> Path:
@@ -90,7 +91,8 @@ class Stack:
         return dict(api.get(f"/measurements/{row['id']}"))
 
     def start_server(self) -> processes.ChildProcess:
-        server = self._start("api", ["-m", "services.cli.main", "server", "--port", str(self.port)])
+        argv = ["-m", "services.cli.main", "server", "--port", str(self.port), *self.server_args]
+        server = self._start("api", argv)
         processes.wait_until(
             processes.http_ok(f"{self.url}/v1/health"), child=server, timeout_s=60, what="API up"
         )
@@ -162,9 +164,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from _database(request.param, tmp_path)
 
 
-def start_stack(tmp_path: Path, database_url: str, **env: str) -> Stack:
-    """An API server on a free port with short leases (``env`` adds or overrides settings);
-    PostgreSQL runs get the production shape's Redis broker (the shared one, flushed)."""
+def start_stack(
+    tmp_path: Path, database_url: str, server_args: tuple[str, ...] = (), **env: str
+) -> Stack:
+    """An API server on a free port with short leases (``env`` adds or overrides settings,
+    ``server_args`` options of ``hwnas server``); PostgreSQL runs get the production shape's
+    Redis broker (the shared one, flushed)."""
     port = processes.free_port()
     token = secrets.token_urlsafe(16)
     base = {
@@ -180,7 +185,9 @@ def start_stack(tmp_path: Path, database_url: str, **env: str) -> Stack:
     if database_url.startswith("postgresql") and "HWNAS_BROKER_URL" not in env:
         redis.Redis.from_url(REDIS_URL).flushdb()
         base["HWNAS_BROKER_URL"] = REDIS_URL
-    result = Stack(tmp_path, base | env, f"http://127.0.0.1:{port}", token, port)
+    result = Stack(
+        tmp_path, base | env, f"http://127.0.0.1:{port}", token, port, server_args=server_args
+    )
     try:
         result.start_server()
     except BaseException:

@@ -9,7 +9,7 @@ import pytest
 
 from profiler_agent.backends import BackendSettings, create_backend
 from profiler_agent.client import ServerClient
-from profiler_agent.loop import Agent, AgentConfig, Job, JobAborted
+from profiler_agent.loop import Agent, AgentConfig, Job, JobAborted, heartbeat_pause
 
 from ..threads import ReportingThread
 
@@ -123,3 +123,12 @@ def test_the_first_heartbeat_is_at_once_and_the_server_sets_the_interval(
     beating.join(timeout=5)
     assert not beating.is_alive(), beats
     assert len(beats) == 3 and beats[0] - start < 1.0, [b - start for b in beats]
+
+
+def test_heartbeat_pauses_spread_agents_within_the_interval() -> None:
+    """Agents started together beat in step unless their pauses differ: in step, 200 agents'
+    heartbeats queued behind each other for 1-2 s on the server every interval. A pause is
+    never longer than the interval (the server hears from each agent within it)."""
+    pauses = [heartbeat_pause(10.0) for _ in range(200)]
+    assert all(7.5 <= p <= 10.0 for p in pauses)
+    assert max(pauses) - min(pauses) > 2.0
