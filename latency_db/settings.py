@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # for a database far away, where threads wait on round trips rather than on the GIL.
     api_threads: PositiveInt = 4
     # PostgreSQL connections kept once opened (opened as needed), and how many more a burst
-    # may open and close again: the API runs up to api_threads + 4 (heartbeat threads)
+    # may open and close again: the API runs up to api_threads + 16 (heartbeat threads)
     # requests' database work at once, one transaction each, and a connection opened per
     # request under load costs more than the request.
     database_pool_size: PositiveInt = 40
