@@ -15,7 +15,8 @@ Each agent heartbeats at once and then after pauses of 75-100 % of ``--heartbeat
 long-poll of ``CLAIM_WAIT_S``, renew the lease once, complete it (renew and complete are sent
 again when no answer came). Figures:
 
-- ``completed_per_s``: jobs completed / seconds from the agents' start to the last completion
+- ``completed_per_s``: jobs completed (the server's sentinel jobs among them) / seconds from
+  the agents' start to the last completion
 - ``claim_p50_ms``, ``claim_p99_ms``: claims that returned a job (no job is added or given
   back during the run, so these never waited for work)
 - ``heartbeat_p99_ms``, ``renew_p99_ms``, ``complete_p99_ms``; ``server_heartbeat_p99_ms``:
@@ -101,7 +102,8 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: int = 0
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    completed: set[str] = field(default_factory=set)
+    completed: set[str] = field(default_factory=set)  # sentinel jobs included
+    waiting: set[str] = field(default_factory=set)  # the bench's own jobs not completed yet
     last_completion: float = 0.0
 
     async def call(
@@ -332,11 +334,10 @@ async def heartbeats(
             await asyncio.wait_for(stop.wait(), timeout=heartbeat_pause(every_s))
 
 
-async def work(
-    client: httpx.AsyncClient, tally: Tally, agent: Agent, jobs: int, stop: asyncio.Event
-) -> None:
-    """Claim, renew once, complete with synthetic times; until every job is done."""
-    while not stop.is_set() and len(tally.completed) < jobs:
+async def work(client: httpx.AsyncClient, tally: Tally, agent: Agent, stop: asyncio.Event) -> None:
+    """Claim, renew once, complete with synthetic times; until every job the bench queued
+    is done (the server's sentinel jobs come on top, and are counted as completed)."""
+    while not stop.is_set() and tally.waiting:
         claim = await tally.call(
             client,
             "POST",
@@ -367,6 +368,7 @@ async def work(
         )
         if done is not None and done.status_code == 200:
             tally.completed.add(job_id)
+            tally.waiting.discard(job_id)
             tally.last_completion = time.monotonic()
 
 
@@ -455,6 +457,7 @@ async def _run(
 ) -> dict[str, Any]:
     """Set up through ``client``, then run the agents and pollers on clients of their own."""
     setup = await set_up(client, tally, admin, args)
+    tally.waiting = set(setup.job_ids)
     user_ids = [u["user"]["id"] for u in setup.poller_users]
     search_ids = searches_to_wait_on(database_url, setup.device_id, user_ids)
     agents = await bounded(
@@ -483,7 +486,7 @@ async def _run(
     client_cpu_before = time.process_time()
     sessions_before = database_sessions(args.postgres, database_url)
     workers = [
-        asyncio.create_task(work(own, tally, a, args.jobs, stop))
+        asyncio.create_task(work(own, tally, a, stop))
         for own, a in zip(agent_clients, agents, strict=True)
     ]
     _, unfinished = await asyncio.wait(workers, timeout=args.duration_cap)
