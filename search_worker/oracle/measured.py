@@ -99,9 +99,7 @@ class MeasuredOracle(LatencyOracle):
                     select(ProfilingJob.id, ProfilingJob.state).where(
                         ProfilingJob.id.in_(list(by_job))
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             done = [j for j, s in states.items() if s is JobState.SUCCEEDED]
             answers = {

@@ -50,7 +50,7 @@ def running_stack(
         stack.callback(worker.stop)
         api = Client(url, token)
         stack.callback(api.close)
-        device_id, enroll_token = _enroll_device(api)
+        device_id, enroll_token = enroll_device(api)
         agent = processes.start(
             "agent",
             [
@@ -82,12 +82,14 @@ def running_stack(
                 raise RuntimeError(f"{child.name} died:\n{child.log_tail()}")
 
 
-def _enroll_device(api: Client) -> tuple[str, str]:
+def enroll_device(api: Client) -> tuple[str, str]:
+    """The demo device's id and a one-time enrollment token: registered on a first run,
+    found by name (with a fresh token) on the next."""
     try:
-        created = api.post("/devices", {"name": DEVICE_NAME, "kind": "cpu", "attributes": {}})
+        created = api.devices.create(DEVICE_NAME, "cpu")
         return created["device"]["id"], created["enrollment"]["token"]
     except ApiRefused as err:
         if err.status != 409:
             raise
-    device = next(d for d in api.get("/devices") if d["name"] == DEVICE_NAME)
-    return device["id"], api.post(f"/devices/{device['id']}/enrollment-tokens")["token"]
+    device_id = api.devices.find(DEVICE_NAME)["id"]
+    return device_id, api.devices.enrollment_token(device_id)["token"]

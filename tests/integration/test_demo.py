@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from services.cli.stack import enroll_device
+
+from .conftest import Stack
+
 
 @pytest.mark.slow
 def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
@@ -52,3 +56,14 @@ def test_quick_demo_searches_and_writes_the_pareto_plot(tmp_path: Path) -> None:
     with Image.open(plot) as image:
         assert image.size == (800, 500)
     assert plot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_second_demo_run_enrolls_its_device_again(stack: Stack) -> None:
+    """The demo's device exists after a first run: a second run finds it by name and gets a
+    fresh one-time token for its new agent."""
+    with stack.api() as api:
+        device_id, first_token = enroll_device(api)
+        again_id, second_token = enroll_device(api)
+    assert again_id == device_id
+    assert second_token != first_token
