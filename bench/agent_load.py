@@ -104,6 +104,7 @@ class Tally:
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     completed: set[str] = field(default_factory=set)  # sentinel jobs included
     waiting: set[str] = field(default_factory=set)  # the bench's own jobs not completed yet
+    all_done: asyncio.Event = field(default_factory=asyncio.Event)  # set when none waits
     last_completion: float = 0.0
 
     async def call(
@@ -369,6 +370,8 @@ async def work(client: httpx.AsyncClient, tally: Tally, agent: Agent, stop: asyn
         if done is not None and done.status_code == 200:
             tally.completed.add(job_id)
             tally.waiting.discard(job_id)
+            if not tally.waiting:
+                tally.all_done.set()
             tally.last_completion = time.monotonic()
 
 
@@ -489,12 +492,14 @@ async def _run(
         asyncio.create_task(work(own, tally, a, stop))
         for own, a in zip(agent_clients, agents, strict=True)
     ]
-    _, unfinished = await asyncio.wait(workers, timeout=args.duration_cap)
+    # Done when the last queued job is: agents still in a claim's long-poll are not waited for.
+    with suppress(TimeoutError):
+        await asyncio.wait_for(tally.all_done.wait(), timeout=args.duration_cap)
     server_cpu = server_cpu_s(server) - cpu_before
     client_cpu = time.process_time() - client_cpu_before
     sessions = database_sessions(args.postgres, database_url) - sessions_before
     stop.set()
-    for task in [*unfinished, *pollers]:
+    for task in [*workers, *pollers]:
         task.cancel()
     await asyncio.gather(*workers, *pollers, *beating, return_exceptions=True)
     elapsed = (tally.last_completion or time.monotonic()) - started
@@ -506,7 +511,7 @@ async def _run(
         "server_cpu_ms_per_job": round(1000 * server_cpu / max(1, len(tally.completed)), 2),
         "client_cpu_ms_per_job": round(1000 * client_cpu / max(1, len(tally.completed)), 2),
         "db_connections_opened": sessions,
-        "capped": bool(unfinished),
+        "capped": not tally.all_done.is_set(),
         "tally": tally,
         "job_ids": setup.job_ids,
     }
