@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 POLL_S = 0.25
+ORPHAN_GRACE_S = 5.0  # SIGTERM to SIGKILL once the parent is gone: nobody waits any more
 
 
 def end_group_when_orphaned(parent_pid: int, grace_s: float) -> None:
@@ -47,7 +48,7 @@ def watch_parent(parent_pid: int, grace_s: float) -> None:
     ).start()
 
 
-def end_with_supervisor(grace_s: float = 5.0) -> None:
+def end_with_supervisor(grace_s: float = ORPHAN_GRACE_S) -> None:
     """In a worker process of ``hwnas server --workers N`` (a multiprocessing child of
     uvicorn's supervisor), end the worker once the supervisor is gone, SIGKILL included: it
     would otherwise go on serving the shared socket alone. A no-op in any other process."""

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import httpx
 
+from services.parent_watch import ORPHAN_GRACE_S
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 STOP_GRACE_S = 15.0
-ORPHAN_GRACE_S = 5.0  # SIGTERM to SIGKILL once the parent is gone: nobody waits any more
 
 
 @dataclass

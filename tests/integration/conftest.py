@@ -59,6 +59,12 @@ class Stack:
     def logs(self) -> Path:
         return self.data_dir / "logs"
 
+    @property
+    def server(self) -> processes.ChildProcess:
+        """The API server's process."""
+        (server,) = [c for c in self.children if c.name == "api"]
+        return server
+
     def api(self) -> Client:
         return Client(self.url, self.token)
 

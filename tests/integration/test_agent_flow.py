@@ -96,7 +96,7 @@ def test_agent_survives_a_server_restart(stack, new_device, upload_model) -> Non
     artifact = upload_model()
     first = stack.submit_model_job(device_id, artifact["sha256"])
     assert stack.wait_job(first["id"])["state"] == "succeeded"
-    (server,) = [c for c in stack.children if c.name == "api"]
+    server = stack.server
     server.stop()
     time.sleep(2)  # the agent's claim and heartbeat now fail and back off
     stack.children.remove(server)

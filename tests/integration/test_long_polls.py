@@ -223,7 +223,7 @@ def test_a_stopping_server_does_not_wait_for_its_long_polls(
     client = ReportingThread(poll)
     client.start()
     until_waiting(stack, lambda n: n == 1, timeout_s=10)
-    (server,) = [c for c in stack.children if c.name == "api"]
+    server = stack.server
     started = time.monotonic()
     server.stop(grace_s=30)
     stopped_s = time.monotonic() - started

@@ -50,7 +50,7 @@ def two_workers(tmp_path: Path) -> Iterator[Stack]:
 
 def workers_of(stack: Stack) -> list[psutil.Process]:
     """The worker processes of the stack's server (uvicorn's spawned children)."""
-    (server,) = [c for c in stack.children if c.name == "api"]
+    server = stack.server
     children = psutil.Process(server.popen.pid).children(recursive=True)
     return [p for p in children if "spawn_main" in " ".join(p.cmdline())]
 
@@ -103,7 +103,7 @@ def test_every_workers_long_polls_answer_when_the_server_stops(two_workers: Stac
         [lambda u=u: wait_events(stack, u, 30, client_timeout=60) for u in users]
     )
     until_waiting(stack, lambda n: n == 6, timeout_s=20)
-    (server,) = [c for c in stack.children if c.name == "api"]
+    server = stack.server
     started = time.monotonic()
     server.stop(grace_s=30)
     stopped_s = time.monotonic() - started
@@ -120,7 +120,7 @@ def test_the_workers_end_when_their_supervisor_is_killed(two_workers: Stack) -> 
     """SIGKILL to the supervisor alone: no worker goes on serving the port."""
     workers = workers_of(two_workers)
     assert len(workers) == WORKERS
-    (server,) = [c for c in two_workers.children if c.name == "api"]
+    server = two_workers.server
     os.kill(server.popen.pid, signal.SIGKILL)
     _, alive = psutil.wait_procs(workers, timeout=20)
     for worker in alive:  # the fixture stops only what its supervisor still leads
