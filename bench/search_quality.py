@@ -268,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         "clean": result["measurement_verdict"]["verdict"] == "clean",
                         "predicted_ms": result["predicted_latency_ms"],
                         "latency_correction": result["latency_correction"],
+                        "derive_rounds": result["derive_rounds"],
                         "verdict": result["budget_verdict"],
                         "top1": top1(proxy, result["op_indices"], args, seed),
                         "search_wall_s": result["wall_s"],

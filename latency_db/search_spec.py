@@ -121,6 +121,14 @@ class SearchSpec(BaseModel):
     population: int = Field(20, ge=2, le=10_000)
     tournament: int = Field(5, ge=1, le=10_000)
     finalists: int = Field(3, ge=1, le=100)
+    derive_rounds: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="rounds of finalists measured at the end: while none lands at 0.9-1.0x "
+        "of the budget, the latency correction is refitted on them and new samples it puts "
+        "there are measured",
+    )
     eval_batches: int = Field(4, ge=1, le=10_000)
     finetune_steps: int = Field(50, ge=0, le=10_000_000)
     finish_timeout_s: float = Field(1800.0, gt=0.0, le=3000.0)

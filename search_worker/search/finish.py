@@ -3,7 +3,10 @@ device, train it briefly on the proxy data, report its accuracy, and export it. 
 are the estimator's (:meth:`Estimator.derive`: the argmax, and when the predictor puts it over
 the budget, or well under it, the most accurate samples it puts at 0.9-1.0x of it); the most
 accurate measured there is chosen, else the most accurate measured within budget, else the
-fastest, and the result then says that no finalist was within.
+fastest, and the result then says that no finalist was within. When no measured finalist is
+at 0.9-1.0x, the model's correction is refitted on the finalists' measurements (the model was
+wrong right where the search ended) and samples it now puts there are measured too, for up
+to ``derive_rounds`` rounds in all.
 
 Candidates are scored alike (:mod:`search_worker.search.scoring`: shared weights, BN
 recalibrated, held-out ``score`` batches); the (accuracy, latency) points of everything the
@@ -17,7 +20,7 @@ that it could not be judged and why, and ``meets_budget`` is null.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +32,10 @@ from search_worker.data import BatchStream, accuracy
 from search_worker.devices import describe_device, module_device, to_device
 from search_worker.export import ExportedArtifact, export_module
 from search_worker.oracle import MeasurementFailed
-from search_worker.search.estimators.base import aimed
-from search_worker.search.problem import Candidate
+from search_worker.oracle.base import Arch
+from search_worker.search.calibration import LatencyCalibration
+from search_worker.search.estimators.base import Estimator, aimed
+from search_worker.search.problem import ArchitectureProblem, Candidate
 from search_worker.search.run import SearchRun, StepGate, no_gate
 from search_worker.search.scoring import Scoring
 
@@ -69,6 +74,52 @@ def _finalist_latencies(
         return measured
     unclean = {a: float(answer["latency_ms"]) for a, answer in run.oracle.unclean.items()}
     return {**unclean, **measured}
+
+
+@dataclass
+class Derivation:
+    """The finalists of every round, their measured latencies and the rounds it took."""
+
+    candidates: list[Candidate]
+    measured: dict[Arch, float]
+    rounds: int
+
+
+def derive_and_measure(
+    estimator: Estimator,
+    problem: ArchitectureProblem,
+    calibration: LatencyCalibration,
+    generator: torch.Generator,
+    *,
+    rounds: int,
+    timeout_s: float,
+    extra: Sequence[Arch] = (),
+    heartbeat: Callable[[], None] = lambda: None,
+) -> Derivation:
+    """The estimator's finalists, measured by ``problem.oracle`` with ``extra`` (baselines);
+    while none is measured at 0.9-1.0x of the budget and ``rounds`` are left, the correction
+    of ``calibration.model`` (the problem's latency) is refitted on the finalists measured so
+    far, and the samples it then puts at 0.9-1.0x are measured as well. An oracle that only
+    predicts corrects nothing (one predictor is not the truth of another): one round."""
+    oracle, budget = problem.oracle, problem.latency_loss.budget_ms
+    candidates = estimator.derive(problem, generator)
+    wanted = [c.arch for c in candidates] + list(extra)
+    measured = oracle.wait_for(wanted, timeout_s, on_poll=heartbeat)
+    done = 1
+    while done < rounds and oracle.counts_as_measurement:
+        timed = [c.arch for c in candidates if c.arch in measured]
+        if not timed or any(aimed(measured[a], budget) for a in timed):
+            break
+        base = [calibration.base_prediction(a) for a in timed]
+        calibration.model.fit(base, [measured[a] for a in timed])
+        seen = {c.arch for c in candidates}
+        more = [c for c in estimator.samples_near_budget(problem, generator) if c.arch not in seen]
+        if not more:
+            break
+        candidates += more
+        measured |= oracle.wait_for([c.arch for c in more], timeout_s, on_poll=heartbeat)
+        done += 1
+    return Derivation(candidates, measured, done)
 
 
 def budget_verdict(latency: float, budget: float, verdict: dict[str, Any]) -> dict[str, Any]:
@@ -164,13 +215,18 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
         scored=[to_device(run.data.score.next(), run.device) for _ in batches],
     )
     problem = run.problem(scoring)
-    candidates = run.estimator.derive(problem, run.generator)
     baselines = _baseline_architectures(run)
-    measured = run.oracle.wait_for(
-        [c.arch for c in candidates] + list(baselines.values()),
-        spec.finish_timeout_s,
-        on_poll=heartbeat,
+    derivation = derive_and_measure(
+        run.estimator,
+        problem,
+        run.calibration,
+        run.generator,
+        rounds=spec.derive_rounds,
+        timeout_s=spec.finish_timeout_s,
+        extra=list(baselines.values()),
+        heartbeat=heartbeat,
     )
+    candidates, measured = derivation.candidates, derivation.measured
     latencies = _finalist_latencies(run, candidates, measured)
     chosen = _choose(candidates, latencies, budget)
     scored = {c.arch: c for c in candidates}
@@ -217,6 +273,7 @@ def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], 
             _point(run, problem.evaluate(arch), measured) | {"name": name}
             for name, arch in baselines.items()
         ],
+        "derive_rounds": derivation.rounds,
         "steps": run.step_index,
         "oracle": run.oracle.mode,
         "measurements_used": run.oracle.stats.measurements_used,
