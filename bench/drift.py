@@ -12,7 +12,10 @@ On one seeded holdout split, each predictor kind (``lut``, ``linear``, ``mlp``) 
 the raw medians and the raw table, and again on drift-normalized ones (each latency x its
 speed index: at the reference speed). Figures: ``within5_pct`` and
 ``within5_normalized_pct`` of the best kind (holdout share within +-5 %; goal >= 90),
-``speed_index_range`` [min, max] of the stable sentinels, and per kind both rows.
+``speed_index_range`` [min, max] of the stable sentinels, and per kind both rows. The
+networks' measurements (architecture, median, its interval, speed index, time, verdict,
+holdout or not) and the sentinel series are written to ``DATA_DIR/networks.json`` for a
+look at where the error comes from.
 
     python bench/drift.py [--networks 60] [--min-minutes 30] [--resolution 224] [--batch 32]
 
@@ -65,6 +68,17 @@ def _within5(
         predicted, _ = model.predict(x[held])
         scores[kind] = holdout_metrics(predicted, y[held])["within5_pct"]
     return scores
+
+
+def _dump(
+    path: Path, archs: list[str], rows: list[dict[str, Any]], held: set[int], health: Any
+) -> None:
+    keep = ("median_ms", "median_ci_low_ms", "median_ci_high_ms", "speed_index", "created_at")
+    networks = [
+        {"architecture": a, "holdout": i in held, "verdict": r["verdict"]} | {k: r[k] for k in keep}
+        for i, (a, r) in enumerate(zip(archs, rows, strict=True))
+    ]
+    path.write_text(json.dumps({"networks": networks, "health": health}, indent=1))
 
 
 def main() -> None:
@@ -123,6 +137,7 @@ def main() -> None:
     norm_lut = {k: e["median_ms"] for k, e in normalized_table["entries"].items()}
     raw = _within5(raw_lut, space, x, raw_y, train, held)
     norm = _within5(norm_lut, space, x, _normalized(rows), train, held)
+    _dump(args.data_dir / "networks.json", archs, rows, set(held.tolist()), health)
     stable = [p["speed_index"] for p in health["points"] if not p["unstable"]]
     best = max(KINDS, key=lambda k: raw[k] or 0.0)
     best_normalized = max(KINDS, key=lambda k: norm[k] or 0.0)
