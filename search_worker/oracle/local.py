@@ -10,12 +10,12 @@ import time
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.spaces import SearchSpace
-from latency_db.verdicts import parse_claim, settle_verdict
+from latency_db.verdicts import Verdict, VerdictDetail, parse_claim, settle_verdict
 from profiler_agent.backends import create_backend
 from profiler_agent.backends.base import BackendSettings
 from profiler_agent.measure import measure_file
 from profiler_agent.protocol import MeasurementPolicy
-from search_worker.export import export_architecture
+from search_worker.export import ExportedArtifact, export_architecture, export_op_block
 from search_worker.oracle.base import Arch, LatencyOracle
 
 
@@ -47,21 +47,45 @@ class LocalOracle(LatencyOracle):
             exported = export_architecture(
                 self.space, list(arch), batch=self.batch_size, store=self.store
             )
-            record = measure_file(
-                self.backend,
-                exported.path,
-                exported.input_shape,
-                self.settings,
-                policy=self.policy,
-                with_profile=False,
-            )
+            median_ms, verdict = self._time(exported)
         finally:
             self.stats.wait_s += time.monotonic() - start
+        self._record(arch, median_ms, verdict.verdict.value, verdict.reason)
+        return self.known(arch)
+
+    def lookup_table(
+        self, tries: int = 3, accept: frozenset[Verdict] = frozenset({Verdict.CLEAN})
+    ) -> tuple[dict[str, float], dict[str, str]]:
+        """Every op key of the space timed on its own at this batch size, as a device's
+        lookup table is (design section 5): the table and each key's verdict. The table
+        takes a key whose verdict is in ``accept`` (any verdict if the oracle includes
+        unclean measurements); a key not taken is measured again, up to ``tries`` times."""
+        blocks = self.space.candidate_blocks()
+        table: dict[str, float] = {}
+        verdicts: dict[str, str] = {}
+        for _ in range(tries):
+            for key in [k for k in blocks if k not in table]:
+                exported = export_op_block(
+                    blocks[key], batch=self.batch_size, store=self.store, space_ref=self.space.ref
+                )
+                median_ms, verdict = self._time(exported)
+                verdicts[key] = verdict.verdict.value
+                if verdict.verdict in accept or self.include_unclean:
+                    table[key] = median_ms
+        return table, verdicts
+
+    def _time(self, exported: ExportedArtifact) -> tuple[float, VerdictDetail]:
+        """Median and settled verdict of an exported model."""
+        record = measure_file(
+            self.backend,
+            exported.path,
+            exported.input_shape,
+            self.settings,
+            policy=self.policy,
+            with_profile=False,
+        )
         claim = record.get("verdict")
         verdict = settle_verdict(
             None if claim is None else parse_claim(claim), float(record["stats"]["cv"])
         )
-        self._record(
-            arch, float(record["stats"]["median_ms"]), verdict.verdict.value, verdict.reason
-        )
-        return self.known(arch)
+        return float(record["stats"]["median_ms"]), verdict

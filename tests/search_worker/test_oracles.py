@@ -53,6 +53,24 @@ def test_local_oracle_measures_once_in_process(space: SearchSpace, tmp_path: Pat
     assert oracle.stats.wait_s > 0
 
 
+def test_local_oracle_times_every_op_key_for_a_lookup_table(
+    space: SearchSpace, tmp_path: Path
+) -> None:
+    oracle = LocalOracle(
+        space=space,
+        batch_size=2,
+        store=ArtifactStore(tmp_path),
+        settings=BackendSettings(threads=1),
+        policy=FAST,
+        include_unclean=True,
+    )
+    table, verdicts = oracle.lookup_table()
+    assert sorted(table) == sorted(verdicts) == space.all_op_keys()
+    assert all(ms > 0 for ms in table.values())
+    assert set(verdicts.values()) <= {"clean", "unstable", "disturbed"}
+    assert oracle.stats.measurements_used == 0  # op keys are not architectures
+
+
 def test_predictor_oracle_answers_at_once_without_measuring(space: SearchSpace) -> None:
     rng = np.random.default_rng(0)
     lut = LutPredictor(

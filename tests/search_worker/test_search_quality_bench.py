@@ -38,6 +38,8 @@ def test_a_tiny_run_reports_every_network_in_the_issues_shape(
     bench_main()([*TINY, "--dataset", str(tiny_imagenet)])
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert report["budget_ms"] > 0 and report["pool"] >= 2
+    lut_keys = report["latency_model"]["lut_keys"]
+    assert lut_keys["used"] == lut_keys["of"] > 0  # --include-unclean: every key
     assert set(report) >= {"proxyless", "random_best", "mobilenetv2_like"}
     for name in ("proxyless", "random_best", "mobilenetv2_like"):
         row = report[name]
