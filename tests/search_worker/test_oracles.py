@@ -34,8 +34,8 @@ def space() -> SearchSpace:
     return small_space("proxyless")
 
 
-def test_local_oracle_measures_once_in_process(space: SearchSpace, tmp_path: Path) -> None:
-    oracle = LocalOracle(
+def local_oracle(space: SearchSpace, tmp_path: Path) -> LocalOracle:
+    return LocalOracle(
         space=space,
         batch_size=2,
         store=ArtifactStore(tmp_path),
@@ -43,6 +43,10 @@ def test_local_oracle_measures_once_in_process(space: SearchSpace, tmp_path: Pat
         policy=FAST,
         include_unclean=True,  # whatever this machine is doing, the number is used
     )
+
+
+def test_local_oracle_measures_once_in_process(space: SearchSpace, tmp_path: Path) -> None:
+    oracle = local_oracle(space, tmp_path)
     arch = tuple(space.indices(space.sample(0)))
     latency = oracle.request(arch)
     assert latency is not None and latency > 0
@@ -56,14 +60,7 @@ def test_local_oracle_measures_once_in_process(space: SearchSpace, tmp_path: Pat
 def test_local_oracle_times_every_op_key_for_a_lookup_table(
     space: SearchSpace, tmp_path: Path
 ) -> None:
-    oracle = LocalOracle(
-        space=space,
-        batch_size=2,
-        store=ArtifactStore(tmp_path),
-        settings=BackendSettings(threads=1),
-        policy=FAST,
-        include_unclean=True,
-    )
+    oracle = local_oracle(space, tmp_path)
     table, verdicts = oracle.lookup_table()
     assert sorted(table) == sorted(verdicts) == space.all_op_keys()
     assert all(ms > 0 for ms in table.values())
