@@ -43,6 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -264,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         fit_metrics["lut_keys"] = {
             "of": len(deploy.all_op_keys()),
             "used": len(lut),
-            **{v: list(lut_verdicts.values()).count(v) for v in sorted(set(lut_verdicts.values()))},
+            **Counter(lut_verdicts.values()),
         }
         print(json.dumps({"budget_ms": budget, "latency_model": fit_metrics}), file=sys.stderr)
         mobilenet = tuple(deploy.indices(deploy.parse([MOBILENETV2_OP] * len(deploy.layers))))

@@ -12,6 +12,7 @@ predicts (``lut``, ``predictor``) corrects nothing: one predictor is not the tru
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -55,6 +56,11 @@ class LatencyCalibration:
                 arrived = True
         if arrived:
             self.model.fit([g for g, _ in self.pairs], [m for _, m in self.pairs])
+
+    def refit(self, measured: Mapping[Arch, float]) -> float:
+        """Refit the correction on ``measured`` alone (architecture -> clean latency), e.g.
+        the finalists of a derivation, where the model must be right now; returns it."""
+        return self.model.fit([self.base_prediction(a) for a in measured], list(measured.values()))
 
     def base_prediction(self, arch: Arch) -> float:
         with torch.no_grad():

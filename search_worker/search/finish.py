@@ -107,11 +107,10 @@ def derive_and_measure(
     measured = oracle.wait_for(wanted, timeout_s, on_poll=heartbeat)
     done = 1
     while done < rounds and oracle.counts_as_measurement:
-        timed = [c.arch for c in candidates if c.arch in measured]
-        if not timed or any(aimed(measured[a], budget) for a in timed):
+        timed = {c.arch: measured[c.arch] for c in candidates if c.arch in measured}
+        if not timed or any(aimed(ms, budget) for ms in timed.values()):
             break
-        base = [calibration.base_prediction(a) for a in timed]
-        calibration.model.fit(base, [measured[a] for a in timed])
+        calibration.refit(timed)
         seen = {c.arch for c in candidates}
         more = [c for c in estimator.samples_near_budget(problem, generator) if c.arch not in seen]
         if not more:
