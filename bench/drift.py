@@ -9,13 +9,14 @@ so that the device's speed changes between them. Every measurement carries the s
 of its time; the series comes from ``GET /v1/devices/{id}/health``.
 
 On one seeded holdout split, each predictor kind (``lut``, ``linear``, ``mlp``) is fitted on
-the raw medians and the raw table, and again on drift-normalized ones (each latency x its
-speed index: at the reference speed). Figures: ``within5_pct`` and
+the raw medians and the raw table, and again on drift-normalized ones, as the database
+normalizes them (each latency x the speed index of its time, bracketed by the sentinels
+around it: at the reference speed; ``latency_db.repositories.speed``). Figures: ``within5_pct`` and
 ``within5_normalized_pct`` of the best kind (holdout share within +-5 %; goal >= 90),
 ``speed_index_range`` [min, max] of the stable sentinels, and per kind both rows. The
-networks' measurements (architecture, median, its interval, speed index, time, verdict,
-holdout or not) and the sentinel series are written to ``DATA_DIR/networks.json`` for a
-look at where the error comes from.
+networks' measurements (architecture, median, its interval, stored and bracketed speed
+index, time, verdict, holdout or not) and the sentinel series are written to
+``DATA_DIR/networks.json`` for a look at where the error comes from.
 
     python bench/drift.py [--networks 60] [--min-minutes 30] [--resolution 224] [--batch 32]
 
@@ -33,7 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
+from latency_db.db import make_engine, make_session_factory, session_scope
+from latency_db.models import Measurement
 from latency_db.predictors import (
     PREDICTOR_KINDS,
     ArchitectureFeatures,
@@ -41,6 +45,7 @@ from latency_db.predictors import (
     holdout_metrics,
 )
 from latency_db.predictors import layer_table as build_layer_table
+from latency_db.repositories.speed import speed_indices_at
 from latency_db.settings import Settings
 from latency_db.spaces import get_space
 from services.cli.stack import running_stack
@@ -51,9 +56,19 @@ KINDS = ("lut", "linear", "mlp")
 BLOCKS = 10
 
 
-def _normalized(rows: list[dict[str, Any]]) -> np.ndarray:
-    """Medians at the reference speed (a row without an index is taken as measured)."""
-    return np.asarray([r["median_ms"] * (r["speed_index"] or 1.0) for r in rows], dtype=float)
+def _bracketed_indices(data_dir: Path, rows: list[dict[str, Any]]) -> list[float | None]:
+    """The speed index of each measurement's time as the database normalizes with it
+    (bracketed by the sentinels around it), read from the embedded database."""
+    engine = make_engine(Settings(data_dir=data_dir))
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            ids = [r["id"] for r in rows]
+            stored = {
+                m.id: m for m in session.scalars(select(Measurement).where(Measurement.id.in_(ids)))
+            }
+            return speed_indices_at(session=session, rows=[stored[i] for i in ids])
+    finally:
+        engine.dispose()
 
 
 def _within5(
@@ -71,12 +86,19 @@ def _within5(
 
 
 def _dump(
-    path: Path, archs: list[str], rows: list[dict[str, Any]], held: set[int], health: Any
+    path: Path,
+    archs: list[str],
+    rows: list[dict[str, Any]],
+    indices: list[float | None],
+    held: set[int],
+    health: Any,
 ) -> None:
     keep = ("median_ms", "median_ci_low_ms", "median_ci_high_ms", "speed_index", "created_at")
     networks = [
-        {"architecture": a, "holdout": i in held, "verdict": r["verdict"]} | {k: r[k] for k in keep}
-        for i, (a, r) in enumerate(zip(archs, rows, strict=True))
+        {"architecture": a, "holdout": i in held, "verdict": r["verdict"]}
+        | {k: r[k] for k in keep}
+        | {"bracketed_speed_index": index}
+        for i, (a, r, index) in enumerate(zip(archs, rows, indices, strict=True))
     ]
     path.write_text(json.dumps({"networks": networks, "health": health}, indent=1))
 
@@ -135,9 +157,11 @@ def main() -> None:
     held, train = np.sort(split[:n_held]), np.sort(split[n_held:])
     raw_lut = {k: e["measured_median_ms"] for k, e in normalized_table["entries"].items()}
     norm_lut = {k: e["median_ms"] for k, e in normalized_table["entries"].items()}
+    indices = _bracketed_indices(args.data_dir, rows)
+    norm_y = np.asarray([y * (i or 1.0) for y, i in zip(raw_y, indices, strict=True)])
     raw = _within5(raw_lut, space, x, raw_y, train, held)
-    norm = _within5(norm_lut, space, x, _normalized(rows), train, held)
-    _dump(args.data_dir / "networks.json", archs, rows, set(held.tolist()), health)
+    norm = _within5(norm_lut, space, x, norm_y, train, held)
+    _dump(args.data_dir / "networks.json", archs, rows, indices, set(held.tolist()), health)
     stable = [p["speed_index"] for p in health["points"] if not p["unstable"]]
     best = max(KINDS, key=lambda k: raw[k] or 0.0)
     best_normalized = max(KINDS, key=lambda k: norm[k] or 0.0)

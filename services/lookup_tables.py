@@ -23,7 +23,7 @@ from latency_db.predictors.versions import load_version, runtime_config_for
 from latency_db.repositories import devices as device_repo
 from latency_db.repositories import jobs as job_repo
 from latency_db.repositories import measurements as measurement_repo
-from latency_db.repositories.speed import normalized_ms
+from latency_db.repositories.speed import speed_indices_at
 from latency_db.spaces import Architecture, SearchSpace
 from latency_db.verdicts import Verdict, parse_verdicts, sorted_verdicts
 from services.lut_grid import lut_grid
@@ -172,12 +172,13 @@ def read_table(*, session: Session, ref: TableRef) -> LutOut:
     shows in the entries, never in a progress that counts a key the entries lack."""
     done = progress(session=session, ref=ref)
     rows = _measured_entries(session, ref)
+    entries = _entries(session, ref, rows)
     verdicts = [row.verdict for row in rows.values()]
     return LutOut(
         **ref.names(),
         normalize_drift=ref.normalize_drift,
         progress=done,
-        entries={key: _entry(row, ref) for key, row in sorted(rows.items())},
+        entries=dict(sorted(entries.items())),
         verdicts_included=sorted_verdicts(ref.include),
         unclean_entries=sum(v is not Verdict.CLEAN for v in verdicts),
         trust=trust_note(verdicts),
@@ -191,11 +192,8 @@ def table_entries(*, session: Session, ref: TableRef, op_keys: list[str]) -> Lut
     for i, key in enumerate(op_keys):
         if key not in known:
             raise invalid(f"op_keys.{i}", f"{key!r} is not an op key of {ref.space.ref}")
-    rows = _measured_entries(session, ref)
-    return LutEntriesOut(
-        **ref.names(),
-        entries={key: _entry(rows[key], ref) if key in rows else None for key in op_keys},
-    )
+    entries = _entries(session, ref, _measured_entries(session, ref))
+    return LutEntriesOut(**ref.names(), entries={key: entries.get(key) for key in op_keys})
 
 
 def architecture_latencies(
@@ -204,6 +202,7 @@ def architecture_latencies(
     """Each architecture's LUT sum (stem and head included; None while a key is missing)
     and, with ``predictor_id``, that version's prediction and spread: one call for both."""
     rows = _measured_entries(session, ref)
+    entries = _entries(session, ref, rows)
     predicted: list[tuple[float | None, float | None]] = [(None, None)] * len(archs)
     if predictor_id is not None:
         try:
@@ -226,7 +225,7 @@ def architecture_latencies(
         answers.append(
             LutLatency(
                 architecture=ref.space.format(arch),
-                lut_ms=None if missing else sum(_ms(rows[k], ref) for k in keys),
+                lut_ms=None if missing else sum(entries[k].median_ms for k in keys),
                 missing_keys=missing,
                 unclean_keys=sorted(
                     {k for k in keys if k in rows and rows[k].verdict is not Verdict.CLEAN}
@@ -254,16 +253,23 @@ def heatmap_png(ref: TableRef, table: LutOut) -> bytes:
     return lut_heatmap_png(lut_grid(ref.space), ms_by_key, title)
 
 
-def _ms(row: Measurement, ref: TableRef) -> float:
-    """The entry's median, at the reference speed when the table is drift-normalized."""
-    return normalized_ms([row])[0] if ref.normalize_drift else row.median_ms
+def _entries(session: Session, ref: TableRef, rows: dict[str, Measurement]) -> dict[str, LutEntry]:
+    """The table's entries from their measurements, each with the speed index of its time
+    (bracketed by the sentinels around it, repositories.speed) and, when the table is
+    drift-normalized, its median at the reference speed."""
+    indices = speed_indices_at(session=session, rows=list(rows.values()))
+    return {
+        key: _entry(row, index, ref.normalize_drift)
+        for (key, row), index in zip(rows.items(), indices, strict=True)
+    }
 
 
-def _entry(row: Measurement, ref: TableRef) -> LutEntry:
+def _entry(row: Measurement, speed_index: float | None, normalize_drift: bool) -> LutEntry:
+    at_reference = row.median_ms * (1.0 if speed_index is None else speed_index)
     return LutEntry(
-        median_ms=_ms(row, ref),
+        median_ms=at_reference if normalize_drift else row.median_ms,
         measured_median_ms=row.median_ms,
-        speed_index=row.speed_index,
+        speed_index=speed_index,
         cv=row.cv,
         unstable=row.unstable,
         verdict=row.verdict.value,

@@ -79,7 +79,11 @@ def device_lut(
         include=include,
     )
     rows = list(table.values())
-    values = normalized_ms(rows) if normalize_drift else [row.median_ms for row in rows]
+    values = (
+        normalized_ms(session=session, rows=rows)
+        if normalize_drift
+        else [row.median_ms for row in rows]
+    )
     return dict(zip(table, values, strict=True))
 
 
@@ -109,7 +113,11 @@ def training_set(
             include=include,
         ),
         architectures=[row.subject for row in rows],
-        latencies_ms=normalized_ms(rows) if normalize_drift else [row.median_ms for row in rows],
+        latencies_ms=(
+            normalized_ms(session=session, rows=rows)
+            if normalize_drift
+            else [row.median_ms for row in rows]
+        ),
         measurement_ids=[row.id for row in rows],
     )
 

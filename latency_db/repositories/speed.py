@@ -8,12 +8,19 @@ not move it. Every measurement stores the index of its time: the latest stable p
 it (a stable sentinel carries its own). Measurements before the first stable sentinel (old
 data, imports, a device whose sentinel never came out stable) have none and are left as
 measured by normalization (:func:`normalized_ms`).
+
+Normalization reads the series again: a measurement between two stable sentinels is taken
+at the index interpolated linearly in time between them (bracketing, as an analytical run
+is corrected between the standards measured before and after it), since the speed moves
+between sentinels rather than jumping at the next one; after the last one, at that one's.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -126,7 +133,52 @@ def speed_series(
     return list(reversed(session.scalars(newest).all()))
 
 
-def normalized_ms(rows: Sequence[Measurement]) -> list[float]:
-    """Medians expressed at the reference speed: x * (its speed index / 1.0); a measurement
-    without an index is taken as measured."""
-    return [m.median_ms * (m.speed_index if m.speed_index is not None else 1.0) for m in rows]
+def _stable_points(
+    session: Session, device_id: str, runtime_config_id: str
+) -> tuple[list[tuple[datetime, str]], list[float]]:
+    """The stable series in order: each sentinel's (time, measurement id) and index."""
+    rows = session.execute(
+        _stable_samples(device_id, runtime_config_id)
+        .with_only_columns(Measurement.created_at, Measurement.id, SpeedSample.speed_index)
+        .order_by(Measurement.created_at, Measurement.id)
+    ).all()
+    return [(at, mid) for at, mid, _ in rows], [index for _, _, index in rows]
+
+
+def _bracketed(
+    positions: list[tuple[datetime, str]], indices: list[float], row: Measurement
+) -> float | None:
+    """The index at ``row``'s time: interpolated between the stable points before and after
+    it, the one before after the last point, the stored one before the first."""
+    after = bisect.bisect_right(positions, (row.created_at, row.id))
+    if after == 0:
+        return row.speed_index
+    before = after - 1
+    if after == len(positions):
+        return indices[before]
+    t0, t1 = positions[before][0], positions[after][0]
+    span = (t1 - t0).total_seconds()
+    weight = (row.created_at - t0).total_seconds() / span if span > 0 else 0.0
+    return indices[before] + weight * (indices[after] - indices[before])
+
+
+def speed_indices_at(*, session: Session, rows: Sequence[Measurement]) -> list[float | None]:
+    """The speed index of each row's time from the stable series of its device and runtime
+    configuration (bracketed, see the module); a row whose configuration has no series keeps
+    its stored index."""
+    series = {
+        key: _stable_points(session, *key)
+        for key in {(row.device_id, row.runtime_config_id) for row in rows}
+    }
+    indices: list[float | None] = []
+    for row in rows:
+        positions, values = series[(row.device_id, row.runtime_config_id)]
+        indices.append(_bracketed(positions, values, row) if positions else row.speed_index)
+    return indices
+
+
+def normalized_ms(*, session: Session, rows: Sequence[Measurement]) -> list[float]:
+    """Medians expressed at the reference speed: x * its speed index (bracketed by the
+    sentinels around it); a measurement without an index is taken as measured."""
+    indices = speed_indices_at(session=session, rows=rows)
+    return [m.median_ms * (1.0 if i is None else i) for m, i in zip(rows, indices, strict=True)]

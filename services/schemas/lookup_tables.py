@@ -43,6 +43,8 @@ class LutStatus(ApiModel):
 class LutEntry(ApiModel):
     median_ms: float  # at the reference speed when the table is drift-normalized
     measured_median_ms: float
+    # The device's speed at the entry's time, bracketed by the sentinels around it (None
+    # before the first stable one); median_ms = measured_median_ms x this when normalized.
     speed_index: float | None
     cv: float
     unstable: bool

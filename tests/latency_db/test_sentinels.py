@@ -17,14 +17,19 @@ from sqlalchemy.orm import Session
 from latency_db.artifact_store import ArtifactStore
 from latency_db.db import db_now
 from latency_db.errors import Conflict
-from latency_db.models import Artifact, JobKind, ProfilingJob, SubjectKind
+from latency_db.models import Artifact, JobKind, Measurement, ProfilingJob, SubjectKind
 from latency_db.repositories import jobs, leases
 from latency_db.repositories.sentinels import (
     SENTINEL_PRIORITY,
     SentinelSchedule,
     record_agent_session,
 )
-from latency_db.repositories.speed import current_speed_index, normalized_ms, speed_series
+from latency_db.repositories.speed import (
+    current_speed_index,
+    normalized_ms,
+    speed_indices_at,
+    speed_series,
+)
 from latency_db.sentinel import INPUT_SHAPE, SENTINEL_SUBJECT, ensure_sentinel_artifact
 
 from .conftest import World, make_world, queue_job
@@ -205,10 +210,51 @@ def test_speed_index_follows_stable_sentinels_and_normalizes(
     rows = [m.measurement for m in (fast, slow, after_noise)]
     assert [m.speed_index for m in rows if m] == pytest.approx([1.0, 0.8, 0.8])
     # Normalized to the reference speed, the slow-time figures read like the fast one.
-    assert normalized_ms([m for m in rows if m]) == pytest.approx([10.0, 10.0, 10.0])
+    assert normalized_ms(session=session, rows=[m for m in rows if m]) == pytest.approx(
+        [10.0, 10.0, 10.0]
+    )
     series = speed_series(session=session, device=world.device)
     assert [p.speed_index for p in series] == pytest.approx([1.0, 0.8, 2.0 / 2.0])
     assert [p.measurement.unstable for p in series] == [False, False, True]
+
+
+def _at_minute(session: Session, job: ProfilingJob, minute: float) -> Measurement:
+    """``job``'s measurement, dated ``minute`` minutes after the database's now."""
+    measurement = job.measurement
+    assert measurement is not None
+    session.execute(
+        update(Measurement)
+        .where(Measurement.id == measurement.id)
+        .values(created_at=db_now(session) + timedelta(minutes=minute))
+    )
+    session.expire_all()
+    return measurement
+
+
+def test_a_measurement_between_sentinels_is_normalized_at_the_bracketed_index(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    """Reference sentinel at minute 0, the device 20 % slower at minute 4: a network at
+    minute 1 is taken at index 0.95, one at 3 at 0.85, one after the last sentinel at 0.8;
+    the stored index (the latest before upload) stays as it was."""
+    _queue(session, world, 6)
+    reference = _run_next(session, world, schedule)
+    first, second = (_run_next(session, world, schedule, [10.0] * 5) for _ in range(2))
+    _push_sentinels_back(session, world, timedelta(hours=1))
+    slower = _run_next(session, world, schedule, STABLE_2_5MS)
+    last = _run_next(session, world, schedule, [12.5] * 5)
+    assert [j.kind for j in (reference, slower)] == [JobKind.SENTINEL] * 2
+    rows = [
+        _at_minute(session, job, minute)
+        for job, minute in ((reference, 0), (first, 1), (second, 3), (slower, 4), (last, 5))
+    ]
+    assert [m.speed_index for m in rows] == pytest.approx([1.0, 1.0, 1.0, 0.8, 0.8])
+    assert speed_indices_at(session=session, rows=rows) == pytest.approx(
+        [1.0, 0.95, 0.85, 0.8, 0.8]
+    )
+    assert normalized_ms(session=session, rows=rows[1:3] + rows[4:]) == pytest.approx(
+        [9.5, 8.5, 10.0]
+    )
 
 
 def test_other_devices_and_configs_have_their_own_series(
