@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
@@ -134,15 +134,21 @@ def speed_series(
 
 
 def _stable_points(
-    session: Session, device_id: str, runtime_config_id: str
+    session: Session, device_id: str, runtime_config_id: str, first: datetime, last: datetime
 ) -> tuple[list[tuple[datetime, str]], list[float]]:
-    """The stable series in order: each sentinel's (time, measurement id) and index."""
+    """The stable series in order, each sentinel's (time, measurement id) and index, from
+    the last point at or before ``first`` to the first one after ``last`` (a device's
+    series grows for as long as it works; rows between two times need only that stretch)."""
+    series = _stable_samples(device_id, runtime_config_id)
+    at = Measurement.created_at
+    before = series.with_only_columns(func.max(at)).where(at <= first).scalar_subquery()
+    after = series.with_only_columns(func.min(at)).where(at > last).scalar_subquery()
     rows = session.execute(
-        _stable_samples(device_id, runtime_config_id)
-        .with_only_columns(Measurement.created_at, Measurement.id, SpeedSample.speed_index)
-        .order_by(Measurement.created_at, Measurement.id)
+        series.with_only_columns(at, Measurement.id, SpeedSample.speed_index)
+        .where(at >= func.coalesce(before, first), at <= func.coalesce(after, last))
+        .order_by(at, Measurement.id)
     ).all()
-    return [(at, mid) for at, mid, _ in rows], [index for _, _, index in rows]
+    return [(t, mid) for t, mid, _ in rows], [index for _, _, index in rows]
 
 
 def _bracketed(
@@ -166,10 +172,10 @@ def speed_indices_at(*, session: Session, rows: Sequence[Measurement]) -> list[f
     """The speed index of each row's time from the stable series of its device and runtime
     configuration (bracketed, see the module); a row whose configuration has no series keeps
     its stored index."""
-    series = {
-        key: _stable_points(session, *key)
-        for key in {(row.device_id, row.runtime_config_id) for row in rows}
-    }
+    times: dict[tuple[str, str], list[datetime]] = {}
+    for row in rows:
+        times.setdefault((row.device_id, row.runtime_config_id), []).append(row.created_at)
+    series = {key: _stable_points(session, *key, min(at), max(at)) for key, at in times.items()}
     indices: list[float | None] = []
     for row in rows:
         positions, values = series[(row.device_id, row.runtime_config_id)]

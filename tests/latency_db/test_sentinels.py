@@ -252,6 +252,9 @@ def test_a_measurement_between_sentinels_is_normalized_at_the_bracketed_index(
     assert speed_indices_at(session=session, rows=rows) == pytest.approx(
         [1.0, 0.95, 0.85, 0.8, 0.8]
     )
+    # Asked for the two between the sentinels alone, it reads the series around them only,
+    # and still finds both sentinels that bracket them.
+    assert speed_indices_at(session=session, rows=rows[1:3]) == pytest.approx([0.95, 0.85])
     assert normalized_ms(session=session, rows=rows[1:3] + rows[4:]) == pytest.approx(
         [9.5, 8.5, 10.0]
     )
