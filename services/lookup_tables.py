@@ -202,7 +202,12 @@ def architecture_latencies(
     """Each architecture's LUT sum (stem and head included; None while a key is missing)
     and, with ``predictor_id``, that version's prediction and spread: one call for both."""
     rows = _measured_entries(session, ref)
-    entries = _entries(session, ref, rows)
+    # Raw sums need no speed series: read it only for a drift-normalized table.
+    ms = (
+        {key: entry.median_ms for key, entry in _entries(session, ref, rows).items()}
+        if ref.normalize_drift
+        else {key: row.median_ms for key, row in rows.items()}
+    )
     predicted: list[tuple[float | None, float | None]] = [(None, None)] * len(archs)
     if predictor_id is not None:
         try:
@@ -225,7 +230,7 @@ def architecture_latencies(
         answers.append(
             LutLatency(
                 architecture=ref.space.format(arch),
-                lut_ms=None if missing else sum(entries[k].median_ms for k in keys),
+                lut_ms=None if missing else sum(ms[k] for k in keys),
                 missing_keys=missing,
                 unclean_keys=sorted(
                     {k for k in keys if k in rows and rows[k].verdict is not Verdict.CLEAN}
