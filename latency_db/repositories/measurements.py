@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from latency_db.db import db_now
 from latency_db.errors import NotFound, ValidationError
@@ -175,6 +175,16 @@ def list_measurements(
     return list(session.scalars(stmt.limit(limit).offset(offset)))
 
 
+# Columns a table or a training set never reads: raw times, evidence and per-layer profiles.
+_BULKY_COLUMNS = (
+    Measurement.times_ms,
+    Measurement.environment,
+    Measurement.evidence,
+    Measurement.verdict_detail,
+    Measurement.layer_profile,
+)
+
+
 def latest_measurements(
     *,
     session: Session,
@@ -187,7 +197,12 @@ def latest_measurements(
     include: Collection[Verdict] = CLEAN_ONLY,
 ) -> dict[str, Measurement]:
     """The latest accepted measurement per subject whose verdict is in ``include`` (clean
-    only by default), optionally restricted to ``subjects`` and/or one space instance."""
+    only by default), optionally restricted to ``subjects`` and/or one space instance.
+
+    The rows come without their raw timings, evidence and layer profile (loaded on access):
+    a table or a progress poll needs the statistics, and decoding thousands of raw times per
+    sub-millisecond key made each poll of a growing table cost the server more CPU than the
+    agent measuring beside it can tell from interference."""
     kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
     filters = [
         Measurement.device_id == device.id,
@@ -216,7 +231,12 @@ def latest_measurements(
         .where(*filters)
         .subquery()
     )
-    stmt = select(Measurement).join(ranked, Measurement.id == ranked.c.id).where(ranked.c.rank == 1)
+    stmt = (
+        select(Measurement)
+        .join(ranked, Measurement.id == ranked.c.id)
+        .where(ranked.c.rank == 1)
+        .options(*(defer(column) for column in _BULKY_COLUMNS))
+    )
     return {m.subject: m for m in session.scalars(stmt)}
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from latency_db.errors import Conflict, ValidationError
@@ -87,6 +88,34 @@ def test_lookup_table_is_the_latest_accepted_measurement_per_key(
         session=session, device=world.device, runtime_config=world.runtime_config, batch_size=32
     )
     assert table["op-b"].id == only_b.id
+
+
+def test_a_table_read_leaves_the_raw_times_and_evidence_in_the_database(
+    session: Session, world: World
+) -> None:
+    """A lookup table (and the progress poll that reads it every second while a table is
+    built) selects the statistics only; the raw times load on access."""
+    _measure(session, world, "op-a", 3.0)
+    session.expire_all()
+    statements: list[str] = []
+
+    def kept(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", kept)
+    try:
+        table = measurements.lookup_table(
+            session=session, device=world.device, runtime_config=world.runtime_config, batch_size=32
+        )
+        assert table["op-a"].median_ms == 3.0
+        read = list(statements)
+        assert table["op-a"].times_ms == [3.0, 3.0, 3.0]
+    finally:
+        event.remove(engine, "before_cursor_execute", kept)
+    assert read, "the table read ran no statement"
+    for column in ("times_ms", "environment", "evidence", "layer_profile", "verdict_detail"):
+        assert not any(column in statement for statement in read), column
 
 
 def test_measurements_are_immutable(session: Session, world: World) -> None:
