@@ -9,7 +9,11 @@ from sqlalchemy.orm import Session
 
 from latency_db.models import Device
 from latency_db.repositories import runtime_configs as runtime_repo
-from latency_db.repositories.speed import current_speed_index, speed_series
+from latency_db.repositories.speed import (
+    current_speed_index,
+    speed_series,
+    stable_sentinel_measurement,
+)
 from services.schemas.devices import DeviceHealthOut, SpeedPointOut
 
 
@@ -32,7 +36,7 @@ def device_health(
             reference_ms=s.reference_ms,
             speed_index=s.speed_index,
             cv=s.measurement.cv,
-            unstable=s.measurement.unstable,
+            unstable=not stable_sentinel_measurement(s.measurement),
         )
         for s in samples
     ]

@@ -43,10 +43,10 @@ from latency_db.repositories.measurements import (
     get_measurement_by_idempotency_key,
 )
 from latency_db.repositories.sentinels import SentinelSchedule, queue_due_sentinel
-from latency_db.repositories.speed import add_speed_sample, reading_for
+from latency_db.repositories.speed import add_speed_sample, reading_for, stable_sentinel
 from latency_db.security import LEASE_TOKEN, generate_token, hash_token
 from latency_db.timing_stats import compute_stats
-from latency_db.verdicts import Verdict, parse_claim, settle_verdict
+from latency_db.verdicts import parse_claim, settle_verdict
 
 _CLAIM_TRIES = 5
 LEASE_EXPIRED = "lease_expired"
@@ -302,8 +302,12 @@ def complete_lease(
         device_id=job.device_id,
         runtime_config_id=job.runtime_config_id,
         sentinel_median_ms=None if sentinel_stats is None else sentinel_stats.median_ms,
-        unstable=sentinel_stats is not None
-        and settle_verdict(claim, sentinel_stats.cv).verdict is not Verdict.CLEAN,
+        stable=sentinel_stats is None
+        or stable_sentinel(
+            settle_verdict(claim, sentinel_stats.cv).verdict,
+            sentinel_stats.median_ms,
+            sentinel_stats.median_ci_ms,
+        ),
     )
     try:
         with session.begin_nested():  # a lost race below undoes the measurement too

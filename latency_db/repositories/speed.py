@@ -1,13 +1,17 @@
 """A device's speed index per runtime configuration (issue 16 item 4).
 
 index = reference median / this sentinel's median, where the reference is the median of the
-first stable sentinel (a clean verdict: quiet and within the CV limit) of that (device,
-runtime configuration): 1.0 at the reference, 0.8 when the device runs 20 % slower. Every later
-stable sentinel adds a point; an unstable one is recorded at the index of its time but does
-not move it. Every measurement stores the index of its time: the latest stable point before
-it (a stable sentinel carries its own). Measurements before the first stable sentinel (old
-data, imports, a device whose sentinel never came out stable) have none and are left as
-measured by normalization (:func:`normalized_ms`).
+first stable sentinel of that (device, runtime configuration): 1.0 at the reference, 0.8 when
+the device runs 20 % slower. A sentinel is stable when nothing disturbed it and either its CV
+is within the limit (a clean verdict) or the 95 % interval of its median is within
++-``SENTINEL_MEDIAN_CI_REL`` of it: a shared host spreads the runs of a small network far past
+the CV limit while its median stays put (a drift run on a 2-core VM: sentinel CVs of 17-32 %,
+each median known within +-0.84 %), and the index is a ratio of medians. Every later stable
+sentinel adds a point; any other is recorded at the index of its time but does not move it.
+Every measurement stores the index of its time: the latest stable point before it (a stable
+sentinel carries its own). Measurements before the first stable sentinel (old data, imports,
+a device whose sentinel never came out stable) have none and are left as measured by
+normalization (:func:`normalized_ms`).
 
 Normalization reads the series again: a measurement between two stable sentinels is taken
 at the index interpolated linearly in time between them (bracketing, as an analytical run
@@ -22,12 +26,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
 from latency_db.models import Device, Measurement, RuntimeConfig, SpeedSample
 from latency_db.verdicts import Verdict
+
+SENTINEL_MEDIAN_CI_REL = 0.01  # half-width of the median's 95 % interval, relative
+
+
+def stable_sentinel(verdict: Verdict, median_ms: float, ci_ms: tuple[float, float] | None) -> bool:
+    """Whether a sentinel moves the series (see the module): clean, or unstable by its CV
+    only with its median's interval within +-SENTINEL_MEDIAN_CI_REL."""
+    if verdict is Verdict.CLEAN:
+        return True
+    return (
+        verdict is Verdict.UNSTABLE
+        and ci_ms is not None
+        and ci_ms[1] - ci_ms[0] <= 2 * SENTINEL_MEDIAN_CI_REL * median_ms
+    )
+
+
+def stable_sentinel_measurement(sentinel: Measurement) -> bool:
+    """:func:`stable_sentinel` of a stored sentinel measurement."""
+    low, high = sentinel.median_ci_low_ms, sentinel.median_ci_high_ms
+    ci = None if low is None or high is None else (low, high)
+    return stable_sentinel(Verdict(sentinel.verdict), sentinel.median_ms, ci)
+
+
+def _stable_sentinel_clause() -> ColumnElement[bool]:
+    """:func:`stable_sentinel` in SQL, on the sentinel's measurement row (a missing interval
+    compares as NULL: not stable unless clean)."""
+    spread = Measurement.median_ci_high_ms - Measurement.median_ci_low_ms
+    return or_(
+        Measurement.verdict == Verdict.CLEAN,
+        and_(
+            Measurement.verdict == Verdict.UNSTABLE,
+            spread <= 2 * SENTINEL_MEDIAN_CI_REL * Measurement.median_ms,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -46,7 +84,7 @@ def _stable_samples(device_id: str, runtime_config_id: str) -> Select[SpeedSampl
         .where(
             SpeedSample.device_id == device_id,
             SpeedSample.runtime_config_id == runtime_config_id,
-            Measurement.verdict == Verdict.CLEAN,
+            _stable_sentinel_clause(),
         )
     )
 
@@ -79,10 +117,10 @@ def reading_for(
     device_id: str,
     runtime_config_id: str,
     sentinel_median_ms: float | None = None,
-    unstable: bool = False,
+    stable: bool = True,
 ) -> SpeedReading:
     """The speed index a new measurement is stored with; pass a sentinel's median (and
-    whether it is unstable) to get its own point of the series."""
+    whether it is stable, :func:`stable_sentinel`) to get its own point of the series."""
     current = current_speed_index(
         session=session, device_id=device_id, runtime_config_id=runtime_config_id
     )
@@ -92,8 +130,8 @@ def reading_for(
         session=session, device_id=device_id, runtime_config_id=runtime_config_id
     )
     if reference is None:
-        return SpeedReading(1.0, sentinel_median_ms) if not unstable else SpeedReading(None)
-    if unstable:
+        return SpeedReading(1.0, sentinel_median_ms) if stable else SpeedReading(None)
+    if not stable:
         return SpeedReading(current, reference)
     return SpeedReading(reference / sentinel_median_ms, reference)
 

@@ -76,7 +76,7 @@ class SpeedPointOut(ApiModel):
     reference_ms: float
     speed_index: float
     cv: float
-    unstable: bool  # an unstable sentinel is shown but does not move the index
+    unstable: bool  # shown but does not move the index (latency_db.repositories.speed)
 
 
 class DeviceHealthOut(ApiModel):

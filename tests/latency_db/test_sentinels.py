@@ -29,6 +29,7 @@ from latency_db.repositories.speed import (
     normalized_ms,
     speed_indices_at,
     speed_series,
+    stable_sentinel_measurement,
 )
 from latency_db.sentinel import INPUT_SHAPE, SENTINEL_SUBJECT, ensure_sentinel_artifact
 
@@ -37,6 +38,16 @@ from .conftest import World, make_world, queue_job
 STABLE_2MS = [2.0, 2.01, 1.99, 2.0, 2.0]
 STABLE_2_5MS = [2.5, 2.51, 2.49, 2.5, 2.5]
 UNSTABLE = [1.0, 3.0, 1.0, 3.0, 2.0]
+
+
+def _spread_runs(median_ms: float, runs: int, seed: int = 0) -> list[float]:
+    """Runs of a busy shared host: a tight bulk around ``median_ms`` and one run in eight
+    two to five times slower (CV far above 5 %, the median within a fraction of 1 %)."""
+    rng = np.random.default_rng(seed)
+    times = median_ms * (1 + 0.005 * rng.standard_normal(runs))
+    slow = rng.random(runs) < 1 / 8
+    times[slow] = median_ms * rng.uniform(2.0, 5.0, int(slow.sum()))
+    return [float(t) for t in times]
 
 
 @pytest.fixture
@@ -216,6 +227,39 @@ def test_speed_index_follows_stable_sentinels_and_normalizes(
     series = speed_series(session=session, device=world.device)
     assert [p.speed_index for p in series] == pytest.approx([1.0, 0.8, 2.0 / 2.0])
     assert [p.measurement.unstable for p in series] == [False, False, True]
+
+
+def test_a_sentinel_spread_by_slow_runs_moves_the_index_when_its_median_is_precise(
+    session: Session, world: World, schedule: SentinelSchedule
+) -> None:
+    """CV far above the limit (an ``unstable`` verdict) with the median's 95 % interval
+    within +-1 %: the point moves the series, in the index stored at upload, in the series
+    read back and in normalization; as wide an interval on 20 runs does not."""
+    _queue(session, world, 4)
+    _run_next(session, world, schedule)  # reference sentinel: 2.0 ms
+    _push_sentinels_back(session, world, timedelta(hours=1))
+    spread = _run_next(session, world, schedule, _spread_runs(2.5, 400))
+    measurement = spread.measurement
+    assert spread.kind is JobKind.SENTINEL and measurement is not None
+    assert measurement.verdict == "unstable" and measurement.cv > 0.5
+    assert measurement.speed_index == pytest.approx(0.8, rel=0.01)
+    after = _run_next(session, world, schedule, [12.5] * 5)
+    assert after.measurement is not None
+    assert after.measurement.speed_index == pytest.approx(0.8, rel=0.01)
+    _push_sentinels_back(session, world, timedelta(hours=1))
+    wide = _run_next(session, world, schedule, [float(t) for t in np.linspace(1.0, 4.0, 20)])
+    assert wide.kind is JobKind.SENTINEL and wide.measurement is not None
+    assert wide.measurement.verdict == "unstable"
+    index = current_speed_index(
+        session=session, device_id=world.device.id, runtime_config_id=world.runtime_config.id
+    )
+    assert index == pytest.approx(0.8, rel=0.01)
+    assert normalized_ms(session=session, rows=[after.measurement]) == pytest.approx(
+        [10.0], rel=0.01
+    )
+    series = speed_series(session=session, device=world.device)
+    moved = [stable_sentinel_measurement(p.measurement) for p in series]
+    assert moved == [True, True, False]
 
 
 def _at_minute(session: Session, job: ProfilingJob, minute: float) -> Measurement:
