@@ -102,9 +102,7 @@ def _within5_cv(table: Any, x: np.ndarray, y: np.ndarray, repeats: int) -> dict[
     over ``repeats`` seeded 5-fold splits."""
     scores: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for repeat in range(repeats):
-        folds = np.array_split(
-            np.random.default_rng(repeat).permutation(y.size), min(CV_FOLDS, y.size)
-        )
+        folds = np.array_split(np.random.default_rng(repeat).permutation(y.size), CV_FOLDS)
         for kind in KINDS:
             predicted = np.empty_like(y)
             for fold in folds:
