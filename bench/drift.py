@@ -2,7 +2,7 @@
 
 Through a real API server, worker and ort-cpu agent (the embedded stack, sentinel on:
 ``--sentinel-every-jobs`` / ``--sentinel-every-minutes``): builds the ProxylessNAS lookup
-table (op keys measured only unclean measured again, up to two rounds), then measures
+table (op keys measured only unclean measured again, ``--remeasure-rounds``, 2), then measures
 ``--networks`` random architectures in a random order spread over at least
 ``--min-minutes`` (ten blocks, the last started ``--min-minutes`` after the first),
 so that the device's speed changes between them. Every measurement carries the speed index
@@ -230,6 +230,9 @@ def main() -> None:
     )
     parser.add_argument("--sentinel-every-jobs", type=int, default=10)
     parser.add_argument("--sentinel-every-minutes", type=float, default=5.0)
+    parser.add_argument(
+        "--remeasure-rounds", type=int, default=2, help="rounds for op keys measured unclean"
+    )
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="embedded database")
     args = parser.parse_args()
     # The stack's API process reads its sentinel schedule from the environment.
@@ -248,7 +251,12 @@ def main() -> None:
     ):
         target = Target(device, runtime, args.batch)
         lut_table = build_lookup_table(
-            api, target, space, timeout_s=3600, export_first=True, remeasure_rounds=2
+            api,
+            target,
+            space,
+            timeout_s=3600,
+            export_first=True,
+            remeasure_rounds=args.remeasure_rounds,
         )
         query = lut_table["query"]
         order = rng.permutation(len(archs))
