@@ -201,8 +201,8 @@ def latest_measurements(
 
     The rows come without their raw timings, evidence and layer profile (loaded on access):
     a table or a progress poll needs the statistics, and decoding thousands of raw times per
-    sub-millisecond key made each poll of a growing table cost the server more CPU than the
-    agent measuring beside it can tell from interference."""
+    sub-millisecond key on each poll of a growing table kept an embedded server busy enough
+    for the agent beside it to flag its own measurements disturbed."""
     kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
     filters = [
         Measurement.device_id == device.id,
