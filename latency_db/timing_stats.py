@@ -3,7 +3,8 @@
 The median is the reported latency (design section 4), with its distribution-free 95%
 confidence interval from order statistics (Le Boudec, "Performance Evaluation of Computer and
 Communication Systems", 2010, ch. 2.2: ranks n/2 -+ 0.98 sqrt(n), no assumption on the
-distribution of the times); the coefficient of variation flags an unstable measurement.
+distribution of the times); the coefficient of variation flags an unstable measurement,
+unless that interval pins the median within +-``MEDIAN_CI_REL`` of it (``median_pinned``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from latency_db.errors import ValidationError
 
 UNSTABLE_CV = 0.05
+MEDIAN_CI_REL = 0.01  # a pinned median: its 95 % interval within +-1 % of it
 MAX_SAMPLES = 100_000
 MEDIAN_CI_Z = 1.96  # 95% two-sided
 
@@ -38,6 +40,21 @@ class TimingStats:
     @property
     def unstable(self) -> bool:
         return self.cv > UNSTABLE_CV
+
+    @property
+    def median_spread(self) -> float | None:
+        """How far the median's 95 % interval reaches from it (the farther end), relative;
+        None without an interval."""
+        if self.median_ci_ms is None:
+            return None
+        low, high = self.median_ci_ms
+        return max(self.median_ms - low, high - self.median_ms) / self.median_ms
+
+    @property
+    def median_pinned(self) -> bool:
+        """Whether the runs pin the median within +-MEDIAN_CI_REL, whatever their CV."""
+        spread = self.median_spread
+        return spread is not None and spread <= MEDIAN_CI_REL
 
 
 def validate_times(times_ms: Sequence[object]) -> list[float]:

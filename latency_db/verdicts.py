@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any
 
 from latency_db.errors import ValidationError
-from latency_db.timing_stats import UNSTABLE_CV
+from latency_db.timing_stats import UNSTABLE_CV, TimingStats
 
 
 class Verdict(str, Enum):
@@ -164,24 +164,28 @@ def check_evidence(evidence: object, field: str = "evidence") -> dict[str, Any]:
     return dict(evidence)
 
 
-def settle_verdict(claim: VerdictDetail | None, cv: float) -> VerdictDetail:
-    """The verdict stored for a measurement whose raw times have coefficient of variation
-    ``cv``: the agent's ``disturbed`` is kept; a high CV makes it at least ``unstable``;
-    without a claim (an agent from before verdicts) it is judged by the CV alone."""
-    cv_high = cv > UNSTABLE_CV
+def settle_verdict(claim: VerdictDetail | None, stats: TimingStats) -> VerdictDetail:
+    """The verdict stored for a measurement whose raw times have statistics ``stats``: the
+    agent's ``disturbed`` is kept; a CV above the limit with the median not pinned either
+    (``TimingStats.median_pinned``) makes it at least ``unstable``; without a claim (an agent
+    from before verdicts) it is judged by those figures alone."""
+    cv = stats.cv
+    spread = stats.median_spread
+    unsettled = cv > UNSTABLE_CV and not stats.median_pinned
+    pinned = "" if spread is None else f", the median's 95% CI +-{spread:.2%}"
     if claim is None:
-        if cv_high:
+        if unsettled:
             return VerdictDetail(
                 Verdict.UNSTABLE,
-                f"{NO_EVIDENCE}; CV {cv:.3f} > {UNSTABLE_CV}",
+                f"{NO_EVIDENCE}; CV {cv:.3f} > {UNSTABLE_CV}{pinned}",
                 cv,
                 UNSTABLE_CV,
             )
         return VerdictDetail(Verdict.CLEAN, NO_EVIDENCE)
-    if claim.verdict is Verdict.CLEAN and cv_high:
+    if claim.verdict is Verdict.CLEAN and unsettled:
         return VerdictDetail(
             Verdict.UNSTABLE,
-            f"the CV of the raw times is {cv:.3f} > {UNSTABLE_CV} "
+            f"the CV of the raw times is {cv:.3f} > {UNSTABLE_CV}{pinned} "
             f"(the agent said clean: {claim.reason or 'no reason given'})",
             cv,
             UNSTABLE_CV,

@@ -11,8 +11,9 @@ disturbed window are set aside and re-measured after a bounded wait for quiet
 (:mod:`profiler_agent.quiet`), so a burst of load costs a window, not the phase;
 ``max_disturbed_tries`` disturbed windows in a row end the phase, reported disturbed with all
 its runs.
-An unstable phase (CV above 5 %) is re-run ``reruns_when_unstable`` times. The last phase is
-reported with its evidence, its verdict and the number of phases run. Backends that
+An unstable phase (CV above 5 % and its median known no better than +-1 %) is re-run
+``reruns_when_unstable`` times. The last phase is reported with its evidence, its verdict and
+the number of phases run. Backends that
 only get a tool's aggregate statistics (``timing_kind == "summary"``) pass the minimums to the
 tool and return no raw times (no CI of the median). Per-layer profiles are taken with
 :func:`profile` in a separate run, after timing. The policy is injectable so tests (and a
@@ -34,7 +35,14 @@ from profiler_agent.evidence import Evidence, EvidenceCollector, merge_windows
 from profiler_agent.layer_profile import LayerProfile
 from profiler_agent.policy import MeasurementPolicy
 from profiler_agent.quiet import wait_for_quiet
-from profiler_agent.stats import InvalidTimings, LatencyStats, median_ci, summarize, validate_times
+from profiler_agent.stats import (
+    InvalidTimings,
+    LatencyStats,
+    median_ci,
+    median_spread,
+    summarize,
+    validate_times,
+)
 from profiler_agent.verdict import Verdict, find_disturbance, judge
 
 __all__ = ["Measurement", "MeasurementPolicy", "collect", "measure", "profile"]
@@ -124,7 +132,8 @@ def measure(
         tries += 1
         timed = phase()
         waited_s += timed.waited_s
-        verdict = judge(timed.evidence, timed.stats.cv, policy, tries)
+        spread = median_spread(timed.times) if timed.times else None
+        verdict = judge(timed.evidence, timed.stats.cv, policy, tries, median_spread=spread)
         if verdict.verdict == "unstable":
             unstable += 1
             if unstable <= policy.reruns_when_unstable:
@@ -258,13 +267,9 @@ class _RunWindows:
 
 
 def is_precise(times_ms: list[float], relative: float) -> bool:
-    """Whether the 95 % CI of the median lies within +-``relative`` of the median."""
-    interval = median_ci(times_ms)
-    if interval is None:
-        return False
-    center = float(np.median(times_ms))
-    low, high = interval
-    return max(center - low, high - center) <= relative * center
+    """Whether the 95 % CI of the median is within +-``relative`` of the median."""
+    spread = median_spread(times_ms)
+    return spread is not None and spread <= relative
 
 
 BATCH_CAP_S = 2.0

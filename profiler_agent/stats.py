@@ -87,3 +87,15 @@ def median_ci(times_ms: Sequence[float], z: float = 1.96) -> tuple[float, float]
     if j < 1 or k > n:
         return None
     return float(values[j - 1]), float(values[k - 1])
+
+
+def median_spread(times_ms: Sequence[float]) -> float | None:
+    """How far the median's 95 % interval reaches from it, relative (the farther end): how
+    closely the runs pin the reported figure, whatever their CV; None where :func:`median_ci`
+    is."""
+    interval = median_ci(times_ms)
+    if interval is None:
+        return None
+    low, high = interval
+    center = float(np.median(times_ms))
+    return max(center - low, high - center) / center

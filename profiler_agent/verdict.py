@@ -3,7 +3,9 @@
 ``disturbed``: the evidence says something else ran (or the device slowed itself): others'
 CPU use, steal, a CPU clock below its maximum, other GPU processes, GPU clock events other
 than idle, phone thermal throttling. ``unstable``: no such evidence, but the CV of the run
-times is above the limit. Each verdict carries its deciding figure and limit.
+times is above the limit and the 95 % interval of their median is wider than +-1 % of it:
+neither the runs nor the figure reported settle. Each verdict carries its deciding figure and
+limit.
 
 Rules marked ``while_idle`` also tell whether the device is quiet while the agent waits
 between phases; clock rules do not (idle cores clock down).
@@ -141,13 +143,30 @@ def find_disturbance(
     return None
 
 
-def judge(evidence: Mapping[str, Any], cv: float, policy: MeasurementPolicy, tries: int) -> Verdict:
-    """Disturbed if a rule is broken, else unstable if the CV is above ``max_cv``, else clean."""
+def judge(
+    evidence: Mapping[str, Any],
+    cv: float,
+    policy: MeasurementPolicy,
+    tries: int,
+    median_spread: float | None = None,
+) -> Verdict:
+    """Disturbed if a rule is broken; else unstable if the CV is above ``max_cv`` and the
+    median is not pinned either (``median_spread``, the half-width of its 95 % interval over
+    it, above ``median_ci_rel``, or unknown); else clean. A shared host spreads the runs of
+    a short op far past the CV limit while the median, the figure reported, stays known
+    within +-1 %: that is a trustworthy figure, and the reason says so."""
     found = find_disturbance(evidence, policy)
     if found is not None:
         return Verdict("disturbed", found.reason, found.figure, found.threshold, tries)
-    if cv > policy.max_cv:
-        reason = f"CV {cv:.1%} above the limit {policy.max_cv:.1%}"
-        return Verdict("unstable", reason, cv, policy.max_cv, tries)
-    reason = f"no interference seen; CV {cv:.1%} within {policy.max_cv:.1%}"
-    return Verdict("clean", reason, cv, policy.max_cv, tries)
+    if cv <= policy.max_cv:
+        reason = f"no interference seen; CV {cv:.1%} within {policy.max_cv:.1%}"
+        return Verdict("clean", reason, cv, policy.max_cv, tries)
+    if median_spread is not None and median_spread <= policy.median_ci_rel:
+        reason = (
+            f"no interference seen; CV {cv:.1%} above {policy.max_cv:.1%}, but the median's "
+            f"95% CI is within +-{median_spread:.2%} (limit {policy.median_ci_rel:.1%})"
+        )
+        return Verdict("clean", reason, median_spread, policy.median_ci_rel, tries)
+    pinned = "" if median_spread is None else f", the median's 95% CI +-{median_spread:.2%}"
+    reason = f"CV {cv:.1%} above the limit {policy.max_cv:.1%}{pinned}"
+    return Verdict("unstable", reason, cv, policy.max_cv, tries)

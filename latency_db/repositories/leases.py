@@ -304,7 +304,7 @@ def complete_lease(
         sentinel_median_ms=None if sentinel_stats is None else sentinel_stats.median_ms,
         stable=sentinel_stats is None
         or stable_sentinel(
-            settle_verdict(claim, sentinel_stats.cv).verdict,
+            settle_verdict(claim, sentinel_stats).verdict,
             sentinel_stats.median_ms,
             sentinel_stats.median_ci_ms,
         ),

@@ -72,7 +72,7 @@ def add_measurement(
     agent without one), then write one row."""
     stats = compute_stats(times_ms)
     checked_evidence = check_evidence({} if evidence is None else evidence)
-    settled = settle_verdict(verdict, stats.cv)
+    settled = settle_verdict(verdict, stats)
     kind = parse_enum(SubjectKind, subject_kind, "subject_kind")
     check_positive_int(batch_size, "batch_size")
     shape = check_shape(input_shape)

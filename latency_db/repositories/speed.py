@@ -3,10 +3,12 @@
 index = reference median / this sentinel's median, where the reference is the median of the
 first stable sentinel of that (device, runtime configuration): 1.0 at the reference, 0.8 when
 the device runs 20 % slower. A sentinel is stable when nothing disturbed it and either its CV
-is within the limit (a clean verdict) or the 95 % interval of its median is within
-+-``SENTINEL_MEDIAN_CI_REL`` of it: a shared host spreads the runs of a small network far past
-the CV limit while its median stays put (a drift run on a 2-core VM: sentinel CVs of 17-32 %,
-each median known within +-0.84 %), and the index is a ratio of medians. Every later stable
+is within the limit or the 95 % interval of its median is within +-``MEDIAN_CI_REL`` of it: a
+shared host spreads the runs of a small network far past the CV limit while its median stays
+put (a drift run on a 2-core VM: sentinel CVs of 17-32 %, each median known within +-0.84 %),
+and the index is a ratio of medians. Such a sentinel is now stored ``clean``
+(``latency_db.verdicts.settle_verdict``); rows stored ``unstable`` before that rule count when
+their median is pinned. Every later stable
 sentinel adds a point; any other is recorded at the index of its time but does not move it.
 Every measurement stores the index of its time: the latest stable point before it (a stable
 sentinel carries its own). Measurements before the first stable sentinel (old data, imports,
@@ -31,20 +33,19 @@ from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
 from latency_db.models import Device, Measurement, RuntimeConfig, SpeedSample
+from latency_db.timing_stats import MEDIAN_CI_REL
 from latency_db.verdicts import Verdict
-
-SENTINEL_MEDIAN_CI_REL = 0.01  # half-width of the median's 95 % interval, relative
 
 
 def stable_sentinel(verdict: Verdict, median_ms: float, ci_ms: tuple[float, float] | None) -> bool:
     """Whether a sentinel moves the series (see the module): clean, or unstable by its CV
-    only with its median's interval within +-SENTINEL_MEDIAN_CI_REL."""
+    only with its median's interval within +-MEDIAN_CI_REL."""
     if verdict is Verdict.CLEAN:
         return True
     return (
         verdict is Verdict.UNSTABLE
         and ci_ms is not None
-        and ci_ms[1] - ci_ms[0] <= 2 * SENTINEL_MEDIAN_CI_REL * median_ms
+        and max(median_ms - ci_ms[0], ci_ms[1] - median_ms) <= MEDIAN_CI_REL * median_ms
     )
 
 
@@ -58,12 +59,13 @@ def stable_sentinel_measurement(sentinel: Measurement) -> bool:
 def _stable_sentinel_clause() -> ColumnElement[bool]:
     """:func:`stable_sentinel` in SQL, on the sentinel's measurement row (a missing interval
     compares as NULL: not stable unless clean)."""
-    spread = Measurement.median_ci_high_ms - Measurement.median_ci_low_ms
+    reach = MEDIAN_CI_REL * Measurement.median_ms
     return or_(
         Measurement.verdict == Verdict.CLEAN,
         and_(
             Measurement.verdict == Verdict.UNSTABLE,
-            spread <= 2 * SENTINEL_MEDIAN_CI_REL * Measurement.median_ms,
+            Measurement.median_ms - Measurement.median_ci_low_ms <= reach,
+            Measurement.median_ci_high_ms - Measurement.median_ms <= reach,
         ),
     )
 

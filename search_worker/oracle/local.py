@@ -10,6 +10,7 @@ import time
 
 from latency_db.artifact_store import ArtifactStore
 from latency_db.spaces import SearchSpace
+from latency_db.timing_stats import compute_stats
 from latency_db.verdicts import Verdict, VerdictDetail, parse_claim, settle_verdict
 from profiler_agent.backends import create_backend
 from profiler_agent.backends.base import BackendSettings
@@ -86,6 +87,6 @@ class LocalOracle(LatencyOracle):
         )
         claim = record.get("verdict")
         verdict = settle_verdict(
-            None if claim is None else parse_claim(claim), float(record["stats"]["cv"])
+            None if claim is None else parse_claim(claim), compute_stats(record["times_ms"])
         )
         return float(record["stats"]["median_ms"]), verdict

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -59,9 +60,14 @@ def schedule(session: Session, tmp_path: Path) -> SentinelSchedule:
 
 
 def _run_next(
-    session: Session, world: World, schedule: SentinelSchedule, times: Sequence[float] = STABLE_2MS
+    session: Session,
+    world: World,
+    schedule: SentinelSchedule,
+    times: Sequence[float] = STABLE_2MS,
+    verdict: dict[str, Any] | None = None,
 ) -> ProfilingJob:
-    """Claim the agent's next job and complete it with ``times``."""
+    """Claim the agent's next job and complete it with ``times`` (and the agent's
+    ``verdict``, none by default)."""
     claim = leases.claim_job(
         session=session, agent=world.agent, lease_seconds=60, sentinel=schedule
     )
@@ -73,6 +79,7 @@ def _run_next(
         idempotency_key=claim.token[-40:],
         times_ms=times,
         environment={},
+        verdict=verdict,
     )
     return claim.job
 
@@ -229,16 +236,28 @@ def test_speed_index_follows_stable_sentinels_and_normalizes(
     assert [p.measurement.unstable for p in series] == [False, False, True]
 
 
+# An agent from before the pinned-median rule said ``unstable`` on the CV alone.
+CV_ONLY_CLAIM = {"verdict": "unstable", "reason": "CV 60% above the limit 5%", "tries": 2}
+
+
+@pytest.mark.parametrize(
+    ("claim", "stored"), [(None, "clean"), (CV_ONLY_CLAIM, "unstable")], ids=["now", "older"]
+)
 def test_a_sentinel_spread_by_slow_runs_moves_the_index_when_its_median_is_precise(
-    session: Session, world: World, schedule: SentinelSchedule
+    session: Session,
+    world: World,
+    schedule: SentinelSchedule,
+    claim: dict[str, Any] | None,
+    stored: str,
 ) -> None:
-    """CV far above the limit (an ``unstable`` verdict) with the median's 95 % interval
-    within +-1 %: the point moves the series, in the index stored at upload, in the series
-    read back and in normalization; as wide an interval on 20 runs does not."""
+    """CV far above the limit with the median's 95 % interval within +-1 %: stored
+    ``clean`` now (``unstable`` where an older agent said so), the point moves the series,
+    in the index stored at upload, in the series read back and in normalization; as wide an
+    interval on 20 runs does not (``unstable`` either way)."""
     _queue(session, world, 4)
     _run_next(session, world, schedule)  # reference sentinel: 2.0 ms
     _push_sentinels_back(session, world, timedelta(hours=1))
-    spread = _run_next(session, world, schedule, _spread_runs(2.5, 400))
+    spread = _run_next(session, world, schedule, _spread_runs(2.5, 400), claim)
     after = _run_next(session, world, schedule, [12.5] * 5)
     _push_sentinels_back(session, world, timedelta(hours=1))
     wide = _run_next(session, world, schedule, [float(t) for t in np.linspace(1.0, 4.0, 20)])
@@ -248,7 +267,8 @@ def test_a_sentinel_spread_by_slow_runs_moves_the_index_when_its_median_is_preci
         JobKind.SENTINEL,
     ]
     spread_row, after_row, wide_row = (_measurement_of(session, j) for j in (spread, after, wide))
-    assert spread_row.verdict == wide_row.verdict == "unstable" and spread_row.cv > 0.5
+    assert (spread_row.verdict, wide_row.verdict) == (stored, "unstable")
+    assert spread_row.cv > 0.5
     assert spread_row.speed_index == pytest.approx(0.8, rel=0.01)
     assert after_row.speed_index == pytest.approx(0.8, rel=0.01)
     index = current_speed_index(

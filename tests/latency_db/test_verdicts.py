@@ -20,6 +20,9 @@ from .conftest import OP_SHAPE, World, make_artifact, queue_job
 
 STEADY = [2.0, 2.01, 1.99, 2.0, 2.0, 2.02, 1.98, 2.0, 2.01, 1.99]  # CV ~ 0.01
 NOISY = [2.0, 2.6, 1.6, 2.0, 2.4, 1.7, 2.2, 1.8, 2.5, 1.5]  # CV ~ 0.18
+# 400 runs at 2.0 ms but every eighth 3 to 5 times slower: CV ~ 0.6, the median's 95 % interval
+# within +-0.5 %
+PINNED = [2.0 + 0.001 * (i % 10) if i % 8 else 6.0 + (i % 3) for i in range(400)]
 BUSY = {"interval_s": 1.2, "other_cpu_cores": 0.93, "steal_share": 0.0, "tries": 3}
 DISTURBED = {
     "verdict": "disturbed",
@@ -83,6 +86,8 @@ def test_agent_verdict_and_evidence_are_stored_with_the_servers_interval(
         (STEADY, {"verdict": "clean", "reason": "quiet"}, Verdict.CLEAN, "quiet"),
         (NOISY, DISTURBED, Verdict.DISTURBED, "0.93 cores"),
         (STEADY, {"verdict": "unstable", "reason": "cv 0.08"}, Verdict.UNSTABLE, "cv 0.08"),
+        (PINNED, None, Verdict.CLEAN, NO_EVIDENCE),
+        (PINNED, {"verdict": "clean", "reason": "pinned"}, Verdict.CLEAN, "pinned"),
     ],
 )
 def test_the_server_settles_the_verdict_from_its_own_cv(

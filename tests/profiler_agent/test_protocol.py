@@ -117,6 +117,33 @@ def test_rerun_that_is_stable_is_not_flagged() -> None:
     assert set(result.times_ms) == {2.0}
 
 
+def slow_one_in_three(ms: float) -> Iterator[float]:
+    """A shared host: every third run three times slower (CV ~ 0.7), the rest at ``ms``."""
+    for i in itertools.count():
+        yield ms * 3.0 if i % 3 == 2 else ms
+
+
+def test_spread_runs_with_the_median_pinned_are_clean_and_not_re_run() -> None:
+    """200 runs whose CV is far above 5 % while their median's 95 % interval is a point: the
+    figure reported is known, so the phase is ``clean`` at once; 20 such runs do not pin it
+    (the interval reaches the slow third) and stay ``unstable`` after the re-run."""
+    pinned = measure(
+        ScriptedBackend(slow_one_in_three(5.0)), Prepared(Path("m"), (1,), {}), FAST_PINNED
+    )
+    assert pinned.stats.cv > 0.05 and pinned.unstable  # the CV flag is the CV's alone
+    assert (pinned.verdict.verdict, pinned.attempts) == ("clean", 1)
+    assert (pinned.verdict.figure, pinned.verdict.threshold) == (0.0, 0.01)
+    few = measure(
+        ScriptedBackend(slow_one_in_three(5.0)),
+        Prepared(Path("m"), (1,), {}),
+        MeasurementPolicy(**{**FAST_PINNED.to_dict(), "timed_min_runs": 20}),
+    )
+    assert (few.verdict.verdict, few.attempts) == ("unstable", 2)
+
+
+FAST_PINNED = MeasurementPolicy(**{**FAST.to_dict(), "timed_min_runs": 200})
+
+
 def test_no_rerun_when_the_policy_says_so() -> None:
     policy = MeasurementPolicy(
         warmup_min_runs=0,

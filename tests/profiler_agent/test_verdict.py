@@ -81,3 +81,20 @@ def test_a_phase_reports_its_worst_window() -> None:
         "cpu_freqs_mhz": [3, 4],
     }
     assert find_disturbance(merged, MeasurementPolicy()) is not None  # hw_slowdown kept
+
+
+def test_a_high_cv_with_the_median_pinned_is_clean_and_says_why() -> None:
+    """The CV above the limit is unstable only while the median's interval is wider than
+    +-``median_ci_rel`` (or unknown: a tool's summary has no runs to bound it)."""
+    pinned = judge({"other_cpu_cores": 0.0}, 0.08, POLICY, tries=1, median_spread=0.009)
+    assert (pinned.verdict, pinned.figure, pinned.threshold) == ("clean", 0.009, 0.01)
+    assert "CV 8.0% above 5.0%" in pinned.reason and "+-0.90%" in pinned.reason
+    loose = judge({"other_cpu_cores": 0.0}, 0.08, POLICY, tries=2, median_spread=0.011)
+    assert (loose.verdict, loose.figure, loose.threshold) == ("unstable", 0.08, 0.05)
+    assert "+-1.10%" in loose.reason
+    assert judge({}, 0.08, POLICY, tries=1, median_spread=None).verdict == "unstable"
+    custom = MeasurementPolicy(median_ci_rel=0.02)
+    assert judge({}, 0.08, custom, tries=1, median_spread=0.011).verdict == "clean"
+    assert judge({"other_cpu_cores": 0.5}, 0.08, POLICY, 1, median_spread=0.001).verdict == (
+        "disturbed"
+    )
