@@ -8,12 +8,11 @@ shared host spreads the runs of a small network far past the CV limit while its 
 put (a drift run on a 2-core VM: sentinel CVs of 17-32 %, each median known within +-0.84 %),
 and the index is a ratio of medians. Such a sentinel is now stored ``clean``
 (``latency_db.verdicts.settle_verdict``); rows stored ``unstable`` before that rule count when
-their median is pinned. Every later stable
-sentinel adds a point; any other is recorded at the index of its time but does not move it.
-Every measurement stores the index of its time: the latest stable point before it (a stable
-sentinel carries its own). Measurements before the first stable sentinel (old data, imports,
-a device whose sentinel never came out stable) have none and are left as measured by
-normalization (:func:`normalized_ms`).
+their median is pinned. Every later stable sentinel adds a point; any other is recorded at
+the index of its time but does not move it. Every measurement stores the index of its time:
+the latest stable point before it (a stable sentinel carries its own). Measurements before
+the first stable sentinel (old data, imports, a device whose sentinel never came out stable)
+have none and are left as measured by normalization (:func:`normalized_ms`).
 
 Normalization reads the series again: a measurement between two stable sentinels is taken
 at the index interpolated linearly in time between them (bracketing, as an analytical run
