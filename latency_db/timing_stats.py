@@ -43,18 +43,28 @@ class TimingStats:
 
     @property
     def median_spread(self) -> float | None:
-        """How far the median's 95 % interval reaches from it (the farther end), relative;
-        None without an interval."""
-        if self.median_ci_ms is None:
-            return None
-        low, high = self.median_ci_ms
-        return max(self.median_ms - low, high - self.median_ms) / self.median_ms
+        """:func:`median_spread` of these runs."""
+        return median_spread(self.median_ms, self.median_ci_ms)
 
     @property
     def median_pinned(self) -> bool:
-        """Whether the runs pin the median within +-MEDIAN_CI_REL, whatever their CV."""
-        spread = self.median_spread
-        return spread is not None and spread <= MEDIAN_CI_REL
+        """:func:`median_pinned` of these runs, whatever their CV."""
+        return median_pinned(self.median_ms, self.median_ci_ms)
+
+
+def median_spread(median_ms: float, ci_ms: tuple[float, float] | None) -> float | None:
+    """How far the median's 95 % interval reaches from it (the farther end), relative; None
+    without an interval."""
+    if ci_ms is None:
+        return None
+    low, high = ci_ms
+    return max(median_ms - low, high - median_ms) / median_ms
+
+
+def median_pinned(median_ms: float, ci_ms: tuple[float, float] | None) -> bool:
+    """Whether the median's 95 % interval lies within +-MEDIAN_CI_REL of it."""
+    spread = median_spread(median_ms, ci_ms)
+    return spread is not None and spread <= MEDIAN_CI_REL
 
 
 def validate_times(times_ms: Sequence[object]) -> list[float]:

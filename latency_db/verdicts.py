@@ -172,12 +172,12 @@ def settle_verdict(claim: VerdictDetail | None, stats: TimingStats) -> VerdictDe
     cv = stats.cv
     spread = stats.median_spread
     unsettled = cv > UNSTABLE_CV and not stats.median_pinned
-    pinned = "" if spread is None else f", the median's 95% CI +-{spread:.2%}"
+    ci_note = "" if spread is None else f", the median's 95% CI +-{spread:.2%}"
     if claim is None:
         if unsettled:
             return VerdictDetail(
                 Verdict.UNSTABLE,
-                f"{NO_EVIDENCE}; CV {cv:.3f} > {UNSTABLE_CV}{pinned}",
+                f"{NO_EVIDENCE}; CV {cv:.3f} > {UNSTABLE_CV}{ci_note}",
                 cv,
                 UNSTABLE_CV,
             )
@@ -185,7 +185,7 @@ def settle_verdict(claim: VerdictDetail | None, stats: TimingStats) -> VerdictDe
     if claim.verdict is Verdict.CLEAN and unsettled:
         return VerdictDetail(
             Verdict.UNSTABLE,
-            f"the CV of the raw times is {cv:.3f} > {UNSTABLE_CV}{pinned} "
+            f"the CV of the raw times is {cv:.3f} > {UNSTABLE_CV}{ci_note} "
             f"(the agent said clean: {claim.reason or 'no reason given'})",
             cv,
             UNSTABLE_CV,

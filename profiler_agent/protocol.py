@@ -132,7 +132,8 @@ def measure(
         tries += 1
         timed = phase()
         waited_s += timed.waited_s
-        spread = median_spread(timed.times) if timed.times else None
+        interval = median_ci(timed.times) if timed.times else None
+        spread = median_spread(timed.stats.median_ms, interval)
         verdict = judge(timed.evidence, timed.stats.cv, policy, tries, median_spread=spread)
         if verdict.verdict == "unstable":
             unstable += 1
@@ -149,7 +150,7 @@ def measure(
             policy=policy,
             evidence=evidence,
             verdict=verdict,
-            median_ci_ms=median_ci(timed.times) if timed.times else None,
+            median_ci_ms=interval,
         )
 
 
@@ -268,7 +269,7 @@ class _RunWindows:
 
 def is_precise(times_ms: list[float], relative: float) -> bool:
     """Whether the 95 % CI of the median is within +-``relative`` of the median."""
-    spread = median_spread(times_ms)
+    spread = median_spread(float(np.median(times_ms)), median_ci(times_ms))
     return spread is not None and spread <= relative
 
 

@@ -89,13 +89,11 @@ def median_ci(times_ms: Sequence[float], z: float = 1.96) -> tuple[float, float]
     return float(values[j - 1]), float(values[k - 1])
 
 
-def median_spread(times_ms: Sequence[float]) -> float | None:
-    """How far the median's 95 % interval reaches from it, relative (the farther end): how
-    closely the runs pin the reported figure, whatever their CV; None where :func:`median_ci`
-    is."""
-    interval = median_ci(times_ms)
+def median_spread(median_ms: float, interval: tuple[float, float] | None) -> float | None:
+    """How far the median's 95 % interval (:func:`median_ci`) reaches from it, relative (the
+    farther end): how closely the runs pin the reported figure, whatever their CV; None
+    without an interval."""
     if interval is None:
         return None
     low, high = interval
-    center = float(np.median(times_ms))
-    return max(center - low, high - center) / center
+    return max(median_ms - low, high - median_ms) / median_ms

@@ -151,8 +151,8 @@ def judge(
     median_spread: float | None = None,
 ) -> Verdict:
     """Disturbed if a rule is broken; else unstable if the CV is above ``max_cv`` and the
-    median is not pinned either (``median_spread``, the half-width of its 95 % interval over
-    it, above ``median_ci_rel``, or unknown); else clean. A shared host spreads the runs of
+    median is not pinned either (``median_spread``, how far its 95 % interval reaches from it,
+    relative, above ``median_ci_rel``, or unknown); else clean. A shared host spreads the runs of
     a short op far past the CV limit while the median, the figure reported, stays known
     within +-1 %: that is a trustworthy figure, and the reason says so."""
     found = find_disturbance(evidence, policy)
@@ -167,6 +167,6 @@ def judge(
             f"95% CI is within +-{median_spread:.2%} (limit {policy.median_ci_rel:.1%})"
         )
         return Verdict("clean", reason, median_spread, policy.median_ci_rel, tries)
-    pinned = "" if median_spread is None else f", the median's 95% CI +-{median_spread:.2%}"
-    reason = f"CV {cv:.1%} above the limit {policy.max_cv:.1%}{pinned}"
+    ci_note = "" if median_spread is None else f", the median's 95% CI +-{median_spread:.2%}"
+    reason = f"CV {cv:.1%} above the limit {policy.max_cv:.1%}{ci_note}"
     return Verdict("unstable", reason, cv, policy.max_cv, tries)

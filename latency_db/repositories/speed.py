@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from latency_db.db import db_now
 from latency_db.models import Device, Measurement, RuntimeConfig, SpeedSample
-from latency_db.timing_stats import MEDIAN_CI_REL
+from latency_db.timing_stats import MEDIAN_CI_REL, median_pinned
 from latency_db.verdicts import Verdict
 
 
@@ -41,11 +41,7 @@ def stable_sentinel(verdict: Verdict, median_ms: float, ci_ms: tuple[float, floa
     only with its median's interval within +-MEDIAN_CI_REL."""
     if verdict is Verdict.CLEAN:
         return True
-    return (
-        verdict is Verdict.UNSTABLE
-        and ci_ms is not None
-        and max(median_ms - ci_ms[0], ci_ms[1] - median_ms) <= MEDIAN_CI_REL * median_ms
-    )
+    return verdict is Verdict.UNSTABLE and median_pinned(median_ms, ci_ms)
 
 
 def stable_sentinel_measurement(sentinel: Measurement) -> bool:
@@ -56,8 +52,8 @@ def stable_sentinel_measurement(sentinel: Measurement) -> bool:
 
 
 def _stable_sentinel_clause() -> ColumnElement[bool]:
-    """:func:`stable_sentinel` in SQL, on the sentinel's measurement row (a missing interval
-    compares as NULL: not stable unless clean)."""
+    """:func:`stable_sentinel` in SQL (``timing_stats.median_pinned``), on the sentinel's
+    measurement row (a missing interval compares as NULL: not stable unless clean)."""
     reach = MEDIAN_CI_REL * Measurement.median_ms
     return or_(
         Measurement.verdict == Verdict.CLEAN,

@@ -123,6 +123,9 @@ def slow_one_in_three(ms: float) -> Iterator[float]:
         yield ms * 3.0 if i % 3 == 2 else ms
 
 
+FAST_PINNED = MeasurementPolicy(**{**FAST.to_dict(), "timed_min_runs": 200})
+
+
 def test_spread_runs_with_the_median_pinned_are_clean_and_not_re_run() -> None:
     """200 runs whose CV is far above 5 % while their median's 95 % interval is a point: the
     figure reported is known, so the phase is ``clean`` at once; 20 such runs do not pin it
@@ -139,9 +142,6 @@ def test_spread_runs_with_the_median_pinned_are_clean_and_not_re_run() -> None:
         MeasurementPolicy(**{**FAST_PINNED.to_dict(), "timed_min_runs": 20}),
     )
     assert (few.verdict.verdict, few.attempts) == ("unstable", 2)
-
-
-FAST_PINNED = MeasurementPolicy(**{**FAST.to_dict(), "timed_min_runs": 200})
 
 
 def test_no_rerun_when_the_policy_says_so() -> None:
