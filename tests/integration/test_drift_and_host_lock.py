@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_a_real_agent_measures_the_sentinel_before_its_first_job(
     sentinel = stack.measurement_of(jobs["sentinel"])
     model = stack.measurement_of(done)
     assert sentinel["subject_kind"] == "sentinel" and sentinel["input_shape"] == [4, 32, 56, 56]
-    assert sentinel["created_at"] < model["created_at"]
+    assert _instant(sentinel["created_at"]) < _instant(model["created_at"])
     points = api.get(f"/devices/{device_id}/health")["points"]
     if sentinel["verdict"] != "clean":  # a busy machine: no reference yet, so no index
         assert model["speed_index"] is None and points == []
@@ -61,6 +62,11 @@ def test_a_real_agent_measures_the_sentinel_before_its_first_job(
     (point,) = points
     assert point["measurement_id"] == sentinel["id"] and point["speed_index"] == 1.0
     assert point["sentinel_ms"] == sentinel["median_ms"] > 0
+
+
+def _instant(timestamp: str) -> datetime:
+    """An API timestamp as a time: ISO 8601 leaves out a zero fraction, so strings do not sort."""
+    return datetime.fromisoformat(timestamp)
 
 
 def _seed_lookup_table(stack: Stack, device_id: str) -> None:
