@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from .databases import Database, migrated_postgres
+from .databases import Database, migrated_postgres, migrated_sqlite_template
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SHAPE = (2, 3, 16, 16)
@@ -40,6 +40,13 @@ def postgres_db() -> Iterator[Database]:
     """A PostgreSQL schema migrated once per session; tests empty it (``Database.wipe``)."""
     with migrated_postgres() as database:
         yield database
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded database migrated once per session, for tests to copy (an app started on
+    a copy finds it at head). The migrations themselves: tests/latency_db/test_migrations.py."""
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
 
 
 @pytest.fixture(scope="session")

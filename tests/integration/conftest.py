@@ -26,7 +26,7 @@ from hwnas import Client
 from latency_db import migrate
 from services import processes
 
-from ..databases import postgres_unreachable
+from ..databases import copy_sqlite, postgres_unreachable
 
 POSTGRES_ADMIN = os.environ.get(
     "HWNAS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
@@ -40,6 +40,9 @@ FAST_POLICY = [
     *("--warmup-runs", "2", "--warmup-seconds", "0", "--runs", "5", "--seconds", "0"),
     *("--max-seconds", "0", "--max-disturbed-tries", "1"),
 ]
+# After a test nothing waits on a graceful stop (a test about one stops its process itself):
+# SIGKILL after a second. An idle Celery worker takes 2-6 s to leave its broker poll.
+TEARDOWN_GRACE_S = 1.0
 
 
 @dataclass
@@ -135,17 +138,19 @@ class Stack:
 
     def stop_all(self) -> None:
         for child in reversed(self.children):
-            child.stop(grace_s=10)
+            child.stop(grace_s=TEARDOWN_GRACE_S)
 
 
-def _postgres_database() -> Iterator[str]:
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database's URL (a copy of ``template`` when given), dropped after."""
     name = f"hwnas_it_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True)
     except psycopg.OperationalError as err:
         postgres_unreachable(f"PostgreSQL at {POSTGRES_ADMIN} unreachable: {err}")
     with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        copy_of = f' TEMPLATE "{template}"' if template else ""
+        admin.execute(f'CREATE DATABASE "{name}"{copy_of}')
     url = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     try:
         yield f"{url}/{name}"
@@ -154,20 +159,28 @@ def _postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _database(kind: str, folder: Path) -> Iterator[str]:
-    """A migrated database's URL: a SQLite file in ``folder``, or a fresh PostgreSQL database
-    dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'hwnas.sqlite3'}"
-        return
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session (and pytest-xdist worker), which each
+    test's database copies (``CREATE DATABASE ... TEMPLATE``) instead of migrating anew."""
     for url in _postgres_database():
         migrate.upgrade(url)
-        yield url
+        yield url.rsplit("/", 1)[1]
+
+
+def _database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A migrated database's URL for ``request.param``: a SQLite file in ``folder``, or a
+    fresh PostgreSQL database dropped afterwards; both copies of the session's template."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        yield f"sqlite:///{copy_sqlite(template, folder / 'hwnas.sqlite3')}"
+        return
+    yield from _postgres_database(request.getfixturevalue("postgres_template"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from _database(request.param, tmp_path)
+    yield from _database(request, tmp_path)
 
 
 def start_stack(
@@ -224,7 +237,7 @@ def module_stack(
     """One stack shared by the tests of a module whose tests each make their own devices
     (a server start costs seconds of CPU); see :func:`per_test_children`."""
     data_dir = tmp_path_factory.mktemp("module-stack")
-    for url in _database(request.param, data_dir):
+    for url in _database(request, data_dir):
         result = start_stack(data_dir, url, HWNAS_SENTINEL="false")
         try:
             yield result
@@ -239,7 +252,7 @@ def per_test_children(shared: Stack) -> Iterator[Stack]:
         yield shared
     finally:
         for child in reversed(shared.children[started:]):
-            child.stop(grace_s=10)
+            child.stop(grace_s=TEARDOWN_GRACE_S)
         del shared.children[started:]
 
 

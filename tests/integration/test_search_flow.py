@@ -22,6 +22,9 @@ SEARCH = {
     "segment_steps": 4,
     "eval_batches": 1,
     "finetune_steps": 4,
+    # One round of finalists: no network of this tiny space comes near the loose budget, so
+    # more rounds would only measure more (tests/search_worker/test_derivation_rounds.py).
+    "derive_rounds": 1,
     "max_pending": 2,
     "finish_timeout_s": 600,
     # About searching and resuming, not about how quiet this machine is: unstable and

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import Stack, _database, start_stack
+from .conftest import Stack, _postgres_database, start_stack
 from .test_long_polls import in_threads, until_waiting, wait_events, waiters
 
 WORKERS = 2
@@ -31,11 +31,11 @@ PROBE_SAMPLE = {"method": "GET", "route": "<unmatched>", "status": "404"}
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[Stack]:
+def two_workers(tmp_path: Path, postgres_template: str) -> Iterator[Stack]:
     """A server of two worker processes, their metrics in ``tmp_path / "metrics"``."""
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    for url in _database("postgres", tmp_path):
+    for url in _postgres_database(postgres_template):
         result = start_stack(
             tmp_path,
             url,

@@ -29,7 +29,7 @@ from latency_db.spaces import Architecture, SearchSpace, get_space
 from services.app import create_app
 from services.cli import dispatch
 
-from ..databases import Database
+from ..databases import Database, copy_sqlite
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
@@ -43,10 +43,14 @@ BOTH_DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)
 
 
 @pytest.fixture
-def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """The API's database URL: None (its own SQLite file) unless the test is parametrized
-    with ``postgres``: then the session's PostgreSQL schema, emptied afterwards."""
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str | None]:
+    """The API's database URL: None (its own SQLite file, a copy of the session's migrated
+    one) unless the test is parametrized with ``postgres``: then the session's PostgreSQL
+    schema, emptied afterwards."""
     if getattr(request, "param", "sqlite") == "sqlite":
+        copy_sqlite(sqlite_template, tmp_path / "hwnas.sqlite3")
         yield None
         return
     postgres: Database = request.getfixturevalue("postgres_db")
