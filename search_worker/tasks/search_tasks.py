@@ -8,8 +8,9 @@ that refuses leaves it to the API's sweeper); the last one finishes the search. 
 thread keeps the claim alive from the claim to the end of the segment and reports a lost
 claim or a cancel, which the step loop reads at every step. Every write after the claim is
 owner-checked: a worker that lost its claim stops without writing anything and enqueues
-nothing. A killed worker's search is marked RESUMING by the API's sweeper and continues on
-another worker from its last checkpoint.
+nothing. A worker asked to stop (``worker_stop``) ends its segment at the next step, commits
+it and sends the rest on, before the finish too. A killed worker's search is marked RESUMING
+by the API's sweeper and continues on another worker from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from search_worker.search.finish import finish_search
 from search_worker.search.run import SearchRun
 from search_worker.tasks.export_tasks import export_one, register_exported
 from search_worker.tasks.segment_heartbeat import ClaimLost, SearchCanceled, SegmentHeartbeat
+from search_worker.tasks.worker_stop import STOP_ASKED
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0  # at most; a quarter of the stale window when that is shorter
@@ -84,10 +86,11 @@ def _commit_segment(
     segment: int,
     checkpoint: Path,
     events: Sequence[dict[str, float]],
+    finish_next: bool,
 ) -> bool:
     """Progress, checkpoint path and events in one owner-checked transaction; the claim is
-    released unless the search finishes next. False (nothing more to do) when the claim was
-    lost (nothing written) or the search was canceled meanwhile."""
+    released unless this worker finishes the search next. False (nothing more to do) when
+    the claim was lost (nothing written) or the search was canceled meanwhile."""
     with session_scope(context.sessions) as session:
         search = search_repo.claimed_search(
             session=session, search_id=search_id, claim_token=claim_token
@@ -120,7 +123,7 @@ def _commit_segment(
                 session=session, search=search, state=SearchState.CANCELED
             )
             return False
-        if not run.done:
+        if not finish_next:
             search_repo.release_claim(session=session, search=search)
         return True
 
@@ -193,7 +196,7 @@ def _run_claimed(
     every = max(1, run.spec.steps // MAX_EVENTS_PER_SEARCH)
     events: list[dict[str, float]] = []
     for _ in range(run.spec.segment_steps):
-        if run.done or heartbeat.interrupted:
+        if run.done or heartbeat.interrupted or STOP_ASKED.is_set():
             break
         metrics = run.step()
         if int(metrics["step"]) % every == 0 or run.done:
@@ -203,12 +206,24 @@ def _run_claimed(
     checkpoint = CheckpointStore(context.settings.checkpoint_dir).save(
         stored.id, run.step_index, run.state_dict()
     )
-    if not _commit_segment(context, run, stored.id, claim_token, segment, checkpoint, events):
+    finish_next = run.done and not STOP_ASKED.is_set()
+    if not _commit_segment(
+        context, run, stored.id, claim_token, segment, checkpoint, events, finish_next
+    ):
         return
-    if run.done:
+    if finish_next:
         _store_result(context, stored.id, claim_token, run, heartbeat)
-    else:
-        enqueue_next(stored.id, segment + 1)
+        return
+    if STOP_ASKED.is_set():
+        log.info(
+            "search %s segment %d: this worker is stopping; committed at step %d, the rest "
+            "sent on as segment %d",
+            stored.id,
+            segment,
+            run.step_index,
+            segment + 1,
+        )
+    enqueue_next(stored.id, segment + 1)
 
 
 def run_segment(

@@ -1,7 +1,8 @@
 """The segment task on a real database (SQLite and PostgreSQL), in this process: its
 heartbeat thread keeps a slow build and slow steps alive past the stale window (the sweeper
 leaves it alone), a cancel ends a search within a few steps of a huge segment with its
-checkpoint kept, and a worker that lost its claim stops without writing anything.
+checkpoint kept, a worker asked to stop commits its segment within a step and sends the rest
+on, and a worker that lost its claim stops without writing anything.
 
 Slow builds and steps come from a test hook around the real ``build_run`` and ``step``."""
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from celery.signals import worker_shutting_down
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +31,7 @@ from profiler_agent.host_lock import HostLock
 from search_worker.context import WorkerContext
 from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.run import SearchRun
-from search_worker.tasks import search_tasks
+from search_worker.tasks import search_tasks, worker_stop
 from services.maintenance import resume_stale_searches
 
 from ..databases import Database
@@ -67,6 +69,7 @@ class Segment:
 
     context: WorkerContext
     search_id: str
+    number: int = 0
     steps_run: list[int] = field(default_factory=list)
     enqueued: list[tuple[str, int]] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -75,7 +78,10 @@ class Segment:
         def target() -> None:
             try:
                 search_tasks.run_segment(
-                    self.context, self.search_id, 0, lambda *a: self.enqueued.append(a)
+                    self.context,
+                    self.search_id,
+                    self.number,
+                    lambda *a: self.enqueued.append(a),
                 )
             except BaseException as err:  # reported by the main thread
                 self.errors.append(err)
@@ -93,10 +99,13 @@ class Segment:
 
 @pytest.fixture
 def slow_run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Segment]:
-    """A segment whose build sleeps ``build_s`` and whose steps sleep ``step_s`` each."""
+    """Segment ``number`` of a search, whose build sleeps ``build_s`` and whose steps sleep
+    ``step_s`` each."""
 
-    def make(context: WorkerContext, search_id: str, build_s: float, step_s: float) -> Segment:
-        segment = Segment(context, search_id)
+    def make(
+        context: WorkerContext, search_id: str, build_s: float, step_s: float, number: int = 0
+    ) -> Segment:
+        segment = Segment(context, search_id, number)
         real_build = search_tasks.build_run
 
         def slow_build(*args: Any) -> SearchRun:
@@ -172,6 +181,84 @@ def test_cancel_ends_a_huge_segment_within_a_few_steps(
     assert steps_at_cancel <= search.progress["step"] <= steps_at_cancel + 2
     assert search.checkpoint_path is not None
     assert CheckpointStore.load(Path(search.checkpoint_path))["step"] == search.progress["step"]
+
+
+@pytest.fixture
+def ask_stop() -> Iterator[Callable[[], None]]:
+    """Celery's warm-shutdown signal, sent as its SIGTERM handler sends it; forgotten after."""
+
+    def ask() -> None:
+        worker_shutting_down.send(sender="worker@test", sig="SIGTERM", how="Warm", exitcode=0)
+
+    try:
+        yield ask
+    finally:
+        worker_stop.STOP_ASKED.clear()
+
+
+def test_a_stopping_worker_commits_within_a_step_and_sends_the_rest_on(
+    factory: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slow_run: Callable[..., Segment],
+    ask_stop: Callable[[], None],
+) -> None:
+    """Two workers stopped in turn, each two steps into one huge segment: every step is run
+    and recorded once, and the checkpoint is where the progress says."""
+    context = worker(factory, tmp_path)
+    search_id = create_search(factory, steps=400, segment_steps=400)  # an event every step
+    for number in (0, 1):
+        segment = slow_run(context, search_id, build_s=0, step_s=0.5, number=number)
+        thread = segment.start()
+        segment.wait_steps(2, thread)
+        ask_stop()
+        steps_at_stop = segment.steps_run[-1]
+        thread.join(timeout=60)
+        assert not thread.is_alive() and segment.errors == []
+        worker_stop.STOP_ASKED.clear()
+        monkeypatch.undo()  # the next worker's build is slowed afresh
+        search, steps = stored(factory, search_id)
+        assert search.state is SearchState.RUNNING and search.claim_token is None
+        assert search.progress["segment"] == number + 1
+        assert segment.enqueued == [(search_id, number + 1)]
+        assert steps_at_stop <= search.progress["step"] <= steps_at_stop + 1
+        assert steps == list(range(search.progress["step"]))
+        assert search.checkpoint_path is not None
+        assert CheckpointStore.load(Path(search.checkpoint_path))["step"] == search.progress["step"]
+
+
+def test_a_worker_stopping_as_its_search_ends_leaves_the_finish_to_the_next(
+    factory: sessionmaker[Session],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ask_stop: Callable[[], None],
+) -> None:
+    context = worker(factory, tmp_path)
+    search_id = create_search(factory, steps=2)  # one segment, then the finish
+    real_save = CheckpointStore.save
+
+    def stop_asked_after_the_last_step(*args: Any) -> Path:
+        ask_stop()
+        return real_save(*args)
+
+    monkeypatch.setattr(CheckpointStore, "save", stop_asked_after_the_last_step)
+    segment = Segment(context, search_id)
+    thread = segment.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and segment.errors == []
+    search, steps = stored(factory, search_id)
+    assert search.state is SearchState.RUNNING and search.claim_token is None
+    assert search.result is None and steps == [0, 1]
+    assert segment.enqueued == [(search_id, 1)]
+    monkeypatch.undo()
+    worker_stop.STOP_ASKED.clear()
+    finisher = Segment(context, search_id, number=1)
+    thread = finisher.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and finisher.errors == [] and finisher.enqueued == []
+    search, steps = stored(factory, search_id)
+    assert search.state is SearchState.SUCCEEDED and search.result is not None
+    assert steps == [0, 1, 2]  # each step once, then the "finished" event at step 2
 
 
 def test_a_duplicate_message_leaves_a_canceled_search_to_its_live_owner(
