@@ -24,6 +24,11 @@ import redis
 
 from hwnas import Client
 from latency_db import migrate
+from latency_db.db import make_engine, make_session_factory, session_scope
+from latency_db.repositories import devices as device_repo
+from latency_db.repositories import measurements as measurement_repo
+from latency_db.repositories import runtime_configs as runtime_repo
+from latency_db.spaces import get_space
 from services import processes
 
 from ..databases import copy_sqlite, postgres_unreachable
@@ -98,6 +103,37 @@ class Stack:
         rows = api.get("/measurements", subject=job["subject"], device_id=job["device_id"])
         (row,) = [r for r in rows if r["job_id"] == job["id"]]
         return dict(api.get(f"/measurements/{row['id']}"))
+
+    def seed_lookup_table(self, device_id: str, batch: int) -> None:
+        """A complete lookup table of the 32x32 deploy space (width 0.35, 10 classes) at
+        ``batch``, every op 0.2 ms, written straight to the database: a search can be
+        submitted without an agent building it (that is tests/integration/test_agent_flow.py)."""
+        space = get_space("proxyless", 32, 0.35, 10)
+        engine = make_engine(self.env["HWNAS_DATABASE_URL"])
+        try:
+            with session_scope(make_session_factory(engine)) as session:
+                device = device_repo.get_device(session=session, device_id=device_id)
+                runtime = runtime_repo.get_or_create_runtime_config(
+                    session=session,
+                    backend=self.runtime["backend"],
+                    settings=self.runtime["settings"],
+                )
+                for key, block in space.candidate_blocks().items():
+                    measurement_repo.add_measurement(
+                        session=session,
+                        device=device,
+                        runtime_config=runtime,
+                        subject_kind="op",
+                        subject=key,
+                        batch_size=batch,
+                        input_shape=[batch, block.in_ch, block.in_hw, block.in_hw],
+                        times_ms=[0.2] * 5,
+                        environment={},
+                        source="local",
+                        space_ref=space.ref,
+                    )
+        finally:
+            engine.dispose()
 
     def start_server(self) -> processes.ChildProcess:
         argv = ["-m", "services.cli.main", "server", "--port", str(self.port), *self.server_args]

@@ -10,12 +10,6 @@ from datetime import datetime
 
 import pytest
 
-from latency_db.db import make_engine, make_session_factory, session_scope
-from latency_db.repositories import devices as device_repo
-from latency_db.repositories import measurements as measurement_repo
-from latency_db.repositories import runtime_configs as runtime_repo
-from latency_db.spaces import get_space
-
 from .conftest import FAST_POLICY, Stack
 
 BATCH = 4
@@ -69,41 +63,11 @@ def _instant(timestamp: str) -> datetime:
     return datetime.fromisoformat(timestamp)
 
 
-def _seed_lookup_table(stack: Stack, device_id: str) -> None:
-    """A complete LUT of the deploy space (so a search can be submitted without building it)."""
-    space = get_space("proxyless", 32, 0.35, 10)
-    engine = make_engine(stack.env["HWNAS_DATABASE_URL"])
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            device = device_repo.get_device(session=session, device_id=device_id)
-            runtime = runtime_repo.get_or_create_runtime_config(
-                session=session,
-                backend=stack.runtime["backend"],
-                settings=stack.runtime["settings"],
-            )
-            for key, block in space.candidate_blocks().items():
-                measurement_repo.add_measurement(
-                    session=session,
-                    device=device,
-                    runtime_config=runtime,
-                    subject_kind="op",
-                    subject=key,
-                    batch_size=BATCH,
-                    input_shape=[BATCH, block.in_ch, block.in_hw, block.in_hw],
-                    times_ms=[0.2] * 5,
-                    environment={},
-                    source="local",
-                    space_ref=space.ref,
-                )
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_worker_pauses_while_the_agent_beside_it_measures(stack: Stack, new_device) -> None:  # type: ignore[no-untyped-def]
     device_id, token = new_device("cpu-shared")
-    _seed_lookup_table(stack, device_id)
+    stack.seed_lookup_table(device_id, BATCH)
     worker = stack.start_worker()
     agent = stack.start_agent("agent-shared", token, *HOLDING_POLICY)
     api = stack.api()

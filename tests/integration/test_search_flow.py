@@ -17,7 +17,7 @@ SEARCH = {
     "proxy_resolution": 16,
     "proxy_width": 0.35,
     "batch_size": 8,
-    "steps": 24,
+    "steps": 16,
     "warmup_steps": 4,
     "segment_steps": 4,
     "eval_batches": 1,
@@ -31,31 +31,6 @@ SEARCH = {
     # disturbed measurements may enter the lookup table and the latency terms.
     "include_unclean": True,
 }
-
-
-def build_lut(stack: Stack, device_id: str) -> None:
-    api = stack.api()
-    body = {
-        "device_id": device_id,
-        "runtime": stack.runtime,
-        "space": "proxyless",
-        "resolution": DEPLOY["deploy_resolution"],
-        "width_mult": DEPLOY["deploy_width"],
-        "num_classes": DEPLOY["deploy_classes"],
-        "batch_size": DEPLOY["deploy_batch"],
-    }
-    status = api.post("/lookup-tables/build", body)
-    deadline = time.monotonic() + 900
-    query = {k: status[k] for k in ("runtime_config_id", "space_ref")}
-    while True:
-        table = api.get(
-            "/lookup-tables", device_id=device_id, batch_size=DEPLOY["deploy_batch"], **query
-        )
-        if table["progress"]["measured"] == table["progress"]["total"]:
-            return
-        assert table["progress"]["failed"] == 0, table["progress"]
-        assert time.monotonic() < deadline, table["progress"]
-        time.sleep(1)
 
 
 def wait_search(stack: Stack, search_id: str, until: Any, timeout_s: float = 900) -> dict[str, Any]:
@@ -80,7 +55,7 @@ def test_search_meets_budget_resumes_after_a_killed_worker_and_cancels(
     device_id, token = new_device("cpu-search")
     worker = stack.start_worker()
     stack.start_agent("agent-search", token)
-    build_lut(stack, device_id)
+    stack.seed_lookup_table(device_id, DEPLOY["deploy_batch"])
     api = stack.api()
 
     search = api.post(

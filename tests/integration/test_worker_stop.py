@@ -13,7 +13,7 @@ import time
 import pytest
 
 from .conftest import Stack
-from .test_drift_and_host_lock import SEARCH, _seed_lookup_table
+from .test_drift_and_host_lock import BATCH, SEARCH
 
 HUGE_SEGMENT = {**SEARCH, "segment_steps": 10_000, "oracle": "lut"}  # no agent needed
 STOP_WITHIN_S = 60.0  # a step and a commit; the segment would take hours
@@ -22,7 +22,7 @@ STOP_WITHIN_S = 60.0  # a step and a commit; the segment would take hours
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_worker_stopped_mid_segment_commits_and_exits(stack: Stack, new_device) -> None:  # type: ignore[no-untyped-def]
     device_id, _ = new_device("cpu-stop")
-    _seed_lookup_table(stack, device_id)
+    stack.seed_lookup_table(device_id, BATCH)
     worker = stack.start_worker()
     api = stack.api()
     search = api.post(
