@@ -17,7 +17,13 @@ from typing import Any
 import psutil
 import pytest
 
-from profiler_agent.evidence.cpu import CpuCollector, CpuReading, cpu_evidence, split_cpu_times
+from profiler_agent.evidence.cpu import (
+    TICK_S,
+    CpuCollector,
+    CpuReading,
+    cpu_evidence,
+    split_cpu_times,
+)
 
 # /proc/stat is sampled at the clock tick (100 Hz) while a process's own times are exact
 # run time, so over a second or two the two differ by a few ticks per busy core.
@@ -110,6 +116,22 @@ def test_evidence_arithmetic_from_two_readings() -> None:
     assert cpu_evidence(before, replace(after, own_s=14.0))["other_cpu_cores"] == 0.0
     with pytest.raises(RuntimeError, match="before start"):
         CpuCollector().stop()
+
+
+def test_a_short_interval_reports_its_tick_and_no_more_cores_than_the_machine_has() -> None:
+    """A neighbour's tick on every CPU and one more inside a 3.4 ms timed phase (a test
+    policy's): the figure is bounded by the machine's CPUs, and the tick it moves in is
+    stored beside it."""
+    cpus = psutil.cpu_count() or 1
+    ticks = (cpus + 1) * TICK_S
+    before = CpuReading(at=10.0, busy_s=5.0, steal_s=0.0, total_s=20.0, own_s=1.0, mhz=())
+    after = replace(before, at=10.0034, busy_s=5.0 + ticks, total_s=20.0 + ticks)
+    evidence = cpu_evidence(before, after)
+    assert evidence["other_cpu_cores"] == cpus
+    assert evidence["cpu_tick_cores"] == pytest.approx(TICK_S / 0.0034, rel=1e-3)
+    long = cpu_evidence(before, replace(after, at=10.0 + 100 * cpus * TICK_S))
+    assert long["other_cpu_cores"] == pytest.approx((cpus + 1) / (100 * cpus), abs=1e-4)
+    assert long["cpu_tick_cores"] == pytest.approx(1 / (100 * cpus), abs=1e-4)
 
 
 def test_steal_and_guest_time_are_nobodys_work_here() -> None:
