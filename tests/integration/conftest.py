@@ -26,12 +26,12 @@ from hwnas import Client
 from latency_db import migrate
 from latency_db.db import make_engine, make_session_factory, session_scope
 from latency_db.repositories import devices as device_repo
-from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.spaces import get_space
 from services import processes
 
 from ..databases import copy_sqlite, postgres_unreachable
+from ..lookup_tables import add_op_keys
 
 POSTGRES_ADMIN = os.environ.get(
     "HWNAS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
@@ -118,20 +118,7 @@ class Stack:
                     backend=self.runtime["backend"],
                     settings=self.runtime["settings"],
                 )
-                for key, block in space.candidate_blocks().items():
-                    measurement_repo.add_measurement(
-                        session=session,
-                        device=device,
-                        runtime_config=runtime,
-                        subject_kind="op",
-                        subject=key,
-                        batch_size=batch,
-                        input_shape=[batch, block.in_ch, block.in_hw, block.in_hw],
-                        times_ms=[0.2] * 5,
-                        environment={},
-                        source="local",
-                        space_ref=space.ref,
-                    )
+                add_op_keys(session, device, runtime, space, batch, lambda _: 0.2)
         finally:
             engine.dispose()
 

@@ -30,6 +30,7 @@ from services.app import create_app
 from services.cli import dispatch
 
 from ..databases import Database, copy_sqlite
+from ..lookup_tables import add_op_keys
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 RUNTIME = {"backend": "ort-cpu", "settings": {"threads": 1}}
@@ -163,20 +164,8 @@ def seed_measurements(sessions: sessionmaker[Session], device_name: str) -> Meas
             session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]
         )
         common = {"session": session, "device": device, "runtime_config": runtime}
-        lut = {}
-        for key, block in space.candidate_blocks().items():
-            lut[key] = float(rng.uniform(0.2, 2.0))
-            measurement_repo.add_measurement(
-                **common,
-                subject_kind="op",
-                subject=key,
-                batch_size=32,
-                input_shape=[32, block.in_ch, block.in_hw, block.in_hw],
-                times_ms=[lut[key]] * 5,
-                environment={},
-                source="local",
-                space_ref=space.ref,
-            )
+        lut = {key: float(rng.uniform(0.2, 2.0)) for key in space.candidate_blocks()}
+        add_op_keys(session, device, runtime, space, 32, lut.__getitem__)
         measured = Measured(device.id, runtime.id, space, lut)
         for seed in range(N_NETWORKS):
             arch = space.sample(seed)

@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 from latency_db.db import session_scope
 from latency_db.repositories import devices as device_repo
-from latency_db.repositories import measurements as measurement_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.spaces import SearchSpace, get_space
 from services.cli import output
 from services.cli.main import app
 from services.lut_grid import IDENTITY, lut_grid
 
+from ..lookup_tables import add_op_keys
 from .conftest import RUNTIME, seed_measurements, time_queued_op_jobs
 
 runner = CliRunner()
@@ -55,21 +55,7 @@ def _seed_partial(sessions: sessionmaker[Session], space: SearchSpace, skip: Seq
     with session_scope(sessions) as session:
         device = device_repo.create_device(session=session, name="cpu-part", kind="cpu")
         runtime = runtime_repo.get_or_create_runtime_config(session=session, **RUNTIME)
-        for key, block in space.candidate_blocks().items():
-            if key not in skip:
-                measurement_repo.add_measurement(
-                    session=session,
-                    device=device,
-                    runtime_config=runtime,
-                    subject_kind="op",
-                    subject=key,
-                    batch_size=32,
-                    input_shape=[32, block.in_ch, block.in_hw, block.in_hw],
-                    times_ms=[1.0] * 3,
-                    environment={},
-                    source="local",
-                    space_ref=space.ref,
-                )
+        add_op_keys(session, device, runtime, space, 32, lambda _: 1.0, skip=skip)
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from latency_db.repositories import predictors as predictor_repo
 from latency_db.repositories import runtime_configs as runtime_repo
 from latency_db.verdicts import Verdict, VerdictDetail
 
+from ..lookup_tables import add_op_keys
 from .conftest import N_NETWORKS, RUNTIME, Measured, app_sessions
 
 STEADY = [2.0, 2.01, 1.99, 2.0, 2.0, 2.02, 1.98, 2.0, 2.01, 1.99]
@@ -237,21 +238,16 @@ def test_a_search_needs_a_clean_lookup_table_unless_it_includes_unclean(
         runtime = runtime_repo.get_or_create_runtime_config(
             session=session, backend=RUNTIME["backend"], settings=RUNTIME["settings"]
         )
-        for key, block in space.candidate_blocks().items():
-            measurement_repo.add_measurement(
-                session=session,
-                device=busy,
-                runtime_config=runtime,
-                subject_kind="op",
-                subject=key,
-                batch_size=32,
-                input_shape=[32, block.in_ch, block.in_hw, block.in_hw],
-                times_ms=[measured.lut_ms[key]] * 5,
-                environment={},
-                source="agent",
-                space_ref=space.ref,
-                verdict=VerdictDetail(Verdict.DISTURBED, "other processes used 0.93 cores"),
-            )
+        add_op_keys(
+            session,
+            busy,
+            runtime,
+            space,
+            32,
+            measured.lut_ms.__getitem__,
+            source="agent",
+            verdict=VerdictDetail(Verdict.DISTURBED, "other processes used 0.93 cores"),
+        )
         busy_id = busy.id
     deploy = {"deploy_resolution": 32, "deploy_width": 0.35, "deploy_classes": 10}
     body = {"device_id": busy_id, "budget_ms": 20.0, "estimator": "proxyless", "config": deploy}
