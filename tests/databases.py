@@ -12,7 +12,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -107,8 +107,6 @@ def copy_sqlite(template: Path, target: Path) -> Path:
     """A consistent copy of the SQLite database ``template`` at ``target`` (the backup API:
     whatever its journal mode, the copy holds every committed page)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(template) as source, sqlite3.connect(target) as copy:
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
-    source.close()
-    copy.close()
     return target

@@ -206,7 +206,8 @@ def _run_claimed(
     checkpoint = CheckpointStore(context.settings.checkpoint_dir).save(
         stored.id, run.step_index, run.state_dict()
     )
-    finish_next = run.done and not STOP_ASKED.is_set()
+    stopping = STOP_ASKED.is_set()
+    finish_next = run.done and not stopping
     if not _commit_segment(
         context, run, stored.id, claim_token, segment, checkpoint, events, finish_next
     ):
@@ -214,7 +215,7 @@ def _run_claimed(
     if finish_next:
         _store_result(context, stored.id, claim_token, run, heartbeat)
         return
-    if STOP_ASKED.is_set():
+    if stopping:
         log.info(
             "search %s segment %d: this worker is stopping; committed at step %d, the rest "
             "sent on as segment %d",
