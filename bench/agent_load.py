@@ -11,14 +11,16 @@ worker is needed. The pollers wait on searches stored directly (they never run),
 user, below the per-user bound.
 
 Each agent heartbeats at once and then after pauses of 75-100 % of ``--heartbeat-s``
-(default: the server's 10 s), as the real agent does, and loops as the real one: claim with a
-long-poll of ``CLAIM_WAIT_S``, renew the lease once, complete it (renew and complete are sent
+(default: the server's 10 s), as the real agent does, and loops as the real one once its
+first heartbeat is answered: claim with a long-poll of ``CLAIM_WAIT_S``, renew the lease
+once, complete it and claim the next job in the same request (renew and complete are sent
 again when no answer came). Figures:
 
 - ``completed_per_s``: jobs completed (the server's sentinel jobs among them) / seconds from
   the agents' start to the last completion
-- ``claim_p50_ms``, ``claim_p99_ms``: claims that returned a job (no job is added or given
-  back during the run, so these never waited for work)
+- ``claim_p50_ms``, ``claim_p99_ms``: requests that returned a lease: claims, and results
+  that brought the next job's (no job is added or given back during the run, so these never
+  waited for work)
 - ``heartbeat_p99_ms``, ``renew_p99_ms``, ``complete_p99_ms``; ``server_heartbeat_p99_ms``:
   the same percentile inside the server (its request histogram, a bucket bound);
   ``first_heartbeat_p99_ms`` of each agent's first beat (all agents start at once, beside
@@ -310,6 +312,7 @@ def searches_to_wait_on(database_url: str, device_id: str, user_ids: list[str]) 
 class Agent:
     name: str
     headers: dict[str, str]
+    first_beat_answered: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def enroll(client: httpx.AsyncClient, tally: Tally, token: str, name: str) -> Agent:
@@ -331,48 +334,67 @@ async def heartbeats(
         what = "first_heartbeat" if first else "heartbeat"
         await tally.call(client, "POST", "/agents/heartbeat", what, json={}, headers=agent.headers)
         first = False
+        agent.first_beat_answered.set()
         with suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=heartbeat_pause(every_s))
 
 
 async def work(client: httpx.AsyncClient, tally: Tally, agent: Agent, stop: asyncio.Event) -> None:
-    """Claim, renew once, complete with synthetic times; until every job the bench queued
-    is done (the server's sentinel jobs come on top, and are counted as completed)."""
+    """Claim, renew once, complete with synthetic times and the next job's claim in the same
+    request (``/leases/complete-and-claim``, as the real agent does), long-polling a claim
+    only when none came along; until every job the bench queued is done (the server's
+    sentinel jobs come on top, and are counted as completed)."""
+    await agent.first_beat_answered.wait()  # as the real agent: its first claim follows it
+    lease: dict[str, Any] | None = None
     while not stop.is_set() and tally.waiting:
-        claim = await tally.call(
-            client,
-            "POST",
-            "/agents/claim",
-            "claim",
-            params={"wait": CLAIM_WAIT_S},
-            headers=agent.headers,
-        )
-        if claim is None or claim.status_code != 200:
-            continue
-        lease = claim.json()
-        job_id = lease["job"]["id"]
-        on_lease = {**agent.headers, "Lease-Token": lease["lease_token"]}
-        await tally.call(client, "POST", "/leases/renew", "renew", tries=TRIES, headers=on_lease)
-        result = {
-            "idempotency_key": f"{job_id}-{lease['job']['attempt']}",
-            "times_ms": [1.0, 1.1, 0.9, 1.05, 0.95],
-            "environment": {"synthetic": True, "agent": agent.name},
-        }
-        done = await tally.call(
-            client,
-            "POST",
-            "/leases/complete",
-            "complete",
-            tries=TRIES,
-            json=result,
-            headers=on_lease,
-        )
-        if done is not None and done.status_code == 200:
-            tally.completed.add(job_id)
-            tally.waiting.discard(job_id)
-            if not tally.waiting:
-                tally.all_done.set()
-            tally.last_completion = time.monotonic()
+        if lease is None:
+            claim = await tally.call(
+                client,
+                "POST",
+                "/agents/claim",
+                "claim",
+                params={"wait": CLAIM_WAIT_S},
+                headers=agent.headers,
+            )
+            if claim is None or claim.status_code != 200:
+                continue
+            lease = claim.json()
+        lease = await run_lease(client, tally, agent, lease)
+
+
+async def run_lease(
+    client: httpx.AsyncClient, tally: Tally, agent: Agent, lease: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Renew the lease once and complete it; the next job's lease that came with the result,
+    None when none did (or the result got no answer)."""
+    job_id = lease["job"]["id"]
+    on_lease = {**agent.headers, "Lease-Token": lease["lease_token"]}
+    await tally.call(client, "POST", "/leases/renew", "renew", tries=TRIES, headers=on_lease)
+    result = {
+        "idempotency_key": f"{job_id}-{lease['job']['attempt']}",
+        "times_ms": [1.0, 1.1, 0.9, 1.05, 0.95],
+        "environment": {"synthetic": True, "agent": agent.name},
+    }
+    done = await tally.call(
+        client,
+        "POST",
+        "/leases/complete-and-claim",
+        "complete",
+        tries=TRIES,
+        json=result,
+        headers=on_lease,
+    )
+    if done is None or done.status_code != 200:
+        return None
+    tally.completed.add(job_id)
+    tally.waiting.discard(job_id)
+    if not tally.waiting:
+        tally.all_done.set()
+    tally.last_completion = time.monotonic()
+    next_lease: dict[str, Any] | None = done.json()["next"]
+    if next_lease is not None:  # this request was the next job's claim too
+        tally.latencies_ms["claim"].append(tally.latencies_ms["complete"][-1])
+    return next_lease
 
 
 async def long_poll(

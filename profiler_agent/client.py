@@ -134,6 +134,19 @@ class ServerClient:
             "POST", "/leases/complete", json=result, headers=_lease(lease_token)
         ).json()
 
+    def complete_and_claim(self, lease_token: str, result: dict[str, Any]) -> dict[str, Any] | None:
+        """Complete, and lease the next job in the same request: its claim (as ``claim``
+        answers it), None when no job is queued."""
+        reply = self._request(
+            "POST",
+            "/leases/complete-and-claim",
+            json=result,
+            params={"session_id": self.session_id},
+            headers=_lease(lease_token),
+        ).json()
+        next_job: dict[str, Any] | None = reply["next"]
+        return next_job
+
     def fail(self, lease_token: str, error_code: str, message: str) -> dict[str, Any]:
         body = {"error_code": error_code, "message": message[:4000]}
         return self._request("POST", "/leases/fail", json=body, headers=_lease(lease_token)).json()

@@ -13,7 +13,9 @@ Wire format (the server's routes follow :mod:`profiler_agent.client`):
 - complete posts the measurement record (see :func:`profiler_agent.measure.measurement_record`)
   with ``idempotency_key`` = the SHA-256 of the lease token (one key per lease; the server
   stores no usable token); fail posts an error code of :data:`ERROR_CODES`. The lease token
-  travels in the ``Lease-Token`` header.
+  travels in the ``Lease-Token`` header. An agent that goes on working posts its result to
+  complete-and-claim instead, which answers ``{"measurement", "next"}``: ``next`` is the
+  following job's claim (as claim answers it), null when none is queued.
 
 The lease is renewed every ``lease_s / 3`` while a job runs; a refused renewal (409: the lease
 was superseded) abandons the job without uploading. SIGTERM releases a held lease and exits.
@@ -162,6 +164,7 @@ class Agent:
         self._canceled: set[str] = set()
         self._lost: set[str] = set()
         self._lock = threading.Lock()
+        self._first_beat_sent = threading.Event()
         self._prepared: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.host_lock = HostLock(config.host_lock_dir)
 
@@ -185,6 +188,7 @@ class Agent:
                 self.heartbeat_s = float(reply.get("heartbeat_s", self.heartbeat_s))
                 with self._lock:
                     self._canceled.update(set(reply.get("canceled", [])) & self._held)
+            self._first_beat_sent.set()
             self.stopping.wait(heartbeat_pause(self.heartbeat_s))
 
     @contextmanager
@@ -275,8 +279,10 @@ class Agent:
         merged.update(job_settings)
         return BackendSettings.from_mapping(merged)
 
-    def run_job(self, job: Job) -> None:
-        """Measure ``job`` under its lease and complete or fail it; never raises for a job."""
+    def run_job(self, job: Job) -> dict[str, Any] | None:
+        """Measure ``job`` under its lease and complete or fail it; never raises for a job.
+        A completed job brings the claim of the next one with its result, unless the agent
+        is stopping: that claim, None when there is none."""
         log.info("job %s (%s) leased", job.job_id, job.kind)
         with self._renewing(job):
             check = self._checker(job)
@@ -284,33 +290,33 @@ class Agent:
                 record = self._measure(job, check)
             except JobAborted as err:
                 self._abandon(job, err)
-                return
+                return None
             except ConnectionError as err:
                 log.warning("server away during job %s; its lease will expire: %s", job.job_id, err)
-                return
+                return None
             except InvalidTimings as err:
                 self._fail(job, "runtime_error", err)
-                return
+                return None
             except (ServerRefused, InvalidModel, ValueError) as err:
                 self._fail(job, "invalid_artifact", err)
-                return
+                return None
             except (DeviceLost, BackendUnavailable) as err:
                 self._fail(job, "device_lost", err)
-                return
+                return None
             except Exception as err:  # a runtime's own errors have no common base class
                 log.exception("job %s failed", job.job_id)
                 self._fail(job, "runtime_error", err)
-                return
+                return None
             if job.require_stable and record["unstable"]:
                 self._fail(job, "unstable", f"CV {record['stats']['cv']:.1%} after a re-run")
-                return
+                return None
             record["idempotency_key"] = hashlib.sha256(job.lease_token.encode()).hexdigest()
             record["job_id"] = job.job_id
             try:
-                self.client.complete(job.lease_token, record)
+                next_claim = self._report(job, record)
             except ServerRefused as err:
                 log.warning("result of job %s refused: %s", job.job_id, err)
-                return
+                return None
         verdict = record["verdict"]
         log.info(
             "job %s done: median %.3f ms, %s (%s)",
@@ -319,6 +325,14 @@ class Agent:
             verdict["verdict"],
             verdict["reason"],
         )
+        return next_claim
+
+    def _report(self, job: Job, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Upload the result; the next job's claim comes with it while the agent goes on."""
+        if self.stopping.is_set():
+            self.client.complete(job.lease_token, record)
+            return None
+        return self.client.complete_and_claim(job.lease_token, record)
 
     def _measure(self, job: Job, check: Callable[[], None]) -> dict[str, Any]:
         settings = self._settings(job)
@@ -351,27 +365,39 @@ class Agent:
             return
         log.info("job %s abandoned: %s", job.job_id, err)
         if self.stopping.is_set():
-            try:
-                self.client.release(job.lease_token)
-            except (ServerRefused, ConnectionError) as refused:
-                log.warning("could not release the lease of job %s: %s", job.job_id, refused)
+            self._release(job)
+
+    def _release(self, job: Job) -> None:
+        try:
+            self.client.release(job.lease_token)
+        except (ServerRefused, ConnectionError) as refused:
+            log.warning("could not release the lease of job %s: %s", job.job_id, refused)
 
     # -- main loop ------------------------------------------------------------------------
     def serve(self) -> None:
         """Claim and run jobs until stopped; server outages are waited out."""
         threading.Thread(target=self.heartbeat_forever, name="heartbeat", daemon=True).start()
+        # The first claim waits for the first heartbeat's answer: a fleet that starts together
+        # has its beats answered before its claims, instead of every beat queueing behind
+        # every claim (bench/agent_load.py: first-beat p99 over 1 s at 200 agents).
+        while not self._first_beat_sent.wait(0.5) and not self.stopping.is_set():
+            pass
         delays = iter(())
+        claimed: dict[str, Any] | None = None
         while not self.stopping.is_set():
-            try:
-                claimed = self.client.claim(self.config.claim_wait_s)
-            except ConnectionError as err:
-                delay = next(delays, None) or self.config.retry.max_s
-                log.warning("server away (%s); retrying in %.1f s", err, delay)
-                self.stopping.wait(delay)
-                continue
-            delays = self.config.retry.delays()
+            if claimed is None:
+                try:
+                    claimed = self.client.claim(self.config.claim_wait_s)
+                except ConnectionError as err:
+                    delay = next(delays, None) or self.config.retry.max_s
+                    log.warning("server away (%s); retrying in %.1f s", err, delay)
+                    self.stopping.wait(delay)
+                    continue
+                delays = self.config.retry.delays()
             if claimed is not None:
-                self.run_job(Job.from_claim(claimed))
+                claimed = self.run_job(Job.from_claim(claimed))
+        if claimed is not None:  # leased with the last result as the agent was stopping
+            self._release(Job.from_claim(claimed))
         for prepared in self._prepared.values():
             self.backend.release(prepared)
         self._prepared.clear()

@@ -6,20 +6,15 @@ from functools import partial
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy.orm import Session
 
 from latency_db.db import session_scope
 from latency_db.repositories import agents as agent_repo
 from latency_db.repositories import enrollment as enrollment_repo
-from latency_db.repositories import leases as lease_repo
-from latency_db.repositories.leases import Claim
-from latency_db.repositories.sentinels import SentinelSchedule, record_agent_session
-from latency_db.sentinel import ensure_sentinel_artifact
 from latency_db.settings import Settings
+from services.claims import AgentSessionId, NextJobClaim
 from services.deps import AgentCredential, SessionDep, SettingsDep, authenticated_agent
 from services.long_polls import poll
 from services.schemas.agents import (
-    ClaimedJob,
     ClaimOut,
     EnrollIn,
     EnrollOut,
@@ -93,62 +88,16 @@ async def heartbeat(
     return await to_thread.run_sync(beat, limiter=limiter)
 
 
-def _sentinel_schedule(
-    request: Request, session: Session, settings: Settings
-) -> SentinelSchedule | None:
-    """The server's sentinel schedule. The sentinel artifact is stored by the first claim
-    and remembered once a claim has committed (artifacts are never deleted)."""
-    if not settings.sentinel:
-        return None
-    sha256 = getattr(request.app.state, "sentinel_sha256", None)
-    if sha256 is None:
-        store = request.app.state.artifact_store
-        sha256 = ensure_sentinel_artifact(session=session, store=store).sha256
-    return SentinelSchedule(
-        artifact_sha256=sha256,
-        every_jobs=settings.sentinel_every_jobs,
-        every_minutes=settings.sentinel_every_minutes,
-        max_attempts=settings.max_attempts,
-    )
-
-
 def _claim_once(
     request: Request, credential: str, settings: Settings, session_id: str | None
 ) -> ClaimOut | None:
     """One claim attempt in its own transaction (the database clock is per transaction),
     the agent authenticated in it: a disabled agent stops getting work while it waits."""
+    claim = NextJobClaim(request, settings)
     with session_scope(request.app.state.session_factory) as session:
-        agent = authenticated_agent(session, credential)
-        record_agent_session(session=session, agent=agent, session_id=session_id)
-        sentinel = _sentinel_schedule(request, session, settings)
-        claimed = lease_repo.claim_job(
-            session=session, agent=agent, lease_seconds=settings.lease_seconds, sentinel=sentinel
-        )
-        answer = None if claimed is None else _claim_out(claimed, settings)
-    if sentinel is not None:
-        request.app.state.sentinel_sha256 = sentinel.artifact_sha256
+        answer = claim.take(session, authenticated_agent(session, credential), session_id)
+    claim.remember_committed()
     return answer
-
-
-def _claim_out(claimed: Claim, settings: Settings) -> ClaimOut:
-    job = claimed.job
-    return ClaimOut(
-        lease_token=claimed.token,
-        lease_s=settings.lease_seconds,
-        expires_at=claimed.lease.expires_at,
-        job=ClaimedJob(
-            id=job.id,
-            kind=job.kind.value,
-            subject=job.subject,
-            space_ref=job.space_ref,
-            batch_size=job.batch_size,
-            input_shape=job.input_shape,
-            artifact_sha256=job.artifact_sha256 or "",
-            backend=job.runtime_config.backend,
-            settings=job.runtime_config.settings,
-            attempt=job.attempt,
-        ),
-    )
 
 
 @router.post(
@@ -161,13 +110,7 @@ async def claim(
     credential: AgentCredential,
     settings: SettingsDep,
     wait: float = Query(default=0.0, ge=0.0, le=MAX_CLAIM_WAIT_S, description="long-poll seconds"),
-    session_id: str | None = Query(
-        default=None,
-        min_length=8,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="the agent process's session; a new one means the agent restarted",
-    ),
+    session_id: AgentSessionId = None,
 ) -> ClaimOut | Response:
     """Lease the next job of the agent's device and backend; 204 when none came in ``wait``.
 

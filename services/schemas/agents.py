@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from latency_db.errors import ValidationError
 from latency_db.verdicts import MAX_REASON_LENGTH, MAX_TRIES, check_evidence
 from services.schemas.common import ApiModel, VerdictName
+from services.schemas.jobs import MeasurementOut
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -58,6 +59,13 @@ class ClaimOut(ApiModel):
     lease_s: int
     expires_at: datetime
     job: ClaimedJob
+
+
+class CompletedAndClaimedOut(ApiModel):
+    """The stored result and the lease of the agent's next job (null: none is queued)."""
+
+    measurement: MeasurementOut
+    next: ClaimOut | None
 
 
 class LeaseOut(ApiModel):
