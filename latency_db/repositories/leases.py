@@ -175,15 +175,16 @@ def claim_job(
 
 
 def _lease_of_agent(session: Session, agent: Agent, token: str) -> JobLease:
-    """The lease (row locked) with its job, the job's device and runtime configuration, in
-    one read."""
-    job = joinedload(JobLease.job, innerjoin=True)
+    """The lease (row locked) with its job and the job's runtime configuration, in one read.
+    The job's device is the agent's own, loaded with it (``authenticate_agent``): the
+    session's identity map answers ``job.device`` without a query."""
     lease = session.scalars(
         select(JobLease)
         .where(JobLease.token_hash == hash_token(token))
         .options(
-            job.joinedload(ProfilingJob.device, innerjoin=True),
-            job.joinedload(ProfilingJob.runtime_config, innerjoin=True),
+            joinedload(JobLease.job, innerjoin=True).joinedload(
+                ProfilingJob.runtime_config, innerjoin=True
+            )
         )
         .with_for_update(of=JobLease)
     ).first()

@@ -90,12 +90,13 @@ def current_speed_index(
     *, session: Session, device_id: str, runtime_config_id: str
 ) -> float | None:
     """The latest stable point of the series, or None before the first one."""
-    latest = session.scalars(
+    latest: float | None = session.scalars(
         _stable_samples(device_id, runtime_config_id)
+        .with_only_columns(SpeedSample.speed_index)  # read with every result: no whole row
         .order_by(SpeedSample.created_at.desc(), SpeedSample.id.desc())
         .limit(1)
     ).first()
-    return None if latest is None else latest.speed_index
+    return latest
 
 
 def reference_ms(*, session: Session, device_id: str, runtime_config_id: str) -> float | None:
