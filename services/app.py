@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI
@@ -23,6 +24,7 @@ from services.parent_watch import end_with_supervisor
 from services.routers import ROUTERS
 from services.routers.agents import AGENT_REPORT_BYTES, HEARTBEAT_THREADS
 from services.schemas.common import ERROR_RESPONSES
+from services.search_notices import SearchNotices, listener_dsn
 from services.task_queue import TaskQueue
 from services.ui import UI_PREFIX, install_ui
 
@@ -48,13 +50,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     task_queue = TaskQueue(settings)
     sweeper = Sweeper(factory, settings, task_queue)
 
+    notices = SearchNotices(
+        listener_dsn(engine.url) if engine.dialect.name == "postgresql" else None
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         answer_long_polls_on_exit_signals()
         end_with_supervisor()
         sweeper.start()
+        listener = asyncio.create_task(notices.listen_forever(), name="search-notices")
         yield
+        listener.cancel()
+        with suppress(asyncio.CancelledError):
+            await listener
         sweeper.stop()
         engine.dispose()
         forget_this_process()
@@ -69,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_factory = factory
     app.state.task_queue = task_queue
+    app.state.search_notices = notices
     app.state.long_poll_slots = long_polls = LongPollSlots(settings.long_polls_per_user)
     app.state.artifact_store = ArtifactStore(settings.artifact_dir)
     app.state.heartbeat_limiter = CapacityLimiter(HEARTBEAT_THREADS)

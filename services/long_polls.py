@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -106,6 +107,22 @@ class LongPollSlots:
                 del self._held[user_id]
 
 
+@dataclass(frozen=True)
+class Wake:
+    """What wakes a waiting poll early (``services.search_notices``): ``event`` is set on
+    news. While ``trusted()`` says news comes that way, the poll reads only every
+    ``interval_s`` besides, as a safety net; otherwise on its own schedule."""
+
+    event: asyncio.Event
+    trusted: Callable[[], bool]
+    interval_s: float
+
+
+# A poll asleep between reads still looks this often whether the server is stopping or the
+# client has hung up (each a flag, no read).
+_LOOK_S = 1.0
+
+
 async def poll(
     read: Callable[[], T],
     done: Callable[[T], bool],
@@ -114,23 +131,44 @@ async def poll(
     interval_s: float,
     max_interval_s: float | None = None,
     hung_up: Callable[[], Awaitable[bool]] | None = None,
+    wake: Wake | None = None,
 ) -> T:
     """``read()`` in the threadpool until ``done`` says its answer is final, ``wait_s`` has
     passed, the client has hung up or the server is stopping; the last answer. Sleeps on
     the event loop between reads, so a waiting client holds no thread; the pause doubles from
     ``interval_s`` up to ``max_interval_s``, so a long wait costs a few reads rather than one
-    per interval."""
+    per interval. A ``wake`` ends a pause early, and lengthens it while trusted."""
     deadline = time.monotonic() + wait_s
     pause = interval_s
     while True:
+        if wake is not None:
+            wake.event.clear()  # before the read: news during it wakes the next pause
         answer = await run_in_threadpool(read)
-        left = deadline - time.monotonic()
-        if (
-            done(answer)
-            or left <= 0
-            or server_stopping.is_set()
-            or (hung_up is not None and await hung_up())
-        ):
+        if done(answer) or time.monotonic() >= deadline or await _should_end(hung_up):
             return answer
-        await asyncio.sleep(min(pause, left))
+        nap = pause if wake is None or not wake.trusted() else wake.interval_s
+        await _sleep(min(nap, deadline - time.monotonic()), wake, hung_up)
         pause = min(2 * pause, max_interval_s or interval_s)
+
+
+async def _should_end(hung_up: Callable[[], Awaitable[bool]] | None) -> bool:
+    return server_stopping.is_set() or (hung_up is not None and await hung_up())
+
+
+async def _sleep(
+    seconds: float, wake: Wake | None, hung_up: Callable[[], Awaitable[bool]] | None
+) -> None:
+    """Up to ``seconds``, until woken, the server stops or the client hangs up."""
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        if wake is None:
+            await asyncio.sleep(min(left, _LOOK_S))
+        else:
+            try:
+                await asyncio.wait_for(wake.event.wait(), min(left, _LOOK_S))
+            except TimeoutError:
+                pass
+            else:
+                return
+        if await _should_end(hung_up):
+            return

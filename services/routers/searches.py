@@ -14,10 +14,11 @@ from latency_db.models.base import ID_LENGTH
 from latency_db.search_spec import EstimatorName
 from services import searches as service
 from services.deps import CurrentUser, LongPollSlotsDep, SessionDep, SettingsDep, TaskQueueDep
-from services.long_polls import TOO_MANY_WAITS_RESPONSE, poll
+from services.long_polls import TOO_MANY_WAITS_RESPONSE, Wake, poll
 from services.schemas.common import MAX_OFFSET
 from services.schemas.links import links_from
 from services.schemas.searches import SearchCreate, SearchEventOut, SearchOut, SearchResultOut
+from services.search_notices import NOTICED_READ_INTERVAL_S, SearchNotices
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 LONG_POLL_MAX_S = 30.0
@@ -90,6 +91,7 @@ async def search_events(
 ) -> list[SearchEventOut]:
     """Events in order from position ``after``; with ``wait`` the call holds until there is
     one or the search has ended. A wait holds no server thread and no database connection;
+    on PostgreSQL it answers as soon as an event is stored (``services.search_notices``);
     a user holds at most ``long_polls_per_user`` waits at once (429 beyond)."""
     factory = request.app.state.session_factory
 
@@ -99,15 +101,18 @@ async def search_events(
                 session=session, user=user, search_id=search_id, after=after, limit=limit
             )
 
+    notices: SearchNotices = request.app.state.search_notices
     async with slots.slot(user.id) if wait else nullcontext():
-        page = await poll(
-            read,
-            service.EventsPage.final,
-            wait_s=wait,
-            interval_s=service.POLL_INTERVAL_S,
-            max_interval_s=service.POLL_MAX_INTERVAL_S,
-            hung_up=request.is_disconnected,
-        )
+        with notices.watching(search_id) as news:
+            page = await poll(
+                read,
+                service.EventsPage.final,
+                wait_s=wait,
+                interval_s=service.POLL_INTERVAL_S,
+                max_interval_s=service.POLL_MAX_INTERVAL_S,
+                hung_up=request.is_disconnected,
+                wake=Wake(news, lambda: notices.listening, NOTICED_READ_INTERVAL_S),
+            )
     return page.events
 
 

@@ -40,7 +40,7 @@ def _drift(url: str | URL) -> list[object]:
 def _round_trip(url: str | URL) -> None:
     model_tables = set(Base.metadata.tables)
     migrate.upgrade(url)
-    assert migrate.current(url) == migrate.head_revision() == "0013"
+    assert migrate.current(url) == migrate.head_revision() == "0014"
     assert model_tables <= _tables(url)
     migrate.downgrade(url)
     assert migrate.current(url) is None
@@ -203,7 +203,7 @@ def test_command_line_migrates_the_settings_database(
     assert (tmp_path / "data" / "hwnas.sqlite3").is_file()
     migrate.main(["downgrade", "--url", f"sqlite:///{tmp_path / 'data' / 'hwnas.sqlite3'}"])
     migrate.main(["current"])
-    assert capsys.readouterr().out.split() == ["0013", "base", "base"]
+    assert capsys.readouterr().out.split() == ["0014", "base", "base"]
 
 
 def _weights_artifacts_in_0011(url: str | URL) -> None:
