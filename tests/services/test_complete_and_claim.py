@@ -14,19 +14,11 @@ from fastapi.testclient import TestClient
 from profiler_agent.backends import BackendSettings, create_backend
 from profiler_agent.client import ServerClient
 from profiler_agent.loop import Agent, AgentConfig
-from profiler_agent.policy import MeasurementPolicy
 
+from ..profiler_agent.test_protocol import FAST
 from .conftest import BOTH_DATABASES, queue_op_job
 
 RESULT: dict[str, Any] = {"times_ms": [2.0, 2.1, 1.9, 2.05, 1.95]}
-FAST = MeasurementPolicy(
-    warmup_min_runs=2,
-    warmup_min_s=0.0,
-    timed_min_runs=5,
-    timed_min_s=0.02,
-    max_timed_s=0.0,
-    max_disturbed_tries=1,
-)
 
 
 def _device_of(client: TestClient) -> str:
@@ -124,7 +116,8 @@ def test_the_agent_measures_job_after_job_and_gives_back_a_lease_taken_as_it_sto
     server = ServerClient(config.server_url)
     server._http.close()
     server._http = TestClient(client.app, base_url="http://testserver")
-    enroll = {"enrollment_token": created["enrollment"]["token"], "name": "loop", "backend": "ort-cpu"}
+    token = created["enrollment"]["token"]
+    enroll = {"enrollment_token": token, "name": "loop", "backend": "ort-cpu"}
     server.set_credential(client.post("/v1/agents/enroll", json=enroll).json()["credential"])
     agent = Agent(config, server, create_backend("ort-cpu"))
     paths: list[str] = []  # answered requests, in order
