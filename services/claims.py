@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Query, Request
 from sqlalchemy.orm import Session
 
-from latency_db.models import Agent
+from latency_db.models import Agent, Measurement
 from latency_db.repositories import leases as lease_repo
 from latency_db.repositories.leases import Claim
 from latency_db.repositories.sentinels import SentinelSchedule, record_agent_session
@@ -88,6 +88,16 @@ class NextJobClaim:
             agent=agent,
             lease_seconds=self.settings.lease_seconds,
             sentinel=self._sentinel,
+        )
+        return None if claimed is None else _claim_out(claimed, self.settings)
+
+    def take_again(
+        self, session: Session, agent: Agent, measurement: Measurement
+    ) -> ClaimOut | None:
+        """The lease this result's first upload took (its answer was lost), under a new
+        token; None when it took none."""
+        claimed = lease_repo.reissue_lease_taken_with(
+            session=session, agent=agent, measurement=measurement
         )
         return None if claimed is None else _claim_out(claimed, self.settings)
 

@@ -174,6 +174,39 @@ def claim_job(
     return Claim(lease=lease, job=job, token=token)
 
 
+def reissue_lease_taken_with(
+    *, session: Session, agent: Agent, measurement: Measurement
+) -> Claim | None:
+    """The live lease the agent took in the transaction that stored ``measurement`` (a
+    complete-and-claim whose answer never reached it: the transaction's clock stamps both),
+    under a new token; None when there is none (a fresh result, or a plain completion).
+    The old token stops working."""
+    now = db_now(session)
+    if measurement.created_at == now:  # stored just now: nothing was leased with it yet
+        return None
+    lease = session.scalars(
+        select(JobLease)
+        .where(
+            JobLease.agent_id == agent.id,
+            JobLease.state == LeaseState.LIVE,
+            JobLease.leased_at == measurement.created_at,
+            JobLease.expires_at > now,
+        )
+        .options(
+            joinedload(JobLease.job, innerjoin=True).joinedload(
+                ProfilingJob.runtime_config, innerjoin=True
+            )
+        )
+        .with_for_update(of=JobLease)
+    ).first()
+    if lease is None:
+        return None
+    token = generate_token(LEASE_TOKEN)
+    lease.token_hash = hash_token(token)
+    session.flush()
+    return Claim(lease=lease, job=lease.job, token=token)
+
+
 def _lease_of_agent(session: Session, agent: Agent, token: str) -> JobLease:
     """The lease (row locked) with its job and the job's runtime configuration, in one read.
     The job's device is the agent's own, loaded with it (``authenticate_agent``): the

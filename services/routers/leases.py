@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from sqlalchemy.orm import Session
 
-from latency_db.models import Agent, ProfilingJob
+from latency_db.models import Agent, Measurement, ProfilingJob
 from latency_db.repositories import leases as lease_repo
 from services.claims import AgentSessionId, NextJobClaim
 from services.deps import AgentCredential, SessionDep, SettingsDep, authenticated_agent
@@ -59,8 +59,8 @@ def renew(
 
 def _store_result(
     session: Session, agent: Agent, lease_token: str, body: CompleteIn
-) -> MeasurementOut:
-    measurement = lease_repo.complete_lease(
+) -> Measurement:
+    return lease_repo.complete_lease(
         session=session,
         agent=agent,
         lease_token=lease_token,
@@ -71,7 +71,6 @@ def _store_result(
         evidence=body.evidence,
         verdict=None if body.verdict is None else body.verdict.model_dump(),
     )
-    return MeasurementOut.model_validate(measurement)
 
 
 @router.post("/complete", response_model=MeasurementOut)
@@ -81,7 +80,7 @@ def complete(
     """Store the result (idempotent by ``idempotency_key``); 409 for a superseded lease."""
     stored = _store_result(session, authenticated_agent(session, credential), lease_token, body)
     session.commit()
-    return stored
+    return MeasurementOut.model_validate(stored)
 
 
 @router.post("/complete-and-claim", response_model=CompletedAndClaimedOut)
@@ -97,14 +96,15 @@ def complete_and_claim(
     """``/leases/complete``, then the claim of the agent's next job in the same transaction:
     one round trip per job instead of two for an agent that keeps working. ``next`` is null
     when no job is queued (the agent then long-polls ``/agents/claim``); a refused result
-    (409, 422) leases nothing."""
+    (409, 422) leases nothing. The same result sent again (its answer was lost) answers the
+    lease its first upload took, under a new token, rather than leasing one more."""
     agent = authenticated_agent(session, credential)
     stored = _store_result(session, agent, lease_token, body)
     claim = NextJobClaim(request, settings)
-    next_job = claim.take(session, agent, session_id)
+    next_job = claim.take_again(session, agent, stored) or claim.take(session, agent, session_id)
     session.commit()
     claim.remember_committed()
-    return CompletedAndClaimedOut(measurement=stored, next=next_job)
+    return CompletedAndClaimedOut(measurement=MeasurementOut.model_validate(stored), next=next_job)
 
 
 @router.post("/fail", response_model=JobStateOut)

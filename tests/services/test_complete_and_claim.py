@@ -51,15 +51,33 @@ def test_a_result_brings_the_next_jobs_lease(client: TestClient, lease: dict[str
     assert stored["median_ms"] == pytest.approx(2.0)
     assert claimed["job"]["subject"] == "op-b" and claimed["lease_s"] > 0
     assert _job_states(client) == {"op-a": "succeeded", "op-b": "leased"}
-    # The same result again (an answer lost on the way) stores nothing new; nothing is queued.
-    again = _complete_and_claim(client, lease, lease["token"], "k-a")
-    assert again.status_code == 200 and again.json() == {"measurement": stored, "next": None}
     # The lease it answered with is live: renewed and completed like any other.
     second = {**lease["headers"], "Lease-Token": claimed["lease_token"]}
     assert client.post("/v1/leases/renew", headers=second).json()["state"] == "live"
     last = _complete_and_claim(client, lease, claimed["lease_token"], "k-b")
     assert last.status_code == 200 and last.json()["next"] is None
     assert _job_states(client) == {"op-a": "succeeded", "op-b": "succeeded"}
+
+
+@pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
+def test_a_result_sent_again_gets_the_lease_its_lost_answer_carried(
+    client: TestClient, lease: dict[str, Any]
+) -> None:
+    queue_op_job(client, _device_of(client), "op-b")
+    queue_op_job(client, _device_of(client), "op-c")
+
+    lost = _complete_and_claim(client, lease, lease["token"], "k-a").json()
+    again = _complete_and_claim(client, lease, lease["token"], "k-a")
+    assert again.status_code == 200, again.text
+    assert again.json()["measurement"] == lost["measurement"]
+    reissued = again.json()["next"]
+    assert reissued["job"] == lost["next"]["job"]  # the same job, no attempt spent
+    assert reissued["lease_token"] != lost["next"]["lease_token"]
+    assert _job_states(client) == {"op-a": "succeeded", "op-b": "leased", "op-c": "queued"}
+    old = {**lease["headers"], "Lease-Token": lost["next"]["lease_token"]}
+    assert client.post("/v1/leases/renew", headers=old).status_code == 404
+    new = {**lease["headers"], "Lease-Token": reissued["lease_token"]}
+    assert client.post("/v1/leases/renew", headers=new).json()["state"] == "live"
 
 
 @pytest.mark.parametrize("database", BOTH_DATABASES, indirect=True)
