@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import Subset
 from torchvision import datasets, transforms
 
 from search_worker.devices import module_device
@@ -144,8 +145,12 @@ def load_search_data(
     )
 
 
-def accuracy(model: torch.nn.Module, dataset: datasets.ImageFolder, batch_size: int = 100) -> float:
-    """Top-1 accuracy of ``model`` (eval mode) on a whole dataset."""
+def accuracy(
+    model: torch.nn.Module,
+    dataset: datasets.ImageFolder | Subset[Any],
+    batch_size: int = 100,
+) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on a whole dataset or a subset of one."""
     model.eval()
     device = module_device(model)
     correct = 0

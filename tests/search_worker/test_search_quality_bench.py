@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,19 +24,23 @@ TINY = [
 ]
 
 
-def bench_main() -> Callable[[Sequence[str]], dict[str, Any]]:
+def bench_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("search_quality", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    main: Callable[[Sequence[str]], dict[str, Any]] = module.main
+    return module
+
+
+def bench_main() -> Callable[[Sequence[str]], dict[str, Any]]:
+    main: Callable[[Sequence[str]], dict[str, Any]] = bench_module().main
     return main
 
 
 def test_a_tiny_run_reports_every_network_in_the_issues_shape(
     tiny_imagenet: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bench_main()([*TINY, "--dataset", str(tiny_imagenet)])
+    bench_main()([*TINY, "--random", "2", "--dataset", str(tiny_imagenet)])
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert report["budget_ms"] > 0 and report["pool"] >= 2
     lut_keys = report["latency_model"]["lut_keys"]
@@ -51,7 +56,20 @@ def test_a_tiny_run_reports_every_network_in_the_issues_shape(
         assert math.isclose(row["latency_over_budget_mean"], ratio)
         within = seed["clean"] and ratio <= 1.0  # a busy machine: maybe not clean
         assert row["within_budget_pct"] == (100.0 if within else 0.0)
-    assert report["random_best"]["seeds"][0]["latency_ms"] <= report["budget_ms"]
+    best = report["random_best"]["seeds"][0]
+    assert best["latency_ms"] <= report["budget_ms"]
+    assert len(best["tried"]) == 2
+    assert best["score_top1"] == max(t["score_top1"] for t in best["tried"])
+
+
+def test_the_best_random_network_is_picked_on_the_held_out_split_not_on_val() -> None:
+    tried = [
+        {"arch": "a", "score_top1": 0.30, "top1": 0.20},
+        {"arch": "b", "score_top1": 0.25, "top1": 0.40},  # luckiest on val/: not the pick
+    ]
+    best = bench_module().random_best(tried)
+    assert best["arch"] == "a" and best["top1"] == 0.20
+    assert best["tried"] == [{"score_top1": 0.30, "top1": 0.20}, {"score_top1": 0.25, "top1": 0.40}]
 
 
 @pytest.mark.parametrize(
