@@ -30,8 +30,9 @@ standard error over seeds. The last line is JSON: ``{"budget_ms": ..., "<estimat
         [--train-steps 600] [--pool 40] [--random 3] [--threads 2]
 
 Defaults (proxy 64 px, tiny-imagenet's own size, at width 0.35; 100 steps of which 20
-weight-only; UNAS' tied variant; 600 retraining steps; deploy 224 px at batch 1) are sized
-for three seeds within 90 minutes on 2 quiet cores. At 32 px the proxy networks stayed near
+weight-only; UNAS' tied variant; 600 retraining steps; deploy 224 px at batch 1) took 96
+minutes for three seeds on 2 cores of a machine about 27 % slower than a quiet one of its
+kind (docs/results.md, fourteenth session). At 32 px the proxy networks stayed near
 chance (18 % top-1 on 10 classes after 500 steps, 25 % at 64 px after 300). Searches of 10
 steps at 64 px took 11 s (proxyless), 21 s (unas), 26 s (gumbel) and 9 s (random) with one
 thread, a step about 0.1 s of retraining; ``unas`` also measures one sample a step (about
