@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_worker.nn.blocks import build_block, init_weights
+from search_worker.nn.blocks import build_block, init_weights, zero_residual_gamma
 from search_worker.nn.network import Network, SpaceModule
 from search_worker.nn.supernet import MixedOp, PathSelection, Supernet
 
@@ -14,4 +14,5 @@ __all__ = [
     "Supernet",
     "build_block",
     "init_weights",
+    "zero_residual_gamma",
 ]

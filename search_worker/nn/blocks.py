@@ -73,6 +73,7 @@ class MBConv(nn.Module):
         self.shuffle = ChannelShuffle(groups, hidden) if groups > 1 else None
         self.depthwise = ConvBN(hidden, hidden, block.kernel, block.stride, groups=hidden)
         self.project = ConvBN(hidden, block.out_ch, 1, groups=groups, act=False)
+        self.beside_identity = block.idskip  # added to an identity path, here or in a supernet
         self.residual = residual and block.idskip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,6 +124,18 @@ def init_weights(module: ModuleT, *, seed: int = 0) -> ModuleT:
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.01, generator=generator)
                 nn.init.zeros_(m.bias)
+    return module
+
+
+def zero_residual_gamma(module: ModuleT) -> ModuleT:
+    """Start every residual branch at zero, for training: the BN that ends an MBConv added to
+    an identity path gets gamma 0, so each such block starts as the identity (Goyal et al.,
+    "Accurate, Large Minibatch SGD", 2017, section 5.1). An exported, timed or verified
+    network keeps :func:`init_weights`' gamma 1, so that every branch shows in its output."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, MBConv) and m.beside_identity:
+                m.project.bn.weight.zero_()
     return module
 
 

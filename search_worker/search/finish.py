@@ -19,7 +19,6 @@ that it could not be judged and why, and ``meets_budget`` is null.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,12 @@ from search_worker.search.estimators.base import Estimator, aimed
 from search_worker.search.problem import ArchitectureProblem, Candidate
 from search_worker.search.run import SearchRun, StepGate, no_gate
 from search_worker.search.scoring import Scoring
+from search_worker.search.weight_training import (
+    learning_rate,
+    set_learning_rate,
+    sgd_step,
+    weight_optimizer,
+)
 
 MAX_POINTS = 200  # measured architectures shown on the Pareto plot
 PLOT_SAMPLES = 24  # drawn from the final distribution, scored for the plot (latency predicted)
@@ -187,23 +192,18 @@ def train_network(
     lr: float,
     step_gate: StepGate = no_gate,
 ) -> None:
-    """Train a standalone network for ``steps`` SGD steps (Nesterov, cosine learning rate),
-    each started when ``step_gate`` lets it (no agent measuring on this host)."""
+    """Train a standalone network for ``steps`` steps as the supernet is trained
+    (:mod:`search_worker.search.weight_training`), each started when ``step_gate`` lets it (no
+    agent measuring on this host)."""
     if steps == 0:
         return
-    optimizer = torch.optim.SGD(
-        network.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=4e-5
-    )
+    optimizer = weight_optimizer(network.parameters(), lr)
     network.train()
     for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / steps))
+        set_learning_rate(optimizer, learning_rate(lr, step, steps))
         x, y = to_device(batches.next(), module_device(network))
         with step_gate():
-            loss = nn.functional.cross_entropy(network(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            sgd_step(optimizer, network, nn.functional.cross_entropy(network(x), y))
 
 
 def finish_search(run: SearchRun, store: ArtifactStore, heartbeat: Callable[[], None]) -> Finished:

@@ -2,14 +2,14 @@
 optimizers; :meth:`SearchRun.step` is one weight step and (after the warm-up) one
 architecture step. Everything a resumed search needs is in :meth:`SearchRun.state_dict`.
 
-Weights: SGD with Nesterov momentum 0.9, weight decay 4e-5 and a cosine learning rate over
-the search (the ProxylessNAS recipe, Cai et al., ICLR 2019, at proxy scale).
+Weights are trained as :mod:`search_worker.search.weight_training` says (warm-up, cosine over
+the search); every residual branch of the supernet starts at zero
+(:func:`search_worker.nn.zero_residual_gamma`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -24,7 +24,7 @@ from search_worker.data import SearchData
 from search_worker.devices import CPU, to_device
 from search_worker.latency import DifferentiableLatency
 from search_worker.latency.corrected import CorrectedLatency
-from search_worker.nn import PathSelection, Supernet, init_weights
+from search_worker.nn import PathSelection, Supernet, init_weights, zero_residual_gamma
 from search_worker.oracle import LatencyOracle
 from search_worker.search.calibration import LatencyCalibration
 from search_worker.search.distribution import ArchitectureLogits
@@ -32,12 +32,17 @@ from search_worker.search.estimators import EstimatorConfig, create_estimator
 from search_worker.search.losses import LatencyForm, LatencyLoss, Objective, objective_value
 from search_worker.search.problem import ArchitectureProblem
 from search_worker.search.scoring import Scoring, score
+from search_worker.search.weight_training import (
+    learning_rate,
+    set_learning_rate,
+    sgd_step,
+    weight_optimizer,
+)
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 StepGate = Callable[[], AbstractContextManager[float]]
 """Entered around each step; yields the seconds the step waited (the host's device-busy lock,
 :meth:`profiler_agent.host_lock.HostLock.worker_turn`)."""
-_GRAD_CLIP = 5.0
 log = logging.getLogger(__name__)
 
 
@@ -88,16 +93,11 @@ class SearchRun:
         if tuple(latency.mask.sum(dim=1).tolist()) != layout.counts:
             raise ValueError("the latency model's layers do not match the searched space")
         torch.manual_seed(spec.seed)
-        self.supernet = init_weights(Supernet(self.space), seed=spec.seed).to(device)
+        self.supernet = zero_residual_gamma(init_weights(Supernet(self.space), seed=spec.seed))
+        self.supernet.to(device)
         self.logits = ArchitectureLogits(layout)
         self.estimator = create_estimator(estimator, self.logits, estimator_config(spec))
-        self.weight_optimizer = torch.optim.SGD(
-            self.supernet.parameters(),
-            lr=spec.weight_lr,
-            momentum=0.9,
-            nesterov=True,
-            weight_decay=4e-5,
-        )
+        self.weight_optimizer = weight_optimizer(self.supernet.parameters(), spec.weight_lr)
         self.budget_ms = budget_ms
         self.generator = torch.Generator().manual_seed(spec.seed)
         self.calibration = LatencyCalibration(
@@ -151,11 +151,6 @@ class SearchRun:
             oracle=self.oracle,
         )
 
-    def _set_weight_lr(self) -> None:
-        lr = 0.5 * self.spec.weight_lr * (1 + math.cos(math.pi * self.step_index / self.spec.steps))
-        for group in self.weight_optimizer.param_groups:
-            group["lr"] = lr
-
     def step(self) -> dict[str, float]:
         """One step, started only when the step gate lets it (no agent measuring here)."""
         with self.step_gate() as paused_s:
@@ -171,13 +166,13 @@ class SearchRun:
 
     def _step(self) -> dict[str, float]:
         self.supernet.train()
-        self._set_weight_lr()
+        set_learning_rate(
+            self.weight_optimizer,
+            learning_rate(self.spec.weight_lr, self.step_index, self.spec.steps),
+        )
         selections = self.estimator.weight_selections(self.step_index, self.generator)
         weight_loss = self.cross_entropy(self.data.weight.next(), selections)
-        self.weight_optimizer.zero_grad(set_to_none=True)
-        weight_loss.backward()
-        nn.utils.clip_grad_norm_(self.supernet.parameters(), _GRAD_CLIP)
-        self.weight_optimizer.step()
+        sgd_step(self.weight_optimizer, self.supernet, weight_loss)
         metrics: dict[str, float] = {
             "step": float(self.step_index),
             "weight_loss": float(weight_loss.detach()),

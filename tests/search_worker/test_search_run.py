@@ -19,6 +19,7 @@ from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
 from search_worker.data import accuracy, load_search_data
 from search_worker.export import load_weights
 from search_worker.latency import latency_model
+from search_worker.nn.blocks import MBConv
 from search_worker.oracle import PredictorOracle
 from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.estimators import ESTIMATORS
@@ -287,3 +288,10 @@ def test_mixed_precision_runs_the_supernet_in_bfloat16(
 def test_float16_is_not_an_option() -> None:
     with pytest.raises(ValidationError, match="mixed_precision"):
         SearchSpec.model_validate({**SPEC, "mixed_precision": "fp16"})
+
+
+def test_the_supernet_starts_every_residual_branch_at_zero(tiny_imagenet: Path) -> None:
+    run = make_run("proxyless", tiny_imagenet)
+    branches = [m for m in run.supernet.modules() if isinstance(m, MBConv) and m.beside_identity]
+    assert branches
+    assert all(float(m.project.bn.weight.abs().sum()) == 0.0 for m in branches)
