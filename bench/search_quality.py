@@ -26,11 +26,14 @@ standard error over seeds. The last line is JSON: ``{"budget_ms": ..., "<estimat
 {"within_budget_pct", "latency_over_budget_mean", "top1_mean", "top1_se", "seeds": [...]},
 ..., "random_best": {...}, "mobilenetv2_like": {...}}``.
 
-    python bench/search_quality.py --seeds 0,1,2 --dataset DIR [--steps 100]
-        [--train-steps 600] [--pool 40] [--random 3] [--threads 2] [--train-threads 2]
+    python bench/search_quality.py --seeds 0,1,2 --dataset DIR [--warmup-steps 400]
+        [--arch-steps 80] [--train-steps 600] [--pool 40] [--random 3] [--threads 2]
+        [--train-threads 2]
 
-Defaults: proxy 64 px (tiny-imagenet's own size) at width 0.35; 100 search steps of which 20
-weight-only; UNAS' tied variant; 600 retraining steps; deploy 224 px at batch 1. ``--threads``
+Defaults: proxy 64 px (tiny-imagenet's own size) at width 0.35; 400 weight-only warm-up steps
+(one uniformly sampled path each: a supernet needs a few hundred to score its paths above
+chance, tests/search_worker/test_supernet_learning.py), then 80 architecture steps; UNAS' tied
+variant; 600 retraining steps; deploy 224 px at batch 1. ``--threads``
 is ONNX Runtime's, ``--train-threads`` PyTorch's (idle while a network is timed in-process;
 two threads train 1.8x faster than one on 2 cores). With one thread for both, three seeds of
 every estimator took 96 minutes on 2 cores of a machine about 27 % slower than a quiet one of
@@ -88,7 +91,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated search seeds")
     parser.add_argument("--dataset", type=Path, default=BUNDLED_DATASET, help="ImageFolder root")
     parser.add_argument("--estimators", default=",".join(ESTIMATORS))
-    parser.add_argument("--steps", type=int, default=100, help="search steps (1/5 weight-only)")
+    parser.add_argument("--warmup-steps", type=int, default=400, help="weight-only search steps")
+    parser.add_argument("--arch-steps", type=int, default=80, help="search steps after warm-up")
     parser.add_argument("--train-steps", type=int, default=600, help="per final network")
     parser.add_argument("--pool", type=int, default=40, help="random networks measured")
     parser.add_argument("--random", type=int, default=3, help="random networks trained")
@@ -139,8 +143,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--estimators: unknown {', '.join(unknown)}; known: {', '.join(ESTIMATORS)}")
     if not (args.dataset / "train").is_dir() or not (args.dataset / "val").is_dir():
         parser.error(f"--dataset: {args.dataset} needs train/ and val/ (an ImageFolder root)")
-    if args.pool < 2 or args.random < 1 or args.steps < 2:
-        parser.error("need --pool >= 2, --random >= 1 and --steps >= 2")
+    if args.pool < 2 or args.random < 1 or args.arch_steps < 1 or args.warmup_steps < 0:
+        parser.error("need --pool >= 2, --random >= 1, --arch-steps >= 1, --warmup-steps >= 0")
     return args
 
 
@@ -152,8 +156,8 @@ def search_spec(args: argparse.Namespace, seed: int) -> SearchSpec:
             "deploy_resolution": args.deploy_resolution,
             "deploy_width": args.deploy_width,
             "deploy_batch": args.deploy_batch,
-            "steps": args.steps,
-            "warmup_steps": args.steps // 5,
+            "steps": args.warmup_steps + args.arch_steps,
+            "warmup_steps": args.warmup_steps,
             "batch_size": args.batch_size,
             "weight_lr": args.lr,
             "latency_form": "hinge",

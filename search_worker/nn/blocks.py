@@ -15,6 +15,7 @@ from torch import nn
 
 from latency_db.spaces import Block, ConvBlock, LogitsBlock, MBConvBlock, ProjectionBlock
 from latency_db.spaces.cost import has_expansion
+from search_worker.nn.shared_mbconv import SharedMBConv
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -136,6 +137,9 @@ def zero_residual_gamma(module: ModuleT) -> ModuleT:
         for m in module.modules():
             if isinstance(m, MBConv) and m.beside_identity:
                 m.project.bn.weight.zero_()
+            elif isinstance(m, SharedMBConv) and m.beside_identity:
+                for norm in m.end_norms():
+                    norm.weight.zero_()
     return module
 
 

@@ -15,13 +15,16 @@ Candidates ``zero`` and shape-keeping ``skip`` are identities. Where a layer kee
 its identity path is added once outside the selection, ``x + sum_j w_j y_j`` with y_j the
 candidate's residual branch (0 for an identity), as ProxylessNAS' MobileInvertedResidualBlock
 wraps its MixedEdge: the gradient of a gate w_j is then <dL/dout, y_j> (GDAS, Dong and Yang,
-CVPR 2019), not <dL/dout, x + y_j>, which a single straight-through gate would keep whole. Stem,
-fixed blocks and head are shared by all paths; :meth:`Supernet.extract` copies one architecture
-into a :class:`Network`.
+CVPR 2019), not <dL/dout, x + y_j>, which a single straight-through gate would keep whole. The
+inverted residuals of a layer are slices of one superkernel (:mod:`search_worker.nn.shared_mbconv`);
+stem, fixed blocks and head are shared by all paths; :meth:`Supernet.extract` copies one
+architecture into a :class:`Network`.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +34,7 @@ from torch import nn
 from latency_db.spaces import Block, MBConvBlock, SearchableLayer, SearchSpace
 from search_worker.nn.blocks import MBConv
 from search_worker.nn.network import Network, SpaceModule, build_optional
+from search_worker.nn.shared_mbconv import SharedMBConv, shares_weights
 
 
 @dataclass(frozen=True)
@@ -82,25 +86,53 @@ def residual_branch(block: Block | None) -> nn.Module:
 
 
 class MixedOp(nn.Module):
-    """The candidates of one searchable layer, ``candidates.<j>`` in the layer's token order;
-    where the layer keeps its shape, their residual branches around one identity path."""
+    """The candidates of one searchable layer in the layer's token order: the inverted
+    residuals that can share one superkernel in ``shared`` (:mod:`search_worker.nn.shared_mbconv`),
+    every other candidate as ``candidates.<j>``; where the layer keeps its shape, their residual
+    branches around one identity path."""
 
     def __init__(self, layer: SearchableLayer) -> None:
         super().__init__()
         self.tokens = layer.candidates
         self.residual = layer.shape.keeps_shape
+        blocks = [layer.block(t) for t in layer.candidates]
+        sharing = {
+            j: b for j, b in enumerate(blocks) if isinstance(b, MBConvBlock) and shares_weights(b)
+        }
+        if len(sharing) < 2:
+            sharing = {}
+        self.shared_slot = {j: slot for slot, j in enumerate(sharing)}
+        self.shared = SharedMBConv(list(sharing.values())) if sharing else None
         build = residual_branch if self.residual else build_optional
-        self.candidates = nn.ModuleList(build(layer.block(t)) for t in layer.candidates)
+        self.candidates = nn.ModuleDict(
+            {str(j): build(b) for j, b in enumerate(blocks) if j not in self.shared_slot}
+        )
+
+    def path(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Candidate ``index``'s output (its residual branch where the layer keeps its shape)."""
+        if not 0 <= index < len(self.tokens):
+            raise IndexError(f"path {index} out of range 0..{len(self.tokens) - 1}")
+        slot = self.shared_slot.get(index)
+        if slot is None:
+            return self.candidates[str(index)](x)
+        assert self.shared is not None
+        return self.shared(x, slot)
+
+    def candidate_state(self, index: int) -> dict[str, torch.Tensor]:
+        """Candidate ``index``'s weights and buffers under the keys of the layer module of a
+        standalone :class:`Network` (views, not copies)."""
+        slot = self.shared_slot.get(index)
+        if slot is None:
+            return self.candidates[str(index)].state_dict()
+        assert self.shared is not None
+        return self.shared.candidate_state(slot)
 
     def forward(self, x: torch.Tensor, selection: PathSelection) -> torch.Tensor:
-        for index in selection.indices:
-            if not 0 <= index < len(self.candidates):
-                raise IndexError(f"path {index} out of range 0..{len(self.candidates) - 1}")
         if selection.weights is None:
-            out = self.candidates[selection.indices[0]](x)
+            out = self.path(selection.indices[0], x)
         else:
             paths = zip(selection.indices, selection.weights.unbind(), strict=True)
-            out = sum(w * self.candidates[i](x) for i, w in paths)
+            out = functools.reduce(operator.add, (w * self.path(i, x) for i, w in paths))
         return x + out if self.residual else out
 
 
@@ -129,14 +161,10 @@ class Supernet(SpaceModule):
         and buffers, on the supernet's device, in its train/eval mode."""
         tokens = self.space.parse(arch)
         chosen = self.space.indices(tokens)
-        state: dict[str, torch.Tensor] = {}
-        for key, value in self.state_dict().items():
-            if key.startswith("layers."):
-                _, layer, _, candidate, rest = key.split(".", 4)
-                if int(candidate) != chosen[int(layer)]:
-                    continue
-                key = f"layers.{layer}.{rest}"
-            state[key] = value
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("layers.")}
+        for i, (layer, j) in enumerate(zip(self.layers, chosen, strict=True)):
+            assert isinstance(layer, MixedOp)
+            state |= {f"layers.{i}.{k}": v for k, v in layer.candidate_state(j).items()}
         network = Network(self.space, tokens).to(next(self.parameters()).device)
         network.load_state_dict(state)
         return network.train(self.training)

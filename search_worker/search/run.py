@@ -2,6 +2,11 @@
 optimizers; :meth:`SearchRun.step` is one weight step and (after the warm-up) one
 architecture step. Everything a resumed search needs is in :meth:`SearchRun.state_dict`.
 
+During the warm-up every estimator trains the supernet on one uniformly sampled path per step
+(single-path one-shot training: Guo et al., "Single Path One-Shot NAS", ECCV 2020): every
+candidate is trained alike before any is preferred, at the cost of one path per step, where a
+relaxed estimator's own weight step runs all of them.
+
 Weights are trained as :mod:`search_worker.search.weight_training` says (warm-up, cosine over
 the search); every residual branch of the supernet starts at zero
 (:func:`search_worker.nn.zero_residual_gamma`).
@@ -30,7 +35,7 @@ from search_worker.search.calibration import LatencyCalibration
 from search_worker.search.distribution import ArchitectureLogits
 from search_worker.search.estimators import EstimatorConfig, create_estimator
 from search_worker.search.losses import LatencyForm, LatencyLoss, Objective, objective_value
-from search_worker.search.problem import ArchitectureProblem
+from search_worker.search.problem import ArchitectureProblem, single_paths
 from search_worker.search.scoring import Scoring, score
 from search_worker.search.weight_training import (
     learning_rate,
@@ -170,7 +175,11 @@ class SearchRun:
             self.weight_optimizer,
             learning_rate(self.spec.weight_lr, self.step_index, self.spec.steps),
         )
-        selections = self.estimator.weight_selections(self.step_index, self.generator)
+        selections = (
+            self.estimator.weight_selections(self.step_index, self.generator)
+            if self.step_index >= self.spec.warmup_steps
+            else single_paths(self.logits.uniform_sample(self.generator))
+        )
         weight_loss = self.cross_entropy(self.data.weight.next(), selections)
         sgd_step(self.weight_optimizer, self.supernet, weight_loss)
         metrics: dict[str, float] = {

@@ -9,7 +9,15 @@ import torch
 from torch import nn
 
 from latency_db.spaces import LogitsBlock, MBConvBlock, SearchSpace, block_params
-from search_worker.nn import Network, Supernet, build_block, init_weights, zero_residual_gamma
+from search_worker.nn import (
+    MixedOp,
+    Network,
+    PathSelection,
+    Supernet,
+    build_block,
+    init_weights,
+    zero_residual_gamma,
+)
 from search_worker.nn.blocks import ChannelShuffle, MBConv, input_shape
 
 
@@ -88,19 +96,28 @@ def test_unknown_block_type_is_refused() -> None:
 def test_zero_residual_gamma_starts_every_block_beside_an_identity_as_the_identity(
     proxyless_small: SearchSpace,
 ) -> None:
-    """In a network and in a supernet (whose branches add no identity themselves), each
-    residual branch starts at zero; a block with no identity path keeps gamma 1, and so does
-    plain ``init_weights`` (what is exported and timed)."""
+    """In a network, each residual branch starts at zero; a block with no identity path keeps
+    gamma 1, and so does plain ``init_weights`` (what is exported and timed). In a supernet
+    (whose branches add no identity themselves), every path of a shape-keeping layer then
+    gives back its input, and no path of another layer does."""
     network = init_weights(Network(proxyless_small, proxyless_small.sample(0)), seed=0)
-    supernet = init_weights(Supernet(proxyless_small), seed=0)
-    for module in (network, supernet):
-        blocks = [m for m in module.modules() if isinstance(m, MBConv)]
-        assert any(m.beside_identity for m in blocks) and not all(m.beside_identity for m in blocks)
-        assert all(bool((m.project.bn.weight == 1).all()) for m in blocks)
-        zero_residual_gamma(module)
-        for m in blocks:
-            gamma = m.project.bn.weight
-            assert bool((gamma == 0).all()) if m.beside_identity else bool((gamma == 1).all())
+    blocks = [m for m in network.modules() if isinstance(m, MBConv)]
+    assert any(m.beside_identity for m in blocks) and not all(m.beside_identity for m in blocks)
+    assert all(bool((m.project.bn.weight == 1).all()) for m in blocks)
+    zero_residual_gamma(network)
+    for m in blocks:
+        gamma = m.project.bn.weight
+        assert bool((gamma == 0).all()) if m.beside_identity else bool((gamma == 1).all())
+    supernet = zero_residual_gamma(init_weights(Supernet(proxyless_small), seed=0)).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for mixed, layer in zip(supernet.layers, proxyless_small.layers, strict=True):
+            assert isinstance(mixed, MixedOp)
+            shape = (2, layer.shape.in_ch, layer.shape.in_hw, layer.shape.in_hw)
+            x = torch.randn(shape, generator=generator)
+            for j in range(len(layer.candidates)):
+                out = mixed(x, PathSelection.single(j))
+                assert torch.equal(out, x) == layer.shape.keeps_shape, (layer, j)
     x = torch.randn(2, 16, 8, 8)
     beside = zero_residual_gamma(build_block(MBConvBlock(8, 16, 16, 3, 3, 1))).eval()
     assert torch.equal(beside(x), x)

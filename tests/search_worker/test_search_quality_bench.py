@@ -16,7 +16,8 @@ import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "search_quality.py"
 TINY = [
-    *("--seeds", "0", "--steps", "2", "--train-steps", "2", "--pool", "3", "--random", "1"),
+    *("--seeds", "0", "--warmup-steps", "1", "--arch-steps", "1", "--train-steps", "2"),
+    *("--pool", "3", "--random", "1"),
     *("--candidates", "2", "--eval-batches", "1", "--batch-size", "8", "--threads", "1"),
     *("--proxy-resolution", "16", "--proxy-width", "0.35"),
     *("--deploy-resolution", "32", "--deploy-width", "0.35"),

@@ -19,7 +19,7 @@ from latency_db.search_spec import ESTIMATOR_NAMES, SearchSpec
 from search_worker.data import accuracy, load_search_data
 from search_worker.export import load_weights
 from search_worker.latency import latency_model
-from search_worker.nn.blocks import MBConv
+from search_worker.nn import MixedOp, PathSelection
 from search_worker.oracle import PredictorOracle
 from search_worker.search.checkpoints import CheckpointStore
 from search_worker.search.estimators import ESTIMATORS
@@ -292,6 +292,51 @@ def test_float16_is_not_an_option() -> None:
 
 def test_the_supernet_starts_every_residual_branch_at_zero(tiny_imagenet: Path) -> None:
     run = make_run("proxyless", tiny_imagenet)
-    branches = [m for m in run.supernet.modules() if isinstance(m, MBConv) and m.beside_identity]
-    assert branches
-    assert all(float(m.project.bn.weight.abs().sum()) == 0.0 for m in branches)
+    supernet = run.supernet.eval()
+    shape = supernet.input_shape(2)
+    assert any(isinstance(m, MixedOp) and m.residual for m in supernet.layers)
+    with torch.no_grad():
+        x = supernet.stem_forward(torch.randn(shape, generator=torch.Generator().manual_seed(0)))
+        for mixed in supernet.layers:
+            assert isinstance(mixed, MixedOp)
+            for j in range(len(mixed.tokens)):
+                assert torch.equal(mixed(x, PathSelection.single(j)), x) == mixed.residual
+            x = mixed(x, PathSelection.single(0))
+
+
+def _weight_step_selections(run: SearchRun, steps: int) -> list[list[PathSelection]]:
+    """The path selections of the weight step of each of the first ``steps`` steps."""
+    seen: list[list[PathSelection]] = []
+    architecture_step = run.estimator.architecture_step
+
+    def weight_step_only(*_: object) -> dict[str, float]:
+        return {}
+
+    run.estimator.architecture_step = weight_step_only  # type: ignore[method-assign,assignment]
+    forward = run.cross_entropy
+
+    def recorded(
+        batch: tuple[torch.Tensor, torch.Tensor], selections: list[PathSelection]
+    ) -> torch.Tensor:
+        seen.append(list(selections))
+        return forward(batch, selections)
+
+    run.cross_entropy = recorded  # type: ignore[method-assign,assignment]
+    for _ in range(steps):
+        run.step()
+    run.estimator.architecture_step = architecture_step  # type: ignore[method-assign]
+    return seen
+
+
+def test_the_warm_up_trains_one_uniformly_sampled_path_for_every_estimator(
+    tiny_imagenet: Path,
+) -> None:
+    """Weight-only warm-up steps run one path per layer (single-path one-shot), the same paths
+    for every estimator of a seed; after it a relaxed estimator trains its mixture."""
+    darts = _weight_step_selections(make_run("darts", tiny_imagenet, warmup_steps=3), 4)
+    proxyless = _weight_step_selections(make_run("proxyless", tiny_imagenet, warmup_steps=3), 3)
+    assert all(s.weights is None for step in darts[:3] for s in step)
+    assert all(s.weights is not None for s in darts[3])
+    assert [[s.indices for s in step] for step in darts[:3]] == [
+        [s.indices for s in step] for step in proxyless
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 import torch
@@ -10,6 +10,9 @@ from torch import nn
 
 from latency_db.spaces import SearchSpace
 from search_worker.nn import MixedOp, PathSelection, Supernet
+from search_worker.nn.shared_mbconv import STAGES
+
+PathRun = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 @pytest.fixture
@@ -61,16 +64,46 @@ def test_mixed_op_weighted_sum_and_subset(proxyless_small: SearchSpace) -> None:
 
 
 def _count_calls(net: Supernet) -> dict[tuple[int, int], int]:
+    """(layer, path) -> how often the path ran, counted on each :meth:`MixedOp.path`."""
     calls: dict[tuple[int, int], int] = {}
     for i, mixed in enumerate(net.layers):
         assert isinstance(mixed, MixedOp)
-        for j, candidate in enumerate(mixed.candidates):
+        run = mixed.path
 
-            def hook(*_: object, key: tuple[int, int] = (i, j)) -> None:
-                calls[key] = calls.get(key, 0) + 1
+        def counted(index: int, x: torch.Tensor, i: int = i, run: PathRun = run) -> torch.Tensor:
+            calls[(i, index)] = calls.get((i, index), 0) + 1
+            return run(index, x)
 
-            candidate.register_forward_hook(hook)
+        mixed.path = counted  # type: ignore[method-assign]
     return calls
+
+
+def _own_parameters(mixed: MixedOp, index: int) -> list[nn.Parameter]:
+    """The parameters path ``index`` alone holds: its module's, or its norms in a superkernel."""
+    slot = mixed.shared_slot.get(index)
+    if slot is None:
+        return list(mixed.candidates[str(index)].parameters())
+    assert mixed.shared is not None
+    return list(mixed.shared.norms[slot].parameters())
+
+
+def _superkernel_outside(mixed: MixedOp, paths: Sequence[int]) -> list[torch.Tensor]:
+    """Each superkernel convolution's gradient with the slices of ``paths`` zeroed: what no
+    path that ran may have touched."""
+    if mixed.shared is None:
+        return []
+    shared = mixed.shared
+    outside = []
+    for stage in STAGES:
+        conv = getattr(shared, stage)
+        if conv.weight.grad is None:  # no path of the superkernel ran
+            continue
+        grad = conv.weight.grad.clone()
+        for j in paths:
+            if j in mixed.shared_slot:
+                grad[shared.slices(mixed.shared_slot[j])[stage]] = 0
+        outside.append(grad)
+    return outside
 
 
 def _pair_selections(
@@ -109,9 +142,10 @@ def test_pair_mode_computes_two_paths_and_connects_gradients_to_both(
     assert alpha.grad is not None
     for i, mixed in enumerate(supernet.layers):
         assert isinstance(mixed, MixedOp)
-        for j, candidate in enumerate(mixed.candidates):
-            for p in candidate.parameters():
+        for j in range(len(mixed.tokens)):
+            for p in _own_parameters(mixed, j):
                 assert (p.grad is not None) == (j in pairs[i]), (i, j)
+        assert all(not grad.any() for grad in _superkernel_outside(mixed, pairs[i])), i
 
 
 @pytest.mark.parametrize("straight_through", [False, True])
@@ -133,7 +167,7 @@ def test_pair_mode_gradients_are_not_zero(supernet: Supernet, straight_through: 
         for j in pairs[i]:
             if straight_through and j == 0 and len(pairs[i]) == 2:
                 continue  # BinaryConnect gates this path off: its weights get exactly 0
-            grads = [p.grad for p in mixed.candidates[j].parameters()]
+            grads = [p.grad for p in _own_parameters(mixed, j)]
             assert all(g is not None for g in grads), (i, j)
             assert max(float(g.abs().max()) for g in grads if g is not None) > 1e-9, (i, j)
 
@@ -145,9 +179,10 @@ def test_one_path_leaves_other_paths_without_gradients(supernet: Supernet) -> No
     supernet(_input(supernet), supernet.select(arch)).sum().backward()
     for i, mixed in enumerate(supernet.layers):
         assert isinstance(mixed, MixedOp)
-        for j, candidate in enumerate(mixed.candidates):
-            for p in candidate.parameters():
+        for j in range(len(mixed.tokens)):
+            for p in _own_parameters(mixed, j):
                 assert (p.grad is not None) == (j == chosen[i]), (i, j)
+        assert all(not grad.any() for grad in _superkernel_outside(mixed, [chosen[i]])), i
     assert all(p.grad is not None for p in supernet.stem.parameters())
     assert all(p.grad is not None for p in supernet.classifier.parameters())
 
@@ -158,12 +193,36 @@ def test_extract_copies_weights(proxyless_small: SearchSpace) -> None:
     network = supernet.extract(arch)
     key = "layers.3.depthwise.conv.weight"
     copied = dict(network.named_parameters())[key]
-    chosen = proxyless_small.indices(arch)[3]
-    original = dict(supernet.named_parameters())[f"layers.3.candidates.{chosen}.{key[9:]}"]
+    mixed = supernet.layers[3]
+    assert isinstance(mixed, MixedOp)
+    original = mixed.candidate_state(proxyless_small.indices(arch)[3])[key[9:]]
     assert torch.equal(copied, original)
     with torch.no_grad():
         copied.add_(1.0)
     assert not torch.equal(copied, original)
+
+
+def test_inverted_residuals_of_a_layer_are_slices_of_one_superkernel(
+    proxyless_small: SearchSpace,
+) -> None:
+    """Single-Path NAS' superkernel: in the first layer of a stage (no identity path), the
+    3x3 expand-3 candidate's convolutions are the centre 3x3 and the first in_ch * 3 hidden
+    channels of the 7x7 expand-6 candidate's; their batch norms are their own."""
+    i = next(i for i, layer in enumerate(proxyless_small.layers) if not layer.shape.keeps_shape)
+    layer = proxyless_small.layers[i]
+    supernet = Supernet(proxyless_small)
+    base = proxyless_small.sample(0)
+    small = supernet.extract([*base[:i], "k3_e3", *base[i + 1 :]]).layers[i].state_dict()
+    large = supernet.extract([*base[:i], "k7_e6", *base[i + 1 :]]).layers[i].state_dict()
+    hidden = layer.shape.in_ch * 3
+    assert torch.equal(small["expand.conv.weight"], large["expand.conv.weight"][:hidden])
+    centre = large["depthwise.conv.weight"][:hidden, :, 2:5, 2:5]
+    assert torch.equal(small["depthwise.conv.weight"], centre)
+    assert torch.equal(small["project.conv.weight"], large["project.conv.weight"][:, :hidden])
+    mixed = supernet.layers[i]
+    assert isinstance(mixed, MixedOp) and mixed.shared is not None
+    norms = [n.weight.data_ptr() for n in mixed.shared.modules() if isinstance(n, nn.BatchNorm2d)]
+    assert len(set(norms)) == 3 * len(layer.candidates)
 
 
 def test_bad_selections_are_refused(proxyless_small: SearchSpace) -> None:
