@@ -99,8 +99,6 @@ class MixedOp(nn.Module):
         sharing = {
             j: b for j, b in enumerate(blocks) if isinstance(b, MBConvBlock) and shares_weights(b)
         }
-        if len(sharing) < 2:
-            sharing = {}
         self.shared_slot = {j: slot for slot, j in enumerate(sharing)}
         self.shared = SharedMBConv(list(sharing.values())) if sharing else None
         build = residual_branch if self.residual else build_optional

@@ -307,7 +307,6 @@ def test_the_supernet_starts_every_residual_branch_at_zero(tiny_imagenet: Path) 
 def _weight_step_selections(run: SearchRun, steps: int) -> list[list[PathSelection]]:
     """The path selections of the weight step of each of the first ``steps`` steps."""
     seen: list[list[PathSelection]] = []
-    architecture_step = run.estimator.architecture_step
 
     def weight_step_only(*_: object) -> dict[str, float]:
         return {}
@@ -324,7 +323,6 @@ def _weight_step_selections(run: SearchRun, steps: int) -> list[list[PathSelecti
     run.cross_entropy = recorded  # type: ignore[method-assign,assignment]
     for _ in range(steps):
         run.step()
-    run.estimator.architecture_step = architecture_step  # type: ignore[method-assign]
     return seen
 
 

@@ -83,8 +83,7 @@ def _own_parameters(mixed: MixedOp, index: int) -> list[nn.Parameter]:
     slot = mixed.shared_slot.get(index)
     if slot is None:
         return list(mixed.candidates[str(index)].parameters())
-    assert mixed.shared is not None
-    return list(mixed.shared.norms[slot].parameters())
+    return list(mixed.get_submodule(f"shared.norms.{slot}").parameters())
 
 
 def _superkernel_outside(mixed: MixedOp, paths: Sequence[int]) -> list[torch.Tensor]:
@@ -219,9 +218,8 @@ def test_inverted_residuals_of_a_layer_are_slices_of_one_superkernel(
     centre = large["depthwise.conv.weight"][:hidden, :, 2:5, 2:5]
     assert torch.equal(small["depthwise.conv.weight"], centre)
     assert torch.equal(small["project.conv.weight"], large["project.conv.weight"][:, :hidden])
-    mixed = supernet.layers[i]
-    assert isinstance(mixed, MixedOp) and mixed.shared is not None
-    norms = [n.weight.data_ptr() for n in mixed.shared.modules() if isinstance(n, nn.BatchNorm2d)]
+    shared = supernet.get_submodule(f"layers.{i}.shared")
+    norms = [n.weight.data_ptr() for n in shared.modules() if isinstance(n, nn.BatchNorm2d)]
     assert len(set(norms)) == 3 * len(layer.candidates)
 
 
