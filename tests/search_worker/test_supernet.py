@@ -112,7 +112,9 @@ def _pair_selections(
     candidate), gated softly or by BinaryConnect's one-hot gates (straight-through)."""
     dtype = next(supernet.parameters()).dtype
     alpha = torch.zeros(len(supernet.layers), 2, dtype=dtype, requires_grad=True)
-    pairs = [(0, 1) if len(layer.candidates) > 1 else (0,) for layer in supernet.space.layers]
+    pairs: list[tuple[int, ...]] = [
+        (0, 1) if len(layer.candidates) > 1 else (0,) for layer in supernet.space.layers
+    ]
     selections = []
     for i, pair in enumerate(pairs):
         gates = torch.softmax(alpha[i, : len(pair)], 0)
