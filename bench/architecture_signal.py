@@ -13,7 +13,13 @@ between-architecture standard deviations, and a single trained network's top-1 c
 within-architecture one.
 
     python bench/architecture_signal.py [--archs 8] [--seeds 0,1,2] [--train-steps 600]
-        [--dataset DIR] [--train-threads 2]
+        [--dataset DIR] [--train-threads 2] [--device cpu] [--jobs 1]
+
+``--device`` trains on a GPU (``cuda``; any ``HWNAS_WORKER_DEVICE`` value) and ``--jobs``
+trains that many networks at once, each in its own process with ``--train-threads``
+threads: small networks leave a GPU idle between kernel launches, which another process's
+launches fill. Networks are trained seed by seed, so a run cut short still holds whole
+seeds of every architecture in its stderr rows.
 
 Last line JSON: ``{"archs", "seeds", "train_steps", "within_sd", "between_sd", "anova_f",
 "anova_p", "arch_means", "held_out_val_pearson", "networks": [...]}``.
@@ -26,7 +32,10 @@ import json
 import random
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +47,7 @@ from latency_db.search_spec import BUNDLED_DATASET, SearchSpec
 from latency_db.spaces import SearchSpace
 from latency_db.spaces.cost import network_params
 from search_worker.data import load_search_data
+from search_worker.devices import resolve_device
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -52,13 +62,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--train-threads", type=int, default=2, help="PyTorch threads")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--jobs", type=int, default=1, help="networks trained at once")
     args = parser.parse_args(argv)
     try:
         args.seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
-    if len(args.seeds) < 2 or args.archs < 2 or args.pool < 2 * args.archs:
-        parser.error("need two or more --seeds, --archs >= 2 and --pool >= 2 x --archs")
+    if len(args.seeds) < 2 or args.archs < 2 or args.pool < 2 * args.archs or args.jobs < 1:
+        parser.error(
+            "need two or more --seeds, --archs >= 2, --pool >= 2 x --archs and --jobs >= 1"
+        )
+    try:
+        args.device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as error:
+        parser.error(f"--device: {error}")
     if not (args.dataset / "train").is_dir() or not (args.dataset / "val").is_dir():
         parser.error(f"--dataset: {args.dataset} needs train/ and val/ (an ImageFolder root)")
     return args
@@ -90,20 +108,41 @@ def variance_split(top1: list[list[float]]) -> dict[str, Any]:
     }
 
 
+def train_one(
+    space: SearchSpace, arch: list[int], args: argparse.Namespace, seed: int
+) -> dict[str, Any]:
+    """One network's row: its architecture, seed and both top-1s."""
+    torch.set_num_threads(args.train_threads)
+    result = trained(space, arch, args, seed, args.device)
+    row = {"arch": space.format(space.parse(arch)), "seed": seed}
+    return row | {"held_out_top1": result.score_top1, "val_top1": result.val_top1}
+
+
+def train_all(
+    space: SearchSpace, archs: list[list[int]], args: argparse.Namespace
+) -> Iterator[dict[str, Any]]:
+    """Every architecture's row for each seed in turn (whole seeds first), in this process
+    or, with ``--jobs`` > 1, in that many spawned ones (a CUDA context does not survive a
+    fork)."""
+    tasks = [(arch, seed) for seed in args.seeds for arch in archs]
+    if args.jobs == 1:
+        yield from (train_one(space, arch, args, seed) for arch, seed in tasks)
+        return
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        archs_in_order, seeds_in_order = zip(*tasks, strict=True)
+        yield from pool.map(train_one, repeat(space), archs_in_order, repeat(args), seeds_in_order)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    torch.set_num_threads(args.train_threads)
     classes = load_search_data(args.dataset, 8, 0.5, 1, 0).num_classes
     proxy = {"proxy_resolution": args.proxy_resolution, "proxy_width": args.proxy_width}
     space = SearchSpec.model_validate(proxy).proxy_space(classes)
+    archs = small_architectures(space, args.pool, args.archs)
     networks = []
-    for arch in small_architectures(space, args.pool, args.archs):
-        text = space.format(space.parse(arch))
-        for seed in args.seeds:
-            result = trained(space, arch, args, seed)
-            row = {"arch": text, "seed": seed, "held_out_top1": result.score_top1}
-            networks.append(row | {"val_top1": result.val_top1})
-            print(json.dumps(networks[-1]), file=sys.stderr, flush=True)
+    for row in train_all(space, archs, args):
+        networks.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
     texts = dict.fromkeys(n["arch"] for n in networks)
     by_arch = [[n["val_top1"] for n in networks if n["arch"] == a] for a in texts]
     split = variance_split(by_arch)

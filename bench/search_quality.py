@@ -67,6 +67,7 @@ from latency_db.verdicts import Verdict
 from profiler_agent.backends.base import BackendSettings
 from profiler_agent.policy import MeasurementPolicy
 from search_worker.data import BatchStream, accuracy, load_search_data
+from search_worker.devices import CPU
 from search_worker.latency import DifferentiableLatency, latency_model
 from search_worker.nn import Network, init_weights, zero_residual_gamma
 from search_worker.oracle.local import LocalOracle
@@ -209,16 +210,21 @@ class Trained(NamedTuple):
 
 
 def trained(
-    space: SearchSpace, arch: Sequence[int], args: argparse.Namespace, seed: int
+    space: SearchSpace,
+    arch: Sequence[int],
+    args: argparse.Namespace,
+    seed: int,
+    device: torch.device = CPU,
 ) -> Trained:
-    """``arch`` trained from scratch on train/ less its ``score`` split: the same steps,
-    batches and seed for every network."""
+    """``arch`` trained from scratch on ``device``, on train/ less its ``score`` split: the
+    same steps, batches and seed for every network."""
     data = load_search_data(args.dataset, args.proxy_resolution, 0.5, args.batch_size, seed)
     fitted = torch.cat([data.weight.indices, data.arch.indices]).tolist()
     batches = BatchStream(data.train.dataset, fitted, args.batch_size, seed + 2)
     held_out = Subset(data.score.dataset, data.score.indices.tolist())
     torch.manual_seed(seed)
     network = zero_residual_gamma(init_weights(Network(space, list(arch)), seed=seed))
+    network.to(device)
     train_network(network, batches, args.train_steps, args.lr)
     return Trained(score_top1=accuracy(network, held_out), val_top1=accuracy(network, data.val))
 

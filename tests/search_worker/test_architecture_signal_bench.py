@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +27,7 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "architecture_signal", module)  # spawned jobs import it
     spec.loader.exec_module(module)
     return module
 
@@ -48,11 +50,13 @@ def test_architectures_that_differ_by_less_than_the_seeds_explain_nothing(
     assert split["anova_p"] > 0.5
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_tiny_run_trains_every_architecture_once_per_seed(
-    bench: ModuleType, tiny_imagenet: Path, capsys: pytest.CaptureFixture[str]
+    bench: ModuleType, tiny_imagenet: Path, capsys: pytest.CaptureFixture[str], jobs: str
 ) -> None:
-    bench.main([*TINY, "--dataset", str(tiny_imagenet)])
-    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    bench.main([*TINY, "--dataset", str(tiny_imagenet), "--jobs", jobs])
+    printed = capsys.readouterr()
+    report = json.loads(printed.out.splitlines()[-1])
     assert report["archs"] == 2 and report["seeds"] == [0, 1] and report["train_steps"] == 2
     networks = report["networks"]
     assert sorted((n["arch"], n["seed"]) for n in networks) == sorted(
@@ -61,6 +65,8 @@ def test_a_tiny_run_trains_every_architecture_once_per_seed(
     assert len({n["arch"] for n in networks}) == 2
     assert all(0.0 <= n["val_top1"] <= 1.0 and 0.0 <= n["held_out_top1"] <= 1.0 for n in networks)
     assert len(report["arch_means"]) == 2 and report["within_sd"] >= 0.0
+    rows = [json.loads(line) for line in printed.err.splitlines() if line[0] == "{"]
+    assert [row["seed"] for row in rows] == [0, 0, 1, 1]  # whole seeds first, in order
 
 
 def test_the_smallest_architectures_of_the_pool_are_kept(bench: ModuleType) -> None:
@@ -76,7 +82,10 @@ def test_the_smallest_architectures_of_the_pool_are_kept(bench: ModuleType) -> N
 
 @pytest.mark.parametrize(
     "args",
-    [["--seeds", "0"], ["--seeds", "0,x"], ["--archs", "1"], ["--archs", "8", "--pool", "10"]],
+    [
+        *(["--seeds", "0"], ["--seeds", "0,x"], ["--archs", "1"]),
+        *(["--archs", "8", "--pool", "10"], ["--jobs", "0"], ["--device", "tpu"]),
+    ],
 )
 def test_bad_arguments_are_refused_with_a_message(
     bench: ModuleType, args: list[str], capsys: pytest.CaptureFixture[str]
