@@ -86,7 +86,6 @@ def small_architectures(space: SearchSpace, pool: int, archs: int) -> list[list[
     """``archs`` of ``pool`` uniform draws (seed 0): the fewest parameters first."""
     rng = random.Random(0)
     drawn = [[rng.randrange(len(layer.candidates)) for layer in space.layers] for _ in range(pool)]
-
     return sorted(drawn, key=lambda arch: network_params(space, space.parse(arch)))[:archs]
 
 

@@ -3,10 +3,9 @@ real run (real training, two architectures, two seeds) whose last line is the JS
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -21,15 +20,9 @@ TINY = [
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH_DIR))  # it imports search_quality, as when run
-    spec = importlib.util.spec_from_file_location(
-        "architecture_signal", BENCH_DIR / "architecture_signal.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "architecture_signal", module)  # spawned jobs import it
-    spec.loader.exec_module(module)
-    return module
+    # As when run from bench/: it imports search_quality, and spawned jobs import it by name.
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    return importlib.import_module("architecture_signal")
 
 
 def test_the_spread_splits_into_seed_and_architecture_parts(bench: ModuleType) -> None:
